@@ -1,0 +1,231 @@
+//! Response bodies: short texts, and the file body that streams exactly the promised bytes.
+//!
+//! The file body reads with positioned reads (`pread` via `FileExt::read_at`) on tokio's blocking
+//! pool, one chunk in flight per response, so no shared cursor and no blocking call inside `poll`.
+//! Memory held per stalled response is about one chunk. If the file turns out shorter than
+//! promised (truncated underneath), the body ends with an error: hyper then closes the
+//! connection instead of sending a short or padded body.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::future::Future;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Bytes, BytesMut};
+use http_body::{Frame, SizeHint};
+use tokio::task::JoinHandle;
+
+use crate::multipart::Segment;
+
+/// Default size of one positioned read, and so of one body frame (see the README's benchmark).
+pub const DEFAULT_CHUNK_SIZE: usize = 64 * 1024;
+
+/// A response body: nothing, a short text, or a file.
+pub enum Body {
+    Bytes(Option<Bytes>),
+    File(FileBody),
+}
+
+impl Body {
+    pub fn empty() -> Body {
+        Body::Bytes(None)
+    }
+
+    pub fn text(text: &'static str) -> Body {
+        Body::Bytes(Some(Bytes::from_static(text.as_bytes())))
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        match self.get_mut() {
+            Body::Bytes(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Body::File(file) => Pin::new(file).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Body::Bytes(bytes) => bytes.is_none(),
+            Body::File(file) => file.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Body::Bytes(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            Body::File(file) => file.size_hint(),
+        }
+    }
+}
+
+/// Streams a list of segments (framing bytes and file ranges) from one open file.
+pub struct FileBody {
+    file: Arc<File>,
+    segments: VecDeque<Segment>,
+    remaining: u64,
+    chunk_size: usize,
+    read: Option<JoinHandle<io::Result<Bytes>>>,
+}
+
+impl FileBody {
+    /// `chunk_size` must be at least 1.
+    pub fn new(file: Arc<File>, segments: Vec<Segment>, chunk_size: usize) -> FileBody {
+        let remaining = crate::multipart::body_length(&segments);
+        FileBody {
+            file,
+            segments: segments.into(),
+            remaining,
+            chunk_size: chunk_size.max(1),
+            read: None,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0 && self.read.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Frame<Bytes>>>> {
+        loop {
+            if let Some(read) = self.read.as_mut() {
+                let joined = ready!(Pin::new(read).poll(cx));
+                self.read = None;
+                let bytes = match joined {
+                    Ok(Ok(bytes)) => bytes,
+                    Ok(Err(err)) => return Poll::Ready(Some(Err(err))),
+                    Err(join) => return Poll::Ready(Some(Err(io::Error::other(join)))),
+                };
+                if bytes.is_empty() {
+                    self.remaining = 0;
+                    self.segments.clear();
+                    return Poll::Ready(Some(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the file became shorter than the length announced",
+                    ))));
+                }
+                if let Some(Segment::File(range)) = self.segments.front_mut() {
+                    range.start += bytes.len() as u64;
+                }
+                self.remaining -= bytes.len() as u64;
+                return Poll::Ready(Some(Ok(Frame::data(bytes))));
+            }
+            match self.segments.front_mut() {
+                None => return Poll::Ready(None),
+                Some(Segment::Literal(bytes)) => {
+                    let bytes = std::mem::take(bytes);
+                    self.segments.pop_front();
+                    self.remaining -= bytes.len() as u64;
+                    if !bytes.is_empty() {
+                        return Poll::Ready(Some(Ok(Frame::data(bytes))));
+                    }
+                }
+                Some(Segment::File(range)) if range.is_empty() => {
+                    self.segments.pop_front();
+                }
+                Some(Segment::File(range)) => {
+                    let want = (range.end - range.start).min(self.chunk_size as u64) as usize;
+                    let (file, offset) = (Arc::clone(&self.file), range.start);
+                    self.read = Some(tokio::task::spawn_blocking(move || {
+                        read_chunk(&file, offset, want)
+                    }));
+                }
+            }
+        }
+    }
+}
+
+/// One positioned read of up to `want` bytes at `offset`; empty at end of file.
+fn read_chunk(file: &File, offset: u64, want: usize) -> io::Result<Bytes> {
+    let mut buf = BytesMut::zeroed(want);
+    loop {
+        match file.read_at(&mut buf, offset) {
+            Ok(n) => {
+                buf.truncate(n);
+                return Ok(buf.freeze());
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use std::io::Write;
+
+    fn file_with(data: &[u8]) -> Arc<File> {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(data).unwrap();
+        Arc::new(file)
+    }
+
+    #[tokio::test]
+    async fn streams_exactly_the_segments_across_chunk_boundaries() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i % 253) as u8).collect();
+        let segments = vec![
+            Segment::Literal(Bytes::from_static(b"head")),
+            Segment::File(5..4_100),
+            Segment::Literal(Bytes::new()),
+            Segment::File(9_000..10_000),
+            Segment::File(0..0),
+            Segment::Literal(Bytes::from_static(b"tail")),
+        ];
+        for chunk in [1, 7, 1024, 4095, 4096, 65_536] {
+            let body = FileBody::new(file_with(&data), segments.clone(), chunk);
+            assert_eq!(body.size_hint().exact(), Some(4 + 4095 + 1000 + 4));
+            let got = Body::File(body).collect().await.unwrap().to_bytes();
+            let mut want = b"head".to_vec();
+            want.extend_from_slice(&data[5..4_100]);
+            want.extend_from_slice(&data[9_000..]);
+            want.extend_from_slice(b"tail");
+            assert_eq!(got, want, "chunk {chunk}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_file_shorter_than_promised_ends_in_an_error_not_padding() {
+        let body = FileBody::new(file_with(&[7u8; 100]), vec![Segment::File(0..200)], 64);
+        match Body::File(body).collect().await {
+            Err(err) => assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof),
+            Ok(_) => panic!("a short file must fail the body"),
+        }
+    }
+
+    #[tokio::test]
+    async fn frames_never_exceed_the_chunk_size_and_the_hint_counts_down() {
+        let mut body = FileBody::new(file_with(&[1u8; 1000]), vec![Segment::File(0..1000)], 300);
+        let mut seen = 0;
+        while let Some(frame) = body.frame().await {
+            let data = frame.unwrap().into_data().unwrap();
+            assert!(data.len() <= 300);
+            seen += data.len() as u64;
+            assert_eq!(body.size_hint().exact(), Some(1000 - seen));
+        }
+        assert_eq!(seen, 1000);
+        assert!(body.is_end_stream());
+    }
+
+    impl FileBody {
+        async fn frame(&mut self) -> Option<io::Result<Frame<Bytes>>> {
+            std::future::poll_fn(|cx| self.poll_frame(cx)).await
+        }
+    }
+}

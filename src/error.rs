@@ -1,0 +1,105 @@
+//! Errors: the start-up failures a user can act on (each names the path or address and the
+//! reason), and the one map from a file error at request time to an HTTP status.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use hyper::StatusCode;
+
+/// Why the server could not start. Printed as one line on stderr; the process exits with 2.
+#[derive(Debug)]
+pub enum StartupError {
+    /// The file to serve is missing, unreadable or not a regular file.
+    File { path: PathBuf, source: io::Error },
+    /// The listening socket could not be bound (port in use, address not on this host, ...).
+    Bind { addr: SocketAddr, source: io::Error },
+    /// The async runtime could not be built.
+    Runtime(io::Error),
+}
+
+impl fmt::Display for StartupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartupError::File { path, source } => {
+                write!(f, "cannot serve '{}': {}", path.display(), describe(source))
+            }
+            StartupError::Bind { addr, source } => {
+                write!(f, "cannot listen on {addr}: {}", describe(source))
+            }
+            StartupError::Runtime(source) => write!(f, "cannot start the runtime: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for StartupError {}
+
+/// A short human reason for an I/O error, without the "(os error N)" noise where we know better.
+pub fn describe(err: &io::Error) -> String {
+    match err.kind() {
+        io::ErrorKind::NotFound => "no such file".to_string(),
+        io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        io::ErrorKind::IsADirectory => "is a directory, not a regular file".to_string(),
+        io::ErrorKind::AddrInUse => {
+            "address already in use (is another server on that port?)".to_string()
+        }
+        io::ErrorKind::AddrNotAvailable => "address not available on this host".to_string(),
+        _ => err.to_string(),
+    }
+}
+
+/// The status for a file that could not be opened at request time: gone or not a regular file
+/// → 404, unreadable → 403, anything else → 500.
+pub fn status_for(err: &io::Error) -> StatusCode {
+    match err.kind() {
+        io::ErrorKind::NotFound
+        | io::ErrorKind::IsADirectory
+        | io::ErrorKind::NotADirectory
+        | io::ErrorKind::InvalidInput => StatusCode::NOT_FOUND,
+        io::ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_errors_map_to_statuses() {
+        assert_eq!(
+            status_for(&io::ErrorKind::NotFound.into()),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            status_for(&io::ErrorKind::IsADirectory.into()),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            status_for(&io::ErrorKind::PermissionDenied.into()),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            status_for(&io::Error::other("disk on fire")),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+
+    #[test]
+    fn startup_errors_name_the_path_and_the_reason() {
+        let err = StartupError::File {
+            path: "/x/y.bin".into(),
+            source: io::ErrorKind::NotFound.into(),
+        };
+        assert_eq!(err.to_string(), "cannot serve '/x/y.bin': no such file");
+        let err = StartupError::Bind {
+            addr: "127.0.0.1:80".parse().unwrap(),
+            source: io::ErrorKind::AddrInUse.into(),
+        };
+        assert!(
+            err.to_string()
+                .starts_with("cannot listen on 127.0.0.1:80: address already in use")
+        );
+    }
+}

@@ -1,0 +1,25 @@
+//! rangeserve serves one file over HTTP/1.1 so that interrupted downloads resume exactly where
+//! they stopped, following RFC 9110 (validators §8.8, conditional requests §13, range requests
+//! §14, 206 §15.3.7, 416 §15.5.17).
+//!
+//! The pure parts decide: [`range`] (the `Range` header against a length), [`conditional`] (the
+//! precondition fields in the §13.2.2 order), [`multipart`] (byteranges framing with an exact
+//! length), [`headers`] (value formatting). The I/O parts are thin: [`representation`] opens one
+//! version of the file per request, [`body`] streams its bytes in fixed-size positioned reads,
+//! [`handler`] turns a request into a [`handler::Plan`] and the plan into a response,
+//! [`access_log`] logs each response when its body ends, and [`server`] accepts connections and
+//! drains them on shutdown. [`cli`] turns the command line into a checked [`cli::Config`].
+
+#![forbid(unsafe_code)]
+
+pub mod access_log;
+pub mod body;
+pub mod cli;
+pub mod conditional;
+pub mod error;
+pub mod handler;
+pub mod headers;
+pub mod multipart;
+pub mod range;
+pub mod representation;
+pub mod server;

@@ -1,0 +1,133 @@
+//! The listener: bind, print the banner, accept, serve each connection with hyper's HTTP/1
+//! builder, and on SIGINT/SIGTERM stop accepting and let in-flight responses finish (up to the
+//! shutdown timeout) before returning.
+
+use std::io::Write as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::cli::Config;
+use crate::error::StartupError;
+use crate::handler;
+
+/// Pause after a failed `accept` (e.g. out of descriptors), so the loop does not spin.
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Binds, prints the banner and serves until a shutdown signal; then drains and returns.
+pub async fn run(config: Config) -> Result<(), StartupError> {
+    let listener = TcpListener::bind(config.addr)
+        .await
+        .map_err(|source| StartupError::Bind {
+            addr: config.addr,
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| StartupError::Bind {
+        addr: config.addr,
+        source,
+    })?;
+    print_banner(&config, local);
+
+    let config = Arc::new(config);
+    let graceful = GracefulShutdown::new();
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(config.header_timeout)
+        .keep_alive(true);
+
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        tracing::warn!("accept failed: {err}");
+                        tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                        continue;
+                    }
+                };
+                if let Err(err) = stream.set_nodelay(true) {
+                    tracing::debug!("TCP_NODELAY on {peer}: {err}");
+                }
+                let config = Arc::clone(&config);
+                let service = service_fn(move |req| handler::handle(req, Arc::clone(&config), peer));
+                let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    if let Err(err) = connection.await {
+                        tracing::debug!("connection from {peer} ended: {err}");
+                    }
+                });
+            }
+            signal = &mut shutdown => {
+                tracing::info!("{signal}: no longer accepting; waiting up to {:?} for {} connection(s)",
+                    config.shutdown_timeout, graceful.count());
+                break;
+            }
+        }
+    }
+    drop(listener);
+    match tokio::time::timeout(config.shutdown_timeout, graceful.shutdown()).await {
+        Ok(()) => tracing::info!("all connections finished; exiting"),
+        Err(_) => tracing::warn!("shutdown timeout reached; exiting with connections still open"),
+    }
+    Ok(())
+}
+
+/// Resolves to the name of the first SIGINT or SIGTERM received.
+async fn shutdown_signal() -> &'static str {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(err) => {
+            tracing::warn!("cannot listen for SIGTERM: {err}");
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
+}
+
+/// The start-up banner on stdout: what is served, where, and lines to paste into a client.
+/// Tests read the `listening on` line to learn the port.
+fn print_banner(config: &Config, local: SocketAddr) {
+    let file = &config.file;
+    let host = match local.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), local.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), local.port())
+        }
+        _ => local,
+    };
+    let url = format!("http://{host}{}", file.url_path);
+    let other_hosts = if local.ip().is_unspecified() {
+        " (from another machine, use this machine's address instead)"
+    } else {
+        ""
+    };
+    let banner = format!(
+        "rangeserve {version}: serving {path}\n\
+         listening on http://{local}\n\
+         \n  {url}{other_hosts}\n\
+         \nResume an interrupted download with any of:\n\
+         \x20 wget -c '{url}'\n\
+         \x20 curl -C - -O '{url}'\n\
+         \x20 aria2c -x 8 '{url}'\n",
+        version = env!("CARGO_PKG_VERSION"),
+        path = file.path.display(),
+    );
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(banner.as_bytes());
+    let _ = stdout.flush();
+}
