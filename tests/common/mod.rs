@@ -1,0 +1,297 @@
+//! Shared by the integration tests: start the real binary on a free loopback port (and kill it on
+//! drop), make random test files, talk raw HTTP/1.1 over a socket, hash bytes.
+#![allow(dead_code)] // each test crate uses a different part of this module
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+/// How long any single wait in a test may take before the test fails instead of hanging.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_rangeserve");
+
+/// A running `rangeserve` child process.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    log_path: PathBuf,
+    _log_dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts `rangeserve --file FILE --bind 127.0.0.1 --port 0 EXTRA...`, waits for the banner's
+    /// `listening on` line, then polls until the port accepts.
+    pub fn start(file: &Path, extra: &[&str]) -> Server {
+        let log_dir = tempfile::tempdir().unwrap();
+        let log_path = log_dir.path().join("stderr.log");
+        let mut child = Command::new(BIN)
+            .arg("--file")
+            .arg(file)
+            .args(["--bind", "127.0.0.1", "--port", "0"])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(fs::File::create(&log_path).unwrap())
+            .spawn()
+            .expect("spawn rangeserve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = line.strip_prefix("listening on http://") {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+            }
+        });
+        let addr: SocketAddr = match rx.recv_timeout(PATIENCE) {
+            Ok(addr) => addr.parse().unwrap(),
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "no banner from rangeserve; stderr:\n{}",
+                    fs::read_to_string(&log_path).unwrap_or_default()
+                );
+            }
+        };
+        let deadline = Instant::now() + PATIENCE;
+        while TcpStream::connect(addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "rangeserve never accepted on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Server {
+            child,
+            addr,
+            log_path,
+            _log_dir: log_dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What the server wrote to stderr so far (the access log among it).
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Sends a signal with the `kill` command (no libc in the tests).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits (bounded by `limit`) for the process to exit.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift64*), so a failure can be reproduced.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        out.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Writes `len` random bytes to `dir/name` and returns the path and the bytes.
+pub fn random_file(dir: &Path, name: &str, len: usize, seed: u64) -> (PathBuf, Vec<u8>) {
+    let path = dir.join(name);
+    let data = random_bytes(len, seed);
+    fs::write(&path, &data).unwrap();
+    (path, data)
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub fn sha256_file(path: &Path) -> String {
+    sha256_hex(&fs::read(path).unwrap())
+}
+
+/// A response as read off the socket.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// Everything after the header block until the server closed the connection.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The value of the only field line named `name` (case-insensitive); panics if repeated.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let mut found = self
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name));
+        let first = found.next().map(|(_, v)| v.as_str());
+        assert!(found.next().is_none(), "{name} sent more than once");
+        first
+    }
+
+    pub fn content_length(&self) -> Option<u64> {
+        self.header("content-length")
+            .map(|v| v.parse().expect("numeric Content-Length"))
+    }
+
+    /// Asserts the framing is exact: Content-Length present and equal to the bytes that came.
+    pub fn assert_exact_length(&self) {
+        assert_eq!(
+            self.content_length(),
+            Some(self.body.len() as u64),
+            "Content-Length vs body"
+        );
+    }
+}
+
+/// Sends `raw` on a new connection and reads until the server closes it.
+pub fn send_raw(addr: SocketAddr, raw: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.write_all(raw).unwrap();
+    let mut out = Vec::new();
+    stream
+        .read_to_end(&mut out)
+        .expect("the server should close the connection");
+    out
+}
+
+/// Parses one response (status line, fields, then the rest as body).
+pub fn parse_reply(raw: &[u8]) -> Reply {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete header block");
+    let head = std::str::from_utf8(&raw[..end]).expect("ASCII header block");
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect(status_line);
+    let headers = lines
+        .map(|l| {
+            let (n, v) = l.split_once(':').expect("name: value");
+            (n.to_string(), v.trim().to_string())
+        })
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: raw[end + 4..].to_vec(),
+    }
+}
+
+/// One request with `Connection: close`.
+pub fn request(addr: SocketAddr, method: &str, path: &str, fields: &[(&str, &str)]) -> Reply {
+    let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in fields {
+        raw.push_str(&format!("{name}: {value}\r\n"));
+    }
+    raw.push_str("\r\n");
+    parse_reply(&send_raw(addr, raw.as_bytes()))
+}
+
+pub fn get(addr: SocketAddr, fields: &[(&str, &str)]) -> Reply {
+    request(addr, "GET", "/", fields)
+}
+
+/// Splits a multipart/byteranges body into (Content-Type, Content-Range, data) per part.
+pub fn parse_multipart(body: &[u8], boundary: &str) -> Vec<(String, String, Vec<u8>)> {
+    let delimiter = format!("--{boundary}");
+    let find = |from: usize, needle: &[u8]| {
+        body[from..]
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|p| p + from)
+    };
+    let mut pos = find(0, delimiter.as_bytes()).expect("first delimiter");
+    let mut parts = Vec::new();
+    loop {
+        pos += delimiter.len();
+        if body[pos..].starts_with(b"--") {
+            assert_eq!(&body[pos..], b"--\r\n", "the close delimiter ends the body");
+            return parts;
+        }
+        let head_end = find(pos, b"\r\n\r\n").expect("part header end");
+        let head = std::str::from_utf8(&body[pos + 2..head_end]).unwrap();
+        let field = |name: &str| {
+            head.split("\r\n")
+                .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+                .unwrap_or_else(|| panic!("part without {name}"))
+        };
+        let (content_type, content_range) = (field("Content-Type:"), field("Content-Range:"));
+        let next =
+            find(head_end + 4, format!("\r\n{delimiter}").as_bytes()).expect("next delimiter");
+        parts.push((
+            content_type,
+            content_range,
+            body[head_end + 4..next].to_vec(),
+        ));
+        pos = next + 2;
+    }
+}
+
+/// Runs a command, failing the test with its output when it does not succeed.
+pub fn run(cmd: &mut Command) -> std::process::Output {
+    let output = cmd.output().unwrap_or_else(|e| {
+        panic!("cannot run {cmd:?}: {e} (is it installed? .ci/run installs it)")
+    });
+    assert!(
+        output.status.success(),
+        "{cmd:?} failed: {}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
