@@ -60,6 +60,20 @@ pub enum Cond {
 
 /// Evaluates the preconditions of a GET or HEAD request in the order of RFC 9110 §13.2.2.
 /// `now` is the time of the response (it decides whether `Last-Modified` is strong).
+///
+/// ```
+/// use rangeserve::conditional::{evaluate, Decision, Preconditions, Validators};
+/// use std::time::{Duration, UNIX_EPOCH};
+/// let modified = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+/// let ours = Validators { etag: "\"v1\"", last_modified: modified };
+/// let now = modified + Duration::from_secs(60);
+/// // A resume with the current ETag in If-Range gets its range...
+/// let resume = Preconditions { if_range: Some("\"v1\""), has_range: true, ..Default::default() };
+/// assert_eq!(evaluate(&resume, &ours, now), Decision::Proceed { honor_range: true });
+/// // ...and one with a stale ETag gets the whole new file, never a splice.
+/// let stale = Preconditions { if_range: Some("\"v0\""), has_range: true, ..Default::default() };
+/// assert_eq!(evaluate(&stale, &ours, now), Decision::Proceed { honor_range: false });
+/// ```
 pub fn evaluate(
     fields: &Preconditions<'_>,
     validators: &Validators<'_>,

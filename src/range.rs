@@ -111,6 +111,14 @@ pub fn resolve_spec(spec: RangeSpec, len: u64) -> Option<Range<u64>> {
 
 /// Resolves a `Range` field value against a representation of `len` bytes, with at most
 /// `max_ranges` range-specs honoured (more → [`RangeRequest::Full`]).
+///
+/// ```
+/// use rangeserve::range::{resolve, RangeRequest};
+/// assert_eq!(resolve("bytes=0-499", 10_000, 100), RangeRequest::Satisfiable(vec![0..500]));
+/// assert_eq!(resolve("bytes=-500", 10_000, 100), RangeRequest::Satisfiable(vec![9500..10_000]));
+/// assert_eq!(resolve("bytes=10000-", 10_000, 100), RangeRequest::Unsatisfiable);
+/// assert_eq!(resolve("items=0-5", 10_000, 100), RangeRequest::Full);
+/// ```
 pub fn resolve(value: &str, len: u64, max_ranges: usize) -> RangeRequest {
     let Some(specs) = parse_specs(value) else {
         return RangeRequest::Full;

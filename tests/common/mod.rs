@@ -29,13 +29,19 @@ impl Server {
     /// Starts `rangeserve --file FILE --bind 127.0.0.1 --port 0 EXTRA...`, waits for the banner's
     /// `listening on` line, then polls until the port accepts.
     pub fn start(file: &Path, extra: &[&str]) -> Server {
-        let log_dir = tempfile::tempdir().unwrap();
-        let log_path = log_dir.path().join("stderr.log");
-        let mut child = Command::new(BIN)
-            .arg("--file")
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--file")
             .arg(file)
             .args(["--bind", "127.0.0.1", "--port", "0"])
-            .args(extra)
+            .args(extra);
+        Server::spawn(cmd)
+    }
+
+    /// Spawns a prepared `rangeserve` command and waits until it serves (see [`Server::start`]).
+    pub fn spawn(mut cmd: Command) -> Server {
+        let log_dir = tempfile::tempdir().unwrap();
+        let log_path = log_dir.path().join("stderr.log");
+        let mut child = cmd
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
