@@ -15,6 +15,11 @@ use crate::representation::{FileIdentity, Representation};
 
 /// Default for `--max-ranges`: more range-specs than this in one request → the whole file.
 pub const DEFAULT_MAX_RANGES: usize = 100;
+/// Default for `--max-connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Default for `--max-header-bytes`: ample for any real client, small enough that a stalled
+/// connection holds little (hyper uses the same bound for its write buffer).
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -59,10 +64,34 @@ pub struct Args {
     )]
     pub shutdown_timeout: u64,
 
-    /// Seconds a client may take to send a request's header before it is disconnected.
-    #[arg(long, env = "RANGESERVE_HEADER_TIMEOUT", value_name = "SECS", default_value_t = 30,
+    /// Seconds a client may take to send a request header (slowloris guard); also bounds how long
+    /// hyper waits for the next request on a keep-alive connection.
+    #[arg(long, env = "RANGESERVE_HEADER_TIMEOUT", value_name = "SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub header_timeout: u64,
+
+    /// Seconds a connection may stay silent (nothing read or written, no response blocked)
+    /// before it is closed: idle keep-alive connections and clients that never speak.
+    #[arg(long, env = "RANGESERVE_IDLE_TIMEOUT", value_name = "SECS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+
+    /// Seconds a client may read nothing mid-response before it is disconnected (its file handle
+    /// and buffer are freed).
+    #[arg(long, env = "RANGESERVE_SEND_TIMEOUT", value_name = "SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub send_timeout: u64,
+
+    /// Most connections served at once; further connections wait in the listen backlog until one
+    /// closes (no 503: a waiting download client is served as soon as there is room).
+    #[arg(long, env = "RANGESERVE_MAX_CONNECTIONS", value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    pub max_connections: usize,
+
+    /// Largest request header block accepted, in bytes (at least 8192); larger → 431.
+    #[arg(long, env = "RANGESERVE_MAX_HEADER_BYTES", value_name = "BYTES", default_value_t = DEFAULT_MAX_HEADER_BYTES,
+          value_parser = clap::value_parser!(u32).range(8192..=(1 << 20)).map(|n| n as usize))]
+    pub max_header_bytes: usize,
 }
 
 /// What the server runs with, validated.
@@ -74,6 +103,10 @@ pub struct Config {
     pub max_ranges: usize,
     pub shutdown_timeout: Duration,
     pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub send_timeout: Duration,
+    pub max_connections: usize,
+    pub max_header_bytes: usize,
 }
 
 impl Args {
@@ -92,6 +125,10 @@ impl Args {
             max_ranges: self.max_ranges,
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout),
             header_timeout: Duration::from_secs(self.header_timeout),
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            send_timeout: Duration::from_secs(self.send_timeout),
+            max_connections: self.max_connections,
+            max_header_bytes: self.max_header_bytes,
         })
     }
 }
@@ -133,6 +170,9 @@ mod tests {
             &["rangeserve", "--file", "x", "--bind", "localhost:1"],
             &["rangeserve", "--file", "x", "--chunk-size", "0"],
             &["rangeserve", "--file", "x", "--max-ranges", "0"],
+            &["rangeserve", "--file", "x", "--max-connections", "0"],
+            &["rangeserve", "--file", "x", "--max-header-bytes", "100"],
+            &["rangeserve", "--file", "x", "--send-timeout", "0"],
         ] {
             assert!(Args::try_parse_from(argv).is_err(), "{argv:?}");
         }

@@ -7,8 +7,9 @@
 //! length), [`headers`] (value formatting). The I/O parts are thin: [`representation`] opens one
 //! version of the file per request, [`body`] streams its bytes in fixed-size positioned reads,
 //! [`handler`] turns a request into a [`handler::Plan`] and the plan into a response,
-//! [`access_log`] logs each response when its body ends, and [`server`] accepts connections and
-//! drains them on shutdown. [`cli`] turns the command line into a checked [`cli::Config`].
+//! [`access_log`] logs each response when its body ends, [`timed_io`] enforces the idle and
+//! send-stall timeouts, and [`server`] accepts connections (up to a limit) and drains them on
+//! shutdown. [`cli`] turns the command line into a checked [`cli::Config`].
 
 #![forbid(unsafe_code)]
 
@@ -23,3 +24,4 @@ pub mod multipart;
 pub mod range;
 pub mod representation;
 pub mod server;
+pub mod timed_io;

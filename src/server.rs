@@ -1,5 +1,6 @@
 //! The listener: bind, print the banner, accept, serve each connection with hyper's HTTP/1
-//! builder, and on SIGINT/SIGTERM stop accepting and let in-flight responses finish (up to the
+//! builder (header timeout, header size limit, idle and send-stall timeouts, a connection limit),
+//! and on SIGINT/SIGTERM stop accepting and let in-flight responses finish (up to the
 //! shutdown timeout) before returning.
 
 use std::io::Write as _;
@@ -12,10 +13,12 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::cli::Config;
 use crate::error::StartupError;
 use crate::handler;
+use crate::timed_io::TimedIo;
 
 /// Pause after a failed `accept` (e.g. out of descriptors), so the loop does not spin.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
@@ -36,42 +39,62 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
 
     let config = Arc::new(config);
     let graceful = GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(config.max_connections));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(config.header_timeout)
+        .max_buf_size(config.max_header_bytes)
         .keep_alive(true);
 
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(err) => {
-                        tracing::warn!("accept failed: {err}");
-                        tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
-                        continue;
-                    }
-                };
-                if let Err(err) = stream.set_nodelay(true) {
-                    tracing::debug!("TCP_NODELAY on {peer}: {err}");
-                }
-                let config = Arc::clone(&config);
-                let service = service_fn(move |req| handler::handle(req, Arc::clone(&config), peer));
-                let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-                tokio::spawn(async move {
-                    if let Err(err) = connection.await {
-                        tracing::debug!("connection from {peer} ended: {err}");
-                    }
-                });
-            }
+        // Take a connection slot first: at the limit, new connections wait in the backlog.
+        let permit = tokio::select! {
+            permit = Arc::clone(&permits).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_closed) => break,
+            },
             signal = &mut shutdown => {
-                tracing::info!("{signal}: no longer accepting; waiting up to {:?} for {} connection(s)",
-                    config.shutdown_timeout, graceful.count());
+                log_shutdown(signal, &config, &graceful);
                 break;
             }
+        };
+        if permits.available_permits() == 0 {
+            tracing::warn!(
+                "{} connections open (--max-connections): new ones wait",
+                config.max_connections
+            );
         }
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    tracing::warn!("accept failed: {err}");
+                    tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                    continue;
+                }
+            },
+            signal = &mut shutdown => {
+                log_shutdown(signal, &config, &graceful);
+                break;
+            }
+        };
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY on {peer}: {err}");
+        }
+        let io = TimedIo::new(stream, config.idle_timeout, config.send_timeout);
+        let service = {
+            let config = Arc::clone(&config);
+            service_fn(move |req| handler::handle(req, Arc::clone(&config), peer))
+        };
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(io), service));
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!("connection from {peer} ended: {err}");
+            }
+            drop(permit);
+        });
     }
     drop(listener);
     match tokio::time::timeout(config.shutdown_timeout, graceful.shutdown()).await {
@@ -79,6 +102,14 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         Err(_) => tracing::warn!("shutdown timeout reached; exiting with connections still open"),
     }
     Ok(())
+}
+
+fn log_shutdown(signal: &str, config: &Config, graceful: &GracefulShutdown) {
+    tracing::info!(
+        "{signal}: no longer accepting; waiting up to {:?} for {} connection(s)",
+        config.shutdown_timeout,
+        graceful.count()
+    );
 }
 
 /// Resolves to the name of the first SIGINT or SIGTERM received.

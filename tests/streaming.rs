@@ -37,12 +37,6 @@ fn start_download(server: &Server, range: Option<&str>) -> (TcpStream, u64, Vec<
     (stream, length, buf[end + 4..].to_vec())
 }
 
-fn open_descriptors(pid: u32) -> usize {
-    fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
 #[test]
 fn a_file_truncated_mid_body_cuts_the_connection_without_padding() {
     let dir = tempfile::tempdir().unwrap();
@@ -93,19 +87,19 @@ fn a_client_that_disconnects_mid_body_releases_its_descriptors() {
     let dir = tempfile::tempdir().unwrap();
     let (path, _) = random_file(dir.path(), "big.bin", 32 * 1024 * 1024, 12);
     let server = Server::start(&path, &[]);
-    let baseline = open_descriptors(server.pid());
+    let baseline = common::descriptors(server.pid());
     let downloads: Vec<_> = (0..20).map(|_| start_download(&server, None)).collect();
     assert!(
-        open_descriptors(server.pid()) >= baseline + 20,
+        common::descriptors(server.pid()) >= baseline + 20,
         "each download holds a socket and the file"
     );
     drop(downloads);
     let deadline = Instant::now() + PATIENCE;
-    while open_descriptors(server.pid()) > baseline {
+    while common::descriptors(server.pid()) > baseline {
         assert!(
             Instant::now() < deadline,
             "descriptors stay open: {} > {baseline}",
-            open_descriptors(server.pid())
+            common::descriptors(server.pid())
         );
         std::thread::sleep(Duration::from_millis(20));
     }
