@@ -164,8 +164,7 @@ fn generate_value(
     last_modified: &str,
     pick: &mut impl FnMut() -> usize,
 ) -> String {
-    let mut junk =
-        |pick: &mut dyn FnMut() -> usize| FRAGMENTS[pick() % FRAGMENTS.len()].to_string();
+    let junk = |pick: &mut dyn FnMut() -> usize| FRAGMENTS[pick() % FRAGMENTS.len()].to_string();
     let numbers = [
         "0",
         "1",
@@ -180,7 +179,7 @@ fn generate_value(
     ];
     match name {
         "Range" => {
-            let mut value = if pick() % 6 == 0 {
+            let mut value = if pick().is_multiple_of(6) {
                 junk(pick)
             } else {
                 "bytes=".to_string()
@@ -193,7 +192,7 @@ fn generate_value(
                     numbers[pick() % numbers.len()],
                     numbers[pick() % numbers.len()],
                 );
-                value.push_str(&if pick() % 8 == 0 {
+                value.push_str(&if pick().is_multiple_of(8) {
                     junk(pick)
                 } else {
                     format!("{a}-{b}")
