@@ -88,6 +88,11 @@ pub struct Args {
           value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
     pub max_connections: usize,
 
+    /// Do not hash the file: no `Repr-Digest` header and no `/<name>.sha256` sidecar (for files
+    /// on storage too slow to read twice).
+    #[arg(long, env = "RANGESERVE_NO_DIGEST")]
+    pub no_digest: bool,
+
     /// Largest request header block accepted, in bytes (at least 8192); larger → 431.
     #[arg(long, env = "RANGESERVE_MAX_HEADER_BYTES", value_name = "BYTES", default_value_t = DEFAULT_MAX_HEADER_BYTES,
           value_parser = clap::value_parser!(u32).range(8192..=(1 << 20)).map(|n| n as usize))]
@@ -107,6 +112,8 @@ pub struct Config {
     pub send_timeout: Duration,
     pub max_connections: usize,
     pub max_header_bytes: usize,
+    /// Hash each version for `Repr-Digest` and the sidecar (`--no-digest` turns it off).
+    pub digest: bool,
 }
 
 impl Args {
@@ -129,6 +136,7 @@ impl Args {
             send_timeout: Duration::from_secs(self.send_timeout),
             max_connections: self.max_connections,
             max_header_bytes: self.max_header_bytes,
+            digest: !self.no_digest,
         })
     }
 }

@@ -21,10 +21,24 @@ use crate::access_log::{Entry, LoggedBody};
 use crate::body::{Body, FileBody};
 use crate::cli::Config;
 use crate::conditional::{self, Decision, Preconditions, Validators};
+use crate::digest::{self, Digests};
+use crate::headers::Target;
 use crate::multipart::{self, Segment};
 use crate::range::{self, RangeRequest};
 use crate::representation::Representation;
 use crate::{error, headers};
+
+/// RFC 9530 §3.
+const REPR_DIGEST: HeaderName = HeaderName::from_static("repr-digest");
+/// RFC 9530 §4.
+const WANT_REPR_DIGEST: HeaderName = HeaderName::from_static("want-repr-digest");
+
+/// What every request needs: the configuration, and the digests (absent with `--no-digest`).
+#[derive(Debug)]
+pub struct Shared {
+    pub config: Config,
+    pub digests: Option<Arc<Digests>>,
+}
 
 /// Everything a response can be.
 #[derive(Debug)]
@@ -45,18 +59,28 @@ pub enum Plan {
     Single(Representation, Range<u64>),
     /// 206 `multipart/byteranges` with two or more ranges.
     Multipart(Representation, Vec<Range<u64>>),
+    /// The sidecar: a `sha256sum` line for the current version.
+    Checksum(String),
+    /// The sidecar while the current version is being hashed: 503 with `Retry-After` seconds.
+    ChecksumPending(u64),
 }
 
 /// The hyper service: plans, responds, and wraps the body so the access log sees its end.
 pub async fn handle(
     req: Request<Incoming>,
-    config: Arc<Config>,
+    shared: Arc<Shared>,
     peer: SocketAddr,
 ) -> Result<Response<LoggedBody>, Infallible> {
     let started = Instant::now();
-    let plan = plan(&req, &config).await;
+    let (plan, repr_digest) = plan(&req, &shared).await;
     let head = req.method() == Method::HEAD;
-    let response = respond(plan, &config, head, SystemTime::now());
+    let response = respond(
+        plan,
+        &shared.config,
+        head,
+        SystemTime::now(),
+        repr_digest.as_deref(),
+    );
     let entry = Entry {
         peer,
         method: req.method().to_string(),
@@ -71,28 +95,65 @@ pub async fn handle(
     Ok(response.map(|body| LoggedBody::new(body, entry)))
 }
 
-async fn plan(req: &Request<Incoming>, config: &Config) -> Plan {
-    if !headers::path_names_file(req.uri().path(), &config.file.name) {
-        return Plan::NotFound;
+/// The plan, and the `Repr-Digest` value for the version it serves when that is known.
+async fn plan(req: &Request<Incoming>, shared: &Shared) -> (Plan, Option<String>) {
+    let config = &shared.config;
+    let target = headers::target(req.uri().path(), &config.file.name);
+    if target == Target::Nothing || (target == Target::Checksum && shared.digests.is_none()) {
+        return (Plan::NotFound, None);
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return Plan::MethodNotAllowed;
+        return (Plan::MethodNotAllowed, None);
     }
+    let rep = match open(config).await {
+        Ok(rep) => rep,
+        Err(status) => return (Plan::OpenFailed(status), None),
+    };
+    let status = shared
+        .digests
+        .as_ref()
+        .map(|d| d.ensure(&rep, &config.file.display_name));
+    if target == Target::Checksum {
+        let plan = match status {
+            Some(digest::Status::Ready(sum)) => {
+                Plan::Checksum(digest::sidecar_line(&sum, &config.file.display_name))
+            }
+            Some(digest::Status::Hashing { done, total, rate }) => {
+                Plan::ChecksumPending(digest::retry_after(done, total, rate))
+            }
+            None => Plan::NotFound,
+        };
+        return (plan, None);
+    }
+    let want = field(req.headers(), &WANT_REPR_DIGEST);
+    let repr_digest = match status {
+        Some(digest::Status::Ready(sum)) if digest::wants_sha256(want.as_deref()) => {
+            Some(digest::repr_digest_value(&sum))
+        }
+        _ => None,
+    };
+    (
+        decide(req.headers(), rep, config.max_ranges, SystemTime::now()),
+        repr_digest,
+    )
+}
+
+/// Opens the current version of the file on the blocking pool; a failure becomes its status.
+async fn open(config: &Config) -> Result<Representation, StatusCode> {
     let path = config.file.path.clone();
-    let opened = tokio::task::spawn_blocking(move || Representation::open(&path)).await;
-    match opened {
-        Ok(Ok(rep)) => decide(req.headers(), rep, config.max_ranges, SystemTime::now()),
+    match tokio::task::spawn_blocking(move || Representation::open(&path)).await {
+        Ok(Ok(rep)) => Ok(rep),
         Ok(Err(err)) => {
             tracing::warn!(
                 "cannot open '{}': {}",
                 config.file.path.display(),
                 error::describe(&err)
             );
-            Plan::OpenFailed(error::status_for(&err))
+            Err(error::status_for(&err))
         }
         Err(join) => {
             tracing::error!("opening '{}' failed: {join}", config.file.path.display());
-            Plan::OpenFailed(StatusCode::INTERNAL_SERVER_ERROR)
+            Err(StatusCode::INTERNAL_SERVER_ERROR)
         }
     }
 }
@@ -152,8 +213,15 @@ fn field<'a>(fields: &'a HeaderMap, name: &HeaderName) -> Option<Cow<'a, str>> {
 }
 
 /// Builds the response for a plan. `head` drops the body but keeps every header, including the
-/// `Content-Length` a GET would get (RFC 9110 §9.3.2).
-pub fn respond(plan: Plan, config: &Config, head: bool, now: SystemTime) -> Response<Body> {
+/// `Content-Length` a GET would get (RFC 9110 §9.3.2). `repr_digest` goes on 200 and 206: it
+/// describes the whole representation, whatever part is sent (RFC 9530 §3).
+pub fn respond(
+    plan: Plan,
+    config: &Config,
+    head: bool,
+    now: SystemTime,
+    repr_digest: Option<&str>,
+) -> Response<Body> {
     let file = &config.file;
     let (builder, body) = match plan {
         Plan::NotFound => text(StatusCode::NOT_FOUND, "not found\n"),
@@ -189,14 +257,35 @@ pub fn respond(plan: Plan, config: &Config, head: bool, now: SystemTime) -> Resp
                 .header(header::CONTENT_LENGTH, 0),
             Body::empty(),
         ),
+        Plan::Checksum(line) => {
+            let builder = Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+                .header(header::CONTENT_LENGTH, line.len());
+            (
+                builder,
+                if head {
+                    Body::empty()
+                } else {
+                    Body::Bytes(Some(line.into()))
+                },
+            )
+        }
+        Plan::ChecksumPending(seconds) => {
+            let (builder, body) = text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the checksum is being computed\n",
+            );
+            (builder.header(header::RETRY_AFTER, seconds), body)
+        }
         Plan::Full(rep) => {
-            let builder = file_headers(StatusCode::OK, &rep, config, now)
+            let builder = file_headers(StatusCode::OK, &rep, config, now, repr_digest)
                 .header(header::CONTENT_TYPE, &file.content_type);
             let segments = vec![Segment::File(0..rep.len)];
             with_file_body(builder, rep, segments, config, head)
         }
         Plan::Single(rep, range) => {
-            let builder = file_headers(StatusCode::PARTIAL_CONTENT, &rep, config, now)
+            let builder = file_headers(StatusCode::PARTIAL_CONTENT, &rep, config, now, repr_digest)
                 .header(header::CONTENT_TYPE, &file.content_type)
                 .header(
                     header::CONTENT_RANGE,
@@ -206,7 +295,7 @@ pub fn respond(plan: Plan, config: &Config, head: bool, now: SystemTime) -> Resp
         }
         Plan::Multipart(rep, ranges) => {
             let boundary = boundary();
-            let builder = file_headers(StatusCode::PARTIAL_CONTENT, &rep, config, now)
+            let builder = file_headers(StatusCode::PARTIAL_CONTENT, &rep, config, now, repr_digest)
                 .header(header::CONTENT_TYPE, multipart::content_type(&boundary));
             let segments = multipart::byteranges(&ranges, rep.len, &file.content_type, &boundary);
             with_file_body(builder, rep, segments, config, head)
@@ -235,8 +324,9 @@ fn file_headers(
     rep: &Representation,
     config: &Config,
     now: SystemTime,
+    repr_digest: Option<&str>,
 ) -> Builder {
-    Response::builder()
+    let builder = Response::builder()
         .status(status)
         .header(header::ACCEPT_RANGES, "bytes")
         .header(header::ETAG, &rep.etag)
@@ -248,7 +338,11 @@ fn file_headers(
             header::CONTENT_DISPOSITION,
             HeaderValue::from_str(&config.file.content_disposition)
                 .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
-        )
+        );
+    match repr_digest {
+        Some(value) => builder.header(REPR_DIGEST, value),
+        None => builder,
+    }
 }
 
 fn with_file_body(

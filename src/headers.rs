@@ -101,14 +101,37 @@ pub fn url_path(name: &[u8]) -> String {
     path
 }
 
-/// Whether a request path (as sent, percent-encoded or not) names the file: `/` or `/<name>`.
-pub fn path_names_file(request_path: &str, name: &[u8]) -> bool {
+/// What a request path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// `/` or `/<name>`: the file.
+    File,
+    /// `/<name>.sha256`: the checksum sidecar.
+    Checksum,
+    /// Anything else.
+    Nothing,
+}
+
+/// Resolves a request path (as sent, percent-encoded or not) against the file name.
+pub fn target(request_path: &str, name: &[u8]) -> Target {
     if request_path == "/" {
-        return true;
+        return Target::File;
     }
     let decoded: Vec<u8> = percent_encoding::percent_decode_str(request_path).collect();
-    decoded.first() == Some(&b'/') && decoded[1..] == *name
+    let Some(rest) = decoded.strip_prefix(b"/") else {
+        return Target::Nothing;
+    };
+    if rest == name {
+        Target::File
+    } else if rest.strip_suffix(SIDECAR_SUFFIX) == Some(name) && !name.is_empty() {
+        Target::Checksum
+    } else {
+        Target::Nothing
+    }
 }
+
+/// What the sidecar's name adds to the file's.
+pub const SIDECAR_SUFFIX: &[u8] = b".sha256";
 
 #[cfg(test)]
 mod tests {
@@ -193,17 +216,19 @@ mod tests {
                 path.is_ascii() && !path[1..].contains(['/', ' ', '?', '#']),
                 "{path}"
             );
-            assert!(path_names_file(&path, name.as_bytes()), "{path}");
+            assert_eq!(target(&path, name.as_bytes()), Target::File, "{path}");
         }
         assert_eq!(url_path(b"my film.mp4"), "/my%20film.mp4");
     }
 
     #[test]
-    fn only_root_and_the_name_name_the_file() {
+    fn only_root_the_name_and_its_sidecar_are_targets() {
         let name = b"love.rmvb";
-        assert!(path_names_file("/", name));
-        assert!(path_names_file("/love.rmvb", name));
-        assert!(path_names_file("/love%2Ermvb", name));
+        assert_eq!(target("/", name), Target::File);
+        assert_eq!(target("/love.rmvb", name), Target::File);
+        assert_eq!(target("/love%2Ermvb", name), Target::File);
+        assert_eq!(target("/love.rmvb.sha256", name), Target::Checksum);
+        assert_eq!(target("/love.rmvb%2esha256", name), Target::Checksum);
         for other in [
             "",
             "/love.rmvb/",
@@ -213,8 +238,11 @@ mod tests {
             "/love",
             "/love.rmvbx",
             "love.rmvb",
+            "/.sha256",
+            "/love.rmvb.sha256.sha256",
+            "/love.rmvb.SHA256",
         ] {
-            assert!(!path_names_file(other, name), "{other:?}");
+            assert_eq!(target(other, name), Target::Nothing, "{other:?}");
         }
     }
 }

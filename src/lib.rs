@@ -7,7 +7,8 @@
 //! length), [`headers`] (value formatting). The I/O parts are thin: [`representation`] opens one
 //! version of the file per request, [`body`] streams its bytes in fixed-size positioned reads,
 //! [`handler`] turns a request into a [`handler::Plan`] and the plan into a response,
-//! [`access_log`] logs each response when its body ends, [`timed_io`] enforces the idle and
+//! [`access_log`] logs each response when its body ends, [`digest`] hashes each version
+//! of the file for `Repr-Digest` and the `.sha256` sidecar, [`timed_io`] enforces the idle and
 //! send-stall timeouts, and [`server`] accepts connections (up to a limit) and drains them on
 //! shutdown. [`cli`] turns the command line into a checked [`cli::Config`].
 
@@ -17,6 +18,7 @@ pub mod access_log;
 pub mod body;
 pub mod cli;
 pub mod conditional;
+pub mod digest;
 pub mod error;
 pub mod handler;
 pub mod headers;

@@ -16,8 +16,10 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::cli::Config;
+use crate::digest::{self, Digests};
 use crate::error::StartupError;
-use crate::handler;
+use crate::handler::{self, Shared};
+use crate::representation::{FileIdentity, Representation};
 use crate::timed_io::TimedIo;
 
 /// Pause after a failed `accept` (e.g. out of descriptors), so the loop does not spin.
@@ -37,7 +39,16 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     })?;
     print_banner(&config, local);
 
-    let config = Arc::new(config);
+    let digests = config.digest.then(Digests::new);
+    if let Some(digests) = &digests {
+        tokio::spawn(watch_versions(
+            Arc::clone(digests),
+            config.file.clone(),
+            local,
+        ));
+    }
+    let shared = Arc::new(Shared { config, digests });
+    let config = &shared.config;
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(config.max_connections));
     let mut http = http1::Builder::new();
@@ -56,7 +67,7 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
                 Err(_closed) => break,
             },
             signal = &mut shutdown => {
-                log_shutdown(signal, &config, &graceful);
+                log_shutdown(signal, config, &graceful);
                 break;
             }
         };
@@ -76,7 +87,7 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
                 }
             },
             signal = &mut shutdown => {
-                log_shutdown(signal, &config, &graceful);
+                log_shutdown(signal, config, &graceful);
                 break;
             }
         };
@@ -85,8 +96,8 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         }
         let io = TimedIo::new(stream, config.idle_timeout, config.send_timeout);
         let service = {
-            let config = Arc::clone(&config);
-            service_fn(move |req| handler::handle(req, Arc::clone(&config), peer))
+            let shared = Arc::clone(&shared);
+            service_fn(move |req| handler::handle(req, Arc::clone(&shared), peer))
         };
         let connection = graceful.watch(http.serve_connection(TokioIo::new(io), service));
         tokio::spawn(async move {
@@ -110,6 +121,34 @@ fn log_shutdown(signal: &str, config: &Config, graceful: &GracefulShutdown) {
         config.shutdown_timeout,
         graceful.count()
     );
+}
+
+/// How often the file's metadata is checked for a new version to hash.
+const VERSION_POLL_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Starts hashing each new version of the file as soon as it appears (requests also start it),
+/// and prints the digest and a verification recipe to stdout the first time one is ready.
+async fn watch_versions(digests: Arc<Digests>, file: FileIdentity, local: SocketAddr) {
+    let mut announced: Option<String> = None;
+    let mut interval = tokio::time::interval(VERSION_POLL_INTERVAL / 8);
+    loop {
+        interval.tick().await;
+        let path = file.path.clone();
+        let Ok(Ok(rep)) = tokio::task::spawn_blocking(move || Representation::open(&path)).await
+        else {
+            continue;
+        };
+        match digests.ensure(&rep, &file.display_name) {
+            digest::Status::Ready(sum) if announced.as_ref() != Some(&rep.etag) => {
+                if announced.is_none() {
+                    print_digest_banner(&file, &sum, local);
+                }
+                announced = Some(rep.etag);
+                interval = tokio::time::interval(VERSION_POLL_INTERVAL);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Resolves to the name of the first SIGINT or SIGTERM received.
@@ -158,7 +197,36 @@ fn print_banner(config: &Config, local: SocketAddr) {
         version = env!("CARGO_PKG_VERSION"),
         path = file.path.display(),
     );
+    print_stdout(&banner);
+}
+
+/// The digest part of the banner, printed when the first hash is ready.
+fn print_digest_banner(file: &FileIdentity, sum: &digest::Sha256Digest, local: SocketAddr) {
+    let url = format!("http://{}{}", banner_host(local), file.url_path);
+    print_stdout(&format!(
+        "\nsha256 {}  {}\n\
+         Prove a resumed download whole:\n\
+         \x20 wget -c '{url}' && wget -q -O - '{url}.sha256' | sha256sum -c\n",
+        digest::hex(sum),
+        file.display_name,
+    ));
+}
+
+fn print_stdout(text: &str) {
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(banner.as_bytes());
+    let _ = stdout.write_all(text.as_bytes());
     let _ = stdout.flush();
+}
+
+/// The address to show in URLs: loopback in place of an unspecified address.
+fn banner_host(local: SocketAddr) -> SocketAddr {
+    match local.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), local.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), local.port())
+        }
+        _ => local,
+    }
 }
