@@ -84,10 +84,10 @@ impl Digests {
     /// Where this version stands, starting its hashing if nobody has yet.
     pub fn ensure(self: &Arc<Self>, rep: &Representation, name: &str) -> Status {
         let mut state = self.state();
-        if let Some((etag, digest)) = &state.ready {
-            if *etag == rep.etag {
-                return Status::Ready(*digest);
-            }
+        if let Some((etag, digest)) = &state.ready
+            && *etag == rep.etag
+        {
+            return Status::Ready(*digest);
         }
         if let Some(job) = &state.job {
             if job.etag == rep.etag {
