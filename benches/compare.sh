@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# rangeserve vs nginx (sendfile) on loopback, measured side by side in one run.
+#
+#   bash benches/compare.sh            # ROUNDS=3 by default; ROUNDS=5 bash benches/compare.sh for more
+#
+# Builds rangeserve in release mode, makes the test files in a temp dir, starts rangeserve (one
+# instance per file: it serves one file) and nginx (generated minimal config: sendfile on,
+# worker_processes 2, access log off, foreground) on loopback ports, and measures both,
+# alternating A B A B so drift hits both alike. Prints medians and the ratio rangeserve/nginx.
+# Every load is bounded in time; nothing leaves 127.0.0.1. Needs: nginx-light, curl, wrk, aria2c,
+# python3 (installs the Debian packages when missing and run as root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-3}
+STALLED=${STALLED:-300}
+STALL_SECS=${STALL_SECS:-10}
+
+need=()
+command -v nginx >/dev/null || need+=(nginx-light)
+command -v wrk >/dev/null || need+=(wrk)
+command -v aria2c >/dev/null || need+=(aria2)
+command -v curl >/dev/null || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+NGINX=$(command -v nginx)
+
+cargo build --release --quiet
+BIN=$PWD/target/release/rangeserve
+
+WORK=$(mktemp -d /tmp/rangeserve-bench.XXXXXX)
+chmod 755 "$WORK" # nginx's workers do not run as root
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]:-}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+echo "making test files in $WORK ..." >&2
+mkdir -p "$WORK/www" "$WORK/dl"
+head -c $((1 << 30)) /dev/urandom > "$WORK/www/big.bin"
+head -c $((10 << 20)) /dev/urandom > "$WORK/www/mid.bin"
+head -c 4096 /dev/urandom > "$WORK/www/small.bin"
+BIG=$((1 << 30))
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+wait_port() { # wait_port PORT: poll until it accepts (bounded)
+  for _ in $(seq 1 500); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.01
+  done
+  echo "port $1 never opened" >&2; exit 1
+}
+
+start_rangeserve() { # start_rangeserve FILE -> prints "PID PORT"
+  local port; port=$(free_port)
+  RUST_LOG=warn "$BIN" --file "$1" --bind 127.0.0.1 --port "$port" >/dev/null 2>>"$WORK/rangeserve.log" &
+  echo "$! $port"
+}
+
+start_nginx() { # -> prints "PID PORT"
+  local port dir; port=$(free_port); dir=$(mktemp -d "$WORK/nginx.XXXX")
+  cat > "$dir/nginx.conf" <<EOF
+worker_processes 2;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 100000;
+  client_body_temp_path $dir/body;
+  proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi;
+  scgi_temp_path $dir/scgi;
+  types { }
+  default_type application/octet-stream;
+  server {
+    listen 127.0.0.1:$port;
+    root $WORK/www;
+  }
+}
+EOF
+  "$NGINX" -p "$dir" -c "$dir/nginx.conf" &
+  echo "$! $port"
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) {print "nan"} else if (NR%2) {print a[(NR+1)/2]} else {print (a[NR/2]+a[NR/2+1])/2}}'; }
+
+# --- the measurements, each printing one number -------------------------------------------
+m_full_mbs() { curl -s -o /dev/null -w '%{speed_download}\n' "http://127.0.0.1:$1/big.bin" | awk '{print $1/1e6}'; }
+
+m_resume_ms() { # median of 20 resumes of the last 8 MiB
+  for _ in $(seq 1 20); do
+    curl -s -o /dev/null -r "$((BIG - (8 << 20)))-" -w '%{time_total}\n' "http://127.0.0.1:$1/big.bin"
+  done | median | awk '{print $1*1000}'
+}
+
+wrk_run() { wrk -t2 -c64 -d5s --latency "$@" 2>/dev/null; }
+rps_of() { awk '/^Requests\/sec:/ {print $2}'; }
+p99_ms_of() { awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub("us","",v); print v/1000} else if (v ~ /ms$/) {sub("ms","",v); print v} else {sub("s","",v); print v*1000}}'; }
+
+m_range_1k() { wrk_run -H 'Range: bytes=1000-1999' "http://127.0.0.1:$1/mid.bin" > "$WORK/wrk.out"; echo "$(rps_of < "$WORK/wrk.out") $(p99_ms_of < "$WORK/wrk.out")"; }
+m_small_rps() { wrk_run "http://127.0.0.1:$1/small.bin" | rps_of; }
+
+m_aria2_s() {
+  rm -f "$WORK/dl/big.bin"
+  local t0 t1; t0=$(date +%s.%N)
+  aria2c -q -x 8 -s 8 --file-allocation=none --allow-overwrite=true -d "$WORK/dl" -o big.bin "http://127.0.0.1:$1/big.bin"
+  t1=$(date +%s.%N)
+  rm -f "$WORK/dl/big.bin"
+  echo "$t1 - $t0" | bc -l
+}
+
+# Peak RSS (KiB, summed over the server's processes) while $STALLED connections each ask for the
+# 1 GiB file and read nothing for $STALL_SECS seconds. Sampled every 0.2 s from /proc.
+m_stalled_rss() { # m_stalled_rss PORT PID...
+  local port=$1; shift
+  python3 - "$port" "$STALLED" "$STALL_SECS" <<'EOF' &
+import socket, sys, time
+port, n, secs = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+socks = []
+for _ in range(n):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+    socks.append(s)
+time.sleep(secs)
+EOF
+  local client=$! peak=0
+  while kill -0 "$client" 2>/dev/null; do
+    local sum=0
+    for pid in "$@"; do
+      sum=$((sum + $(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)))
+    done
+    [ "$sum" -gt "$peak" ] && peak=$sum
+    sleep 0.2
+  done
+  wait "$client" || true
+  echo "$peak"
+}
+
+nginx_pids() { echo "$1 $(pgrep -P "$1" | tr '\n' ' ')"; }
+
+# --- run ----------------------------------------------------------------------------------
+read -r RS_BIG_PID RS_BIG < <(start_rangeserve "$WORK/www/big.bin"); PIDS+=("$RS_BIG_PID")
+read -r RS_MID_PID RS_MID < <(start_rangeserve "$WORK/www/mid.bin"); PIDS+=("$RS_MID_PID")
+read -r RS_SMALL_PID RS_SMALL < <(start_rangeserve "$WORK/www/small.bin"); PIDS+=("$RS_SMALL_PID")
+read -r NG_PID NG < <(start_nginx); PIDS+=("$NG_PID")
+for p in "$RS_BIG" "$RS_MID" "$RS_SMALL" "$NG"; do wait_port "$p"; done
+# rangeserve hashes each file at start; let that finish before measuring steady state.
+for _ in $(seq 1 600); do
+  code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$RS_BIG/big.bin.sha256")
+  [ "$code" = 200 ] && break
+  sleep 0.05
+done
+# Both must serve the right bytes (a 403 or 404 would make every figure meaningless).
+check_same() { # check_same URL FILE
+  local got want; got=$(curl -sf "$1" | sha256sum | cut -d' ' -f1); want=$(sha256sum < "$2" | cut -d' ' -f1)
+  [ "$got" = "$want" ] || { echo "$1 does not serve $2" >&2; exit 1; }
+}
+for f in big mid small; do check_same "http://127.0.0.1:$NG/$f.bin" "$WORK/www/$f.bin"; done
+check_same "http://127.0.0.1:$RS_BIG/big.bin" "$WORK/www/big.bin"
+check_same "http://127.0.0.1:$RS_MID/mid.bin" "$WORK/www/mid.bin"
+check_same "http://127.0.0.1:$RS_SMALL/small.bin" "$WORK/www/small.bin"
+
+declare -A R
+record() { R["$1"]="${R[$1]:-} $2"; }
+for round in $(seq 1 "$ROUNDS"); do
+  echo "round $round/$ROUNDS ..." >&2
+  record full_rs "$(m_full_mbs "$RS_BIG")";     record full_ng "$(m_full_mbs "$NG")"
+  record resume_rs "$(m_resume_ms "$RS_BIG")";  record resume_ng "$(m_resume_ms "$NG")"
+  read -r rps p99 < <(m_range_1k "$RS_MID");    record range_rs "$rps"; record p99_rs "$p99"
+  read -r rps p99 < <(m_range_1k "$NG");        record range_ng "$rps"; record p99_ng "$p99"
+  record small_rs "$(m_small_rps "$RS_SMALL")"; record small_ng "$(m_small_rps "$NG")"
+  record aria_rs "$(m_aria2_s "$RS_BIG")";      record aria_ng "$(m_aria2_s "$NG")"
+done
+
+# Peak RSS: fresh servers, one stalled-readers run each, after rangeserve's hash is done.
+for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+wait 2>/dev/null || true
+PIDS=()
+read -r RS_PID RS_PORT < <(start_rangeserve "$WORK/www/big.bin"); PIDS+=("$RS_PID")
+read -r NG_PID NG_PORT < <(start_nginx); PIDS+=("$NG_PID")
+wait_port "$RS_PORT"; wait_port "$NG_PORT"
+for _ in $(seq 1 600); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$RS_PORT/big.bin.sha256")" = 200 ] && break
+  sleep 0.05
+done
+echo "stalled readers ..." >&2
+RSS_RS=$(m_stalled_rss "$RS_PORT" "$RS_PID")
+# shellcheck disable=SC2046
+RSS_NG=$(m_stalled_rss "$NG_PORT" $(nginx_pids "$NG_PID"))
+
+# One 1 GiB download from a fresh rangeserve while it is still hashing (issue: no regression).
+kill "$RS_PID" 2>/dev/null || true
+read -r RS_PID RS_PORT < <(start_rangeserve "$WORK/www/big.bin"); PIDS+=("$RS_PID")
+wait_port "$RS_PORT"
+WHILE_HASHING=$(m_full_mbs "$RS_PORT")
+
+med() { echo "${R[$1]}" | tr ' ' '\n' | grep -v '^$' | median; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "nan"; else printf "%.2f", a / b }'; }
+row() { # row LABEL UNIT KEY_RS KEY_NG TARGET
+  local a b; a=$(med "$3"); b=$(med "$4")
+  printf '| %s | %s | %.1f | %.1f | %s× | %s |\n' "$1" "$2" "$a" "$b" "$(ratio "$a" "$b")" "$5"
+}
+
+echo
+echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(date -u +%Y-%m-%d); rangeserve $("$BIN" --version | cut -d' ' -f2), $("$NGINX" -v 2>&1 | cut -d' ' -f3); $ROUNDS rounds, medians"
+echo
+echo "| measurement | unit | rangeserve | nginx | ratio | target |"
+echo "| --- | --- | --- | --- | --- | --- |"
+row "1 GiB, one connection (curl)" "MB/s" full_rs full_ng "≥ 1.0×"
+row "resume last 8 MiB (curl -r, median of 20)" "ms" resume_rs resume_ng "≤ 0.7×"
+row "1 KiB range, wrk -t2 -c64 -d5s" "req/s" range_rs range_ng "≥ 1.15×"
+row "1 KiB range p99 latency" "ms" p99_rs p99_ng "-"
+row "4 KiB file, wrk -t2 -c64 -d5s" "req/s" small_rs small_ng "≥ 1.2×"
+row "aria2c -x 8 -s 8, 1 GiB" "s" aria_rs aria_ng "-"
+printf '| peak RSS, %d stalled 1 GiB readers, %ss | MiB | %.1f | %.1f | %s× | ≤ 16 MiB |\n' \
+  "$STALLED" "$STALL_SECS" "$(echo "$RSS_RS/1024" | bc -l)" "$(echo "$RSS_NG/1024" | bc -l)" "$(ratio "$RSS_RS" "$RSS_NG")"
+printf '| 1 GiB while hashing at start-up | MB/s | %.1f | - | %s× of steady | no regression |\n' \
+  "$WHILE_HASHING" "$(ratio "$WHILE_HASHING" "$(med full_rs)")"
