@@ -9,32 +9,37 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
+use hyper::Method;
+use hyper::header::HeaderValue;
 
 use crate::body::Body;
+
+/// The tracing target of access-log lines (`RUST_LOG=rangeserve::access=off` silences them).
+pub const TARGET: &str = "rangeserve::access";
 
 /// What the access log says of one request.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub peer: SocketAddr,
-    pub method: String,
+    pub method: Method,
     pub path: String,
     /// The `Range` field as received, if any.
-    pub range: Option<String>,
+    pub range: Option<HeaderValue>,
     pub status: u16,
     pub started: Instant,
 }
 
-/// A body that counts what it yields and logs [`Entry`] when dropped.
+/// A body that counts what it yields and logs its [`Entry`] (if any) when dropped.
 pub struct LoggedBody {
     inner: Body,
-    entry: Entry,
+    entry: Option<Entry>,
     promised: u64,
     sent: u64,
     failure: Option<String>,
 }
 
 impl LoggedBody {
-    pub fn new(inner: Body, entry: Entry) -> LoggedBody {
+    pub fn new(inner: Body, entry: Option<Entry>) -> LoggedBody {
         let promised = http_body::Body::size_hint(&inner).exact().unwrap_or(0);
         LoggedBody {
             inner,
@@ -77,19 +82,23 @@ impl http_body::Body for LoggedBody {
 
 impl Drop for LoggedBody {
     fn drop(&mut self) {
-        let e = &self.entry;
+        let Some(e) = &self.entry else { return };
         let outcome = match &self.failure {
             Some(reason) => format!("failed: {reason}"),
-            None if self.sent < self.promised && e.method != "HEAD" => "aborted".to_string(),
+            None if self.sent < self.promised => "aborted".to_string(),
             None => "ok".to_string(),
         };
+        let range = e
+            .range
+            .as_ref()
+            .map(|r| String::from_utf8_lossy(r.as_bytes()));
         tracing::info!(
-            target: "rangeserve::access",
+            target: TARGET,
             "{} \"{} {}\" range={} {} sent={}/{} {:.1}ms {}",
             e.peer,
             e.method,
             e.path,
-            e.range.as_deref().unwrap_or("-"),
+            range.as_deref().unwrap_or("-"),
             e.status,
             self.sent,
             self.promised,

@@ -1,10 +1,17 @@
 //! Response bodies: short texts, and the file body that streams exactly the promised bytes.
 //!
-//! The file body reads with positioned reads (`pread` via `FileExt::read_at`) on tokio's blocking
-//! pool, one chunk in flight per response, so no shared cursor and no blocking call inside `poll`.
-//! Memory held per stalled response is about one chunk. If the file turns out shorter than
-//! promised (truncated underneath), the body ends with an error: hyper then closes the
-//! connection instead of sending a short or padded body.
+//! The file body reads with positioned reads, so there is no shared cursor: inline when the bytes
+//! are in the page cache (`preadv2` with `RWF_NOWAIT`, see `cached_io`), else `pread` on tokio's
+//! blocking pool, one read in flight per response. Nothing inside `poll` ever waits for a disk.
+//!
+//! Reads are [`FIRST_CHUNK`] bytes until the client has taken [`GROW_AFTER`] bytes, then grow
+//! with what it has taken (an eighth of it) up to the configured maximum. A client that reads
+//! nothing can absorb at most about a megabyte into kernel buffers (the server caps unsent bytes
+//! per socket, see `server::NOTSENT_LOWAT`), so it never gets past small reads: a stalled
+//! connection holds one small buffer, while a streaming one gets large reads and few syscalls.
+//!
+//! If the file turns out shorter than promised (truncated underneath), the body ends with an
+//! error: hyper then closes the connection instead of sending a short or padded body.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -21,8 +28,15 @@ use tokio::task::JoinHandle;
 
 use crate::multipart::Segment;
 
-/// Default size of one positioned read, and so of one body frame (see the README's benchmark).
-pub const DEFAULT_CHUNK_SIZE: usize = 64 * 1024;
+/// Default for the largest positioned read, and so body frame (see the README's benchmark).
+pub const DEFAULT_CHUNK_SIZE: usize = 256 * 1024;
+/// The read size until the client has taken [`GROW_AFTER`] bytes.
+pub const FIRST_CHUNK: usize = 8 * 1024;
+/// Bytes a client must have taken before reads grow: more than the kernel buffers for a client
+/// that reads nothing (measured with `NOTSENT_LOWAT` = 128 KiB: about 280 KB).
+pub const GROW_AFTER: u64 = 1024 * 1024;
+/// Past [`GROW_AFTER`], a read is 1/GROWTH of the bytes the client has taken.
+const GROWTH: u64 = 8;
 
 /// A response body: nothing, a short text, or a file.
 pub enum Body {
@@ -76,12 +90,15 @@ pub struct FileBody {
     file: Arc<File>,
     segments: VecDeque<Segment>,
     remaining: u64,
+    /// The largest read.
     chunk_size: usize,
+    /// File bytes produced so far (sizes the next read).
+    sent: u64,
     read: Option<JoinHandle<io::Result<Bytes>>>,
 }
 
 impl FileBody {
-    /// `chunk_size` must be at least 1.
+    /// `chunk_size` is the largest read (at least 1).
     pub fn new(file: Arc<File>, segments: Vec<Segment>, chunk_size: usize) -> FileBody {
         let remaining = crate::multipart::body_length(&segments);
         FileBody {
@@ -89,8 +106,40 @@ impl FileBody {
             segments: segments.into(),
             remaining,
             chunk_size: chunk_size.max(1),
+            sent: 0,
             read: None,
         }
+    }
+
+    /// The size of the next read: small until the client has proven it reads, then growing with
+    /// what it has taken, within [first, maximum].
+    fn next_read_size(&self) -> u64 {
+        let (first, max) = (
+            FIRST_CHUNK.min(self.chunk_size) as u64,
+            self.chunk_size as u64,
+        );
+        if self.sent < GROW_AFTER {
+            return first;
+        }
+        (self.sent / GROWTH).clamp(first, max)
+    }
+
+    /// Turns the bytes of a completed read into a frame (an empty read is a truncated file).
+    fn deliver(&mut self, bytes: Bytes) -> Poll<Option<io::Result<Frame<Bytes>>>> {
+        if bytes.is_empty() {
+            self.remaining = 0;
+            self.segments.clear();
+            return Poll::Ready(Some(Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file became shorter than the length announced",
+            ))));
+        }
+        if let Some(Segment::File(range)) = self.segments.front_mut() {
+            range.start += bytes.len() as u64;
+        }
+        self.remaining -= bytes.len() as u64;
+        self.sent += bytes.len() as u64;
+        Poll::Ready(Some(Ok(Frame::data(bytes))))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -106,24 +155,11 @@ impl FileBody {
             if let Some(read) = self.read.as_mut() {
                 let joined = ready!(Pin::new(read).poll(cx));
                 self.read = None;
-                let bytes = match joined {
-                    Ok(Ok(bytes)) => bytes,
-                    Ok(Err(err)) => return Poll::Ready(Some(Err(err))),
-                    Err(join) => return Poll::Ready(Some(Err(io::Error::other(join)))),
+                return match joined {
+                    Ok(Ok(bytes)) => self.deliver(bytes),
+                    Ok(Err(err)) => Poll::Ready(Some(Err(err))),
+                    Err(join) => Poll::Ready(Some(Err(io::Error::other(join)))),
                 };
-                if bytes.is_empty() {
-                    self.remaining = 0;
-                    self.segments.clear();
-                    return Poll::Ready(Some(Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the file became shorter than the length announced",
-                    ))));
-                }
-                if let Some(Segment::File(range)) = self.segments.front_mut() {
-                    range.start += bytes.len() as u64;
-                }
-                self.remaining -= bytes.len() as u64;
-                return Poll::Ready(Some(Ok(Frame::data(bytes))));
             }
             match self.segments.front_mut() {
                 None => return Poll::Ready(None),
@@ -139,20 +175,30 @@ impl FileBody {
                     self.segments.pop_front();
                 }
                 Some(Segment::File(range)) => {
-                    let want = (range.end - range.start).min(self.chunk_size as u64) as usize;
-                    let (file, offset) = (Arc::clone(&self.file), range.start);
-                    self.read = Some(tokio::task::spawn_blocking(move || {
-                        read_chunk(&file, offset, want)
-                    }));
+                    let offset = range.start;
+                    let want = (range.end - range.start).min(self.next_read_size()) as usize;
+                    let mut buf = BytesMut::zeroed(want);
+                    match crate::cached_io::try_read_at(&self.file, &mut buf, offset) {
+                        Ok(Some(n)) => {
+                            buf.truncate(n);
+                            return self.deliver(buf.freeze());
+                        }
+                        Ok(None) => {
+                            let file = Arc::clone(&self.file);
+                            self.read = Some(tokio::task::spawn_blocking(move || {
+                                read_chunk(&file, buf, offset)
+                            }));
+                        }
+                        Err(err) => return Poll::Ready(Some(Err(err))),
+                    }
                 }
             }
         }
     }
 }
 
-/// One positioned read of up to `want` bytes at `offset`; empty at end of file.
-fn read_chunk(file: &File, offset: u64, want: usize) -> io::Result<Bytes> {
-    let mut buf = BytesMut::zeroed(want);
+/// One blocking positioned read into `buf` at `offset`; empty at end of file.
+fn read_chunk(file: &File, mut buf: BytesMut, offset: u64) -> io::Result<Bytes> {
     loop {
         match file.read_at(&mut buf, offset) {
             Ok(n) => {
@@ -221,6 +267,52 @@ mod tests {
         }
         assert_eq!(seen, 1000);
         assert!(body.is_end_stream());
+    }
+
+    #[tokio::test]
+    async fn reads_stay_small_until_the_client_has_taken_a_megabyte_then_grow_to_the_maximum() {
+        let len = 4 * GROW_AFTER as usize;
+        let data: Vec<u8> = (0..len).map(|i| (i % 241) as u8).collect();
+        let mut body = FileBody::new(
+            file_with(&data),
+            vec![Segment::File(0..len as u64)],
+            256 * 1024,
+        );
+        let (mut sent, mut largest_early, mut largest) = (0u64, 0, 0);
+        let mut got = Vec::with_capacity(len);
+        while let Some(frame) = body.frame().await {
+            let data = frame.unwrap().into_data().unwrap();
+            if sent < GROW_AFTER {
+                largest_early = largest_early.max(data.len());
+            }
+            largest = largest.max(data.len());
+            sent += data.len() as u64;
+            got.extend_from_slice(&data);
+        }
+        assert_eq!(got, data);
+        assert_eq!(
+            largest_early, FIRST_CHUNK,
+            "a client that may be stalled costs one small buffer"
+        );
+        assert_eq!(largest, 256 * 1024, "a client that reads gets large reads");
+    }
+
+    #[test]
+    fn the_blocking_pool_read_returns_what_is_there_and_empty_at_the_end() {
+        let file = file_with(b"0123456789");
+        assert_eq!(
+            read_chunk(&file, BytesMut::zeroed(4), 3).unwrap(),
+            &b"3456"[..]
+        );
+        assert_eq!(
+            read_chunk(&file, BytesMut::zeroed(4), 8).unwrap(),
+            &b"89"[..]
+        );
+        assert!(
+            read_chunk(&file, BytesMut::zeroed(4), 10)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     impl FileBody {

@@ -88,6 +88,11 @@ pub struct Args {
           value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
     pub max_connections: usize,
 
+    /// Worker threads serving connections (default: one per CPU).
+    #[arg(long, env = "RANGESERVE_WORKERS", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1024).map(|n| n as usize))]
+    pub workers: Option<usize>,
+
     /// Do not hash the file: no `Repr-Digest` header and no `/<name>.sha256` sidecar (for files
     /// on storage too slow to read twice).
     #[arg(long, env = "RANGESERVE_NO_DIGEST")]
@@ -114,6 +119,7 @@ pub struct Config {
     pub max_header_bytes: usize,
     /// Hash each version for `Repr-Digest` and the sidecar (`--no-digest` turns it off).
     pub digest: bool,
+    pub workers: usize,
 }
 
 impl Args {
@@ -137,6 +143,9 @@ impl Args {
             max_connections: self.max_connections,
             max_header_bytes: self.max_header_bytes,
             digest: !self.no_digest,
+            workers: self
+                .workers
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         })
     }
 }

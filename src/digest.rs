@@ -2,7 +2,8 @@
 //! `/<name>.sha256` sidecar, so that a resumed download can be proven whole.
 //!
 //! A version is keyed by its strong ETag (inode, size, modification time). [`Digests::ensure`]
-//! starts hashing a version the first time it is seen, on its own thread, reading through that
+//! starts hashing a version the first time it is seen, on its own thread at the lowest CPU
+//! priority (serving comes first), reading through that
 //! version's open handle (positioned reads, so no request's reads are disturbed); a newer version
 //! cancels the hashing of an older one. A digest is only ever looked up by the ETag of the handle
 //! a response streams from, so an old digest is never paired with a new version's bytes. If the
@@ -17,12 +18,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
+use hyper::header::HeaderValue;
 use sha2::{Digest, Sha256};
 
 use crate::representation::Representation;
 
 /// Bytes per read while hashing: large, so the hash runs at disk or SHA speed.
 const HASH_READ_SIZE: usize = 1 << 20;
+/// The hashing thread's nice value: the lowest priority.
+const HASH_NICE: i32 = 19;
 /// How often a long hash logs its progress.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -32,8 +36,11 @@ pub type Sha256Digest = [u8; 32];
 /// Where the hashing of the current version stands.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Status {
-    /// Known for this version.
-    Ready(Sha256Digest),
+    /// Known for this version: the digest, and its `Repr-Digest` field value.
+    Ready {
+        sum: Sha256Digest,
+        field: HeaderValue,
+    },
     /// Being computed: bytes done of the total, and the bytes per second so far.
     Hashing { done: u64, total: u64, rate: f64 },
 }
@@ -46,8 +53,8 @@ pub struct Digests {
 
 #[derive(Debug, Default)]
 struct State {
-    /// The newest version hashed, and its digest.
-    ready: Option<(String, Sha256Digest)>,
+    /// The newest version hashed, its digest, and its `Repr-Digest` value (formatted once).
+    ready: Option<(String, Sha256Digest, HeaderValue)>,
     /// The version being hashed, if any.
     job: Option<Job>,
 }
@@ -76,7 +83,7 @@ impl Digests {
     /// The digest of exactly this version, if it is known.
     pub fn lookup(&self, etag: &str) -> Option<Sha256Digest> {
         match &self.state().ready {
-            Some((ready, digest)) if ready == etag => Some(*digest),
+            Some((ready, digest, _)) if ready == etag => Some(*digest),
             _ => None,
         }
     }
@@ -84,10 +91,13 @@ impl Digests {
     /// Where this version stands, starting its hashing if nobody has yet.
     pub fn ensure(self: &Arc<Self>, rep: &Representation, name: &str) -> Status {
         let mut state = self.state();
-        if let Some((etag, digest)) = &state.ready
+        if let Some((etag, sum, field)) = &state.ready
             && *etag == rep.etag
         {
-            return Status::Ready(*digest);
+            return Status::Ready {
+                sum: *sum,
+                field: field.clone(),
+            };
         }
         if let Some(job) = &state.job {
             if job.etag == rep.etag {
@@ -131,6 +141,13 @@ impl Digests {
 
     /// The hashing thread: hash, check the version did not change underneath, publish.
     fn run(&self, job: Job, file: &File, modified: SystemTime, name: &str) {
+        // Serving comes first: at the lowest priority, the hash only uses idle CPU. (Linux
+        // applies a thread id's priority to that thread alone.)
+        if let Err(err) =
+            rustix::process::setpriority_process(Some(rustix::thread::gettid()), HASH_NICE)
+        {
+            tracing::debug!("cannot lower the hashing thread's priority: {err}");
+        }
         let outcome = hash_file(file, job.total, &job.done, &job.cancel, |done, rate| {
             let percent = if job.total == 0 {
                 100.0
@@ -162,7 +179,9 @@ impl Digests {
                     job.total as f64 / seconds.max(1e-6) / 1e6
                 );
                 if current_job {
-                    state.ready = Some((job.etag, digest));
+                    let field = HeaderValue::from_str(&repr_digest_value(&digest))
+                        .unwrap_or_else(|_| HeaderValue::from_static(""));
+                    state.ready = Some((job.etag, digest, field));
                 }
             }
             Ok(_) => tracing::info!("{name} changed while it was hashed; the digest is dropped"),

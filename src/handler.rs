@@ -14,11 +14,11 @@ use std::time::{Instant, SystemTime};
 
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
-use hyper::http::response::Builder;
 use hyper::{Method, Request, Response, StatusCode};
 
-use crate::access_log::{Entry, LoggedBody};
+use crate::access_log::{self, Entry, LoggedBody};
 use crate::body::{Body, FileBody};
+use crate::cached_io;
 use crate::cli::Config;
 use crate::conditional::{self, Decision, Preconditions, Validators};
 use crate::digest::{self, Digests};
@@ -74,29 +74,22 @@ pub async fn handle(
     let started = Instant::now();
     let (plan, repr_digest) = plan(&req, &shared).await;
     let head = req.method() == Method::HEAD;
-    let response = respond(
-        plan,
-        &shared.config,
-        head,
-        SystemTime::now(),
-        repr_digest.as_deref(),
-    );
-    let entry = Entry {
-        peer,
-        method: req.method().to_string(),
-        path: req.uri().path().to_string(),
-        range: req
-            .headers()
-            .get(header::RANGE)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
-        status: response.status().as_u16(),
-        started,
-    };
+    let response = respond(plan, &shared.config, head, SystemTime::now(), repr_digest);
+    // Built only when the access log is on (it costs allocations on every request).
+    let entry =
+        tracing::enabled!(target: access_log::TARGET, tracing::Level::INFO).then(|| Entry {
+            peer,
+            method: req.method().clone(),
+            path: req.uri().path().to_string(),
+            range: req.headers().get(header::RANGE).cloned(),
+            status: response.status().as_u16(),
+            started,
+        });
     Ok(response.map(|body| LoggedBody::new(body, entry)))
 }
 
 /// The plan, and the `Repr-Digest` value for the version it serves when that is known.
-async fn plan(req: &Request<Incoming>, shared: &Shared) -> (Plan, Option<String>) {
+async fn plan(req: &Request<Incoming>, shared: &Shared) -> (Plan, Option<HeaderValue>) {
     let config = &shared.config;
     let target = headers::target(req.uri().path(), &config.file.name);
     if target == Target::Nothing || (target == Target::Checksum && shared.digests.is_none()) {
@@ -115,7 +108,7 @@ async fn plan(req: &Request<Incoming>, shared: &Shared) -> (Plan, Option<String>
         .map(|d| d.ensure(&rep, &config.file.display_name));
     if target == Target::Checksum {
         let plan = match status {
-            Some(digest::Status::Ready(sum)) => {
+            Some(digest::Status::Ready { sum, .. }) => {
                 Plan::Checksum(digest::sidecar_line(&sum, &config.file.display_name))
             }
             Some(digest::Status::Hashing { done, total, rate }) => {
@@ -127,8 +120,8 @@ async fn plan(req: &Request<Incoming>, shared: &Shared) -> (Plan, Option<String>
     }
     let want = field(req.headers(), &WANT_REPR_DIGEST);
     let repr_digest = match status {
-        Some(digest::Status::Ready(sum)) if digest::wants_sha256(want.as_deref()) => {
-            Some(digest::repr_digest_value(&sum))
+        Some(digest::Status::Ready { field, .. }) if digest::wants_sha256(want.as_deref()) => {
+            Some(field)
         }
         _ => None,
     };
@@ -138,24 +131,28 @@ async fn plan(req: &Request<Incoming>, shared: &Shared) -> (Plan, Option<String>
     )
 }
 
-/// Opens the current version of the file on the blocking pool; a failure becomes its status.
+/// Opens the current version of the file: inline when the path lookup is cached, else on the
+/// blocking pool. A failure becomes its status (and a log line).
 async fn open(config: &Config) -> Result<Representation, StatusCode> {
-    let path = config.file.path.clone();
-    match tokio::task::spawn_blocking(move || Representation::open(&path)).await {
-        Ok(Ok(rep)) => Ok(rep),
-        Ok(Err(err)) => {
-            tracing::warn!(
-                "cannot open '{}': {}",
-                config.file.path.display(),
-                error::describe(&err)
-            );
-            Err(error::status_for(&err))
+    let opened = match cached_io::try_open(&config.file.path) {
+        Ok(Some(file)) => Representation::from_file(file),
+        Ok(None) => {
+            let path = config.file.path.clone();
+            match tokio::task::spawn_blocking(move || Representation::open(&path)).await {
+                Ok(opened) => opened,
+                Err(join) => Err(std::io::Error::other(join)),
+            }
         }
-        Err(join) => {
-            tracing::error!("opening '{}' failed: {join}", config.file.path.display());
-            Err(StatusCode::INTERNAL_SERVER_ERROR)
-        }
-    }
+        Err(err) => Err(err),
+    };
+    opened.map_err(|err| {
+        tracing::warn!(
+            "cannot open '{}': {}",
+            config.file.path.display(),
+            error::describe(&err)
+        );
+        error::status_for(&err)
+    })
 }
 
 /// Applies the preconditions (RFC 9110 §13.2.2) and then the `Range` (§14.2) of a GET or HEAD.
@@ -215,151 +212,151 @@ fn field<'a>(fields: &'a HeaderMap, name: &HeaderName) -> Option<Cow<'a, str>> {
 /// Builds the response for a plan. `head` drops the body but keeps every header, including the
 /// `Content-Length` a GET would get (RFC 9110 §9.3.2). `repr_digest` goes on 200 and 206: it
 /// describes the whole representation, whatever part is sent (RFC 9530 §3).
+///
+/// Headers go into one pre-sized map, with the fixed values precomputed: this runs per request.
 pub fn respond(
     plan: Plan,
     config: &Config,
     head: bool,
     now: SystemTime,
-    repr_digest: Option<&str>,
+    repr_digest: Option<HeaderValue>,
 ) -> Response<Body> {
     let file = &config.file;
-    let (builder, body) = match plan {
-        Plan::NotFound => text(StatusCode::NOT_FOUND, "not found\n"),
+    let mut fields = HeaderMap::with_capacity(12);
+    let (status, body) = match plan {
+        Plan::NotFound => text(&mut fields, StatusCode::NOT_FOUND, "not found\n"),
         Plan::MethodNotAllowed => {
-            let (builder, body) = text(
+            fields.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            text(
+                &mut fields,
                 StatusCode::METHOD_NOT_ALLOWED,
                 "only GET and HEAD are allowed\n",
-            );
-            (builder.header(header::ALLOW, "GET, HEAD"), body)
-        }
-        Plan::OpenFailed(status) => text(status, status.canonical_reason().unwrap_or("error")),
-        Plan::NotModified(rep) => (
-            Response::builder()
-                .status(StatusCode::NOT_MODIFIED)
-                .header(header::ETAG, &rep.etag)
-                .header(
-                    header::LAST_MODIFIED,
-                    headers::http_date(headers::last_modified(rep.modified, now)),
-                ),
-            Body::empty(),
-        ),
-        Plan::PreconditionFailed => (
-            Response::builder()
-                .status(StatusCode::PRECONDITION_FAILED)
-                .header(header::CONTENT_LENGTH, 0),
-            Body::empty(),
-        ),
-        Plan::Unsatisfiable(len) => (
-            Response::builder()
-                .status(StatusCode::RANGE_NOT_SATISFIABLE)
-                .header(header::ACCEPT_RANGES, "bytes")
-                .header(header::CONTENT_RANGE, headers::unsatisfied_range(len))
-                .header(header::CONTENT_LENGTH, 0),
-            Body::empty(),
-        ),
-        Plan::Checksum(line) => {
-            let builder = Response::builder()
-                .status(StatusCode::OK)
-                .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
-                .header(header::CONTENT_LENGTH, line.len());
-            (
-                builder,
-                if head {
-                    Body::empty()
-                } else {
-                    Body::Bytes(Some(line.into()))
-                },
             )
         }
+        Plan::OpenFailed(status) => text(
+            &mut fields,
+            status,
+            status.canonical_reason().unwrap_or("error"),
+        ),
+        Plan::NotModified(rep) => {
+            validators(&mut fields, rep.etag, rep.modified, now);
+            (StatusCode::NOT_MODIFIED, Body::empty())
+        }
+        Plan::PreconditionFailed => {
+            fields.insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
+            (StatusCode::PRECONDITION_FAILED, Body::empty())
+        }
+        Plan::Unsatisfiable(len) => {
+            fields.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+            fields.insert(
+                header::CONTENT_RANGE,
+                owned_value(headers::unsatisfied_range(len)),
+            );
+            fields.insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
+            (StatusCode::RANGE_NOT_SATISFIABLE, Body::empty())
+        }
+        Plan::Checksum(line) => {
+            fields.insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_PLAIN));
+            fields.insert(header::CONTENT_LENGTH, HeaderValue::from(line.len()));
+            let body = if head {
+                Body::empty()
+            } else {
+                Body::Bytes(Some(line.into()))
+            };
+            (StatusCode::OK, body)
+        }
         Plan::ChecksumPending(seconds) => {
-            let (builder, body) = text(
+            fields.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            text(
+                &mut fields,
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the checksum is being computed\n",
-            );
-            (builder.header(header::RETRY_AFTER, seconds), body)
+            )
         }
         Plan::Full(rep) => {
-            let builder = file_headers(StatusCode::OK, &rep, config, now, repr_digest)
-                .header(header::CONTENT_TYPE, &file.content_type);
+            fields.insert(header::CONTENT_TYPE, file.content_type_value.clone());
             let segments = vec![Segment::File(0..rep.len)];
-            with_file_body(builder, rep, segments, config, head)
+            let body = file_response(&mut fields, rep, segments, config, head, now, repr_digest);
+            (StatusCode::OK, body)
         }
         Plan::Single(rep, range) => {
-            let builder = file_headers(StatusCode::PARTIAL_CONTENT, &rep, config, now, repr_digest)
-                .header(header::CONTENT_TYPE, &file.content_type)
-                .header(
-                    header::CONTENT_RANGE,
-                    headers::content_range(&range, rep.len),
-                );
-            with_file_body(builder, rep, vec![Segment::File(range)], config, head)
+            fields.insert(header::CONTENT_TYPE, file.content_type_value.clone());
+            fields.insert(
+                header::CONTENT_RANGE,
+                owned_value(headers::content_range(&range, rep.len)),
+            );
+            let segments = vec![Segment::File(range)];
+            let body = file_response(&mut fields, rep, segments, config, head, now, repr_digest);
+            (StatusCode::PARTIAL_CONTENT, body)
         }
         Plan::Multipart(rep, ranges) => {
             let boundary = boundary();
-            let builder = file_headers(StatusCode::PARTIAL_CONTENT, &rep, config, now, repr_digest)
-                .header(header::CONTENT_TYPE, multipart::content_type(&boundary));
+            fields.insert(
+                header::CONTENT_TYPE,
+                owned_value(multipart::content_type(&boundary)),
+            );
             let segments = multipart::byteranges(&ranges, rep.len, &file.content_type, &boundary);
-            with_file_body(builder, rep, segments, config, head)
+            let body = file_response(&mut fields, rep, segments, config, head, now, repr_digest);
+            (StatusCode::PARTIAL_CONTENT, body)
         }
     };
-    builder.body(body).unwrap_or_else(|err| {
-        // Only an invalid header value could get here; every value we set is ASCII we formatted.
-        tracing::error!("building a response failed: {err}");
-        let mut response = Response::new(Body::empty());
-        *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-        response
-    })
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = fields;
+    response
 }
 
-fn text(status: StatusCode, message: &'static str) -> (Builder, Body) {
-    let builder = Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
-        .header(header::CONTENT_LENGTH, message.len());
-    (builder, Body::text(message))
+const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
+
+fn text(fields: &mut HeaderMap, status: StatusCode, message: &'static str) -> (StatusCode, Body) {
+    fields.insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_PLAIN));
+    fields.insert(header::CONTENT_LENGTH, HeaderValue::from(message.len()));
+    (status, Body::text(message))
 }
 
-/// The headers every 200 and 206 carries (RFC 9110 §15.3.7: a 206 has what a 200 would).
-fn file_headers(
-    status: StatusCode,
-    rep: &Representation,
-    config: &Config,
-    now: SystemTime,
-    repr_digest: Option<&str>,
-) -> Builder {
-    let builder = Response::builder()
-        .status(status)
-        .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::ETAG, &rep.etag)
-        .header(
-            header::LAST_MODIFIED,
-            headers::http_date(headers::last_modified(rep.modified, now)),
-        )
-        .header(
-            header::CONTENT_DISPOSITION,
-            HeaderValue::from_str(&config.file.content_disposition)
-                .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
-        );
-    match repr_digest {
-        Some(value) => builder.header(REPR_DIGEST, value),
-        None => builder,
-    }
+/// A header value from a string we formatted (ASCII, no control characters), without a copy.
+fn owned_value(value: String) -> HeaderValue {
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(value))
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-fn with_file_body(
-    builder: Builder,
+/// `ETag` and `Last-Modified`: what a 304 carries, and every 200 and 206.
+fn validators(fields: &mut HeaderMap, etag: String, modified: SystemTime, now: SystemTime) {
+    fields.insert(header::ETAG, owned_value(etag));
+    fields.insert(
+        header::LAST_MODIFIED,
+        owned_value(headers::http_date(headers::last_modified(modified, now))),
+    );
+}
+
+/// The headers every 200 and 206 carries (RFC 9110 §15.3.7: a 206 has what a 200 would), and
+/// the body: the segments from the file, or nothing for HEAD.
+fn file_response(
+    fields: &mut HeaderMap,
     rep: Representation,
     segments: Vec<Segment>,
     config: &Config,
     head: bool,
-) -> (Builder, Body) {
-    let builder = builder.header(header::CONTENT_LENGTH, multipart::body_length(&segments));
-    if head {
-        return (builder, Body::empty());
+    now: SystemTime,
+    repr_digest: Option<HeaderValue>,
+) -> Body {
+    fields.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    fields.insert(
+        header::CONTENT_LENGTH,
+        HeaderValue::from(multipart::body_length(&segments)),
+    );
+    fields.insert(
+        header::CONTENT_DISPOSITION,
+        config.file.content_disposition_value.clone(),
+    );
+    if let Some(value) = repr_digest {
+        fields.insert(REPR_DIGEST, value);
     }
-    (
-        builder,
-        Body::File(FileBody::new(rep.file, segments, config.chunk_size)),
-    )
+    validators(fields, rep.etag, rep.modified, now);
+    if head {
+        return Body::empty();
+    }
+    Body::File(FileBody::new(rep.file, segments, config.chunk_size))
 }
 
 /// A random 32-hex-digit multipart boundary (std's per-process random SipHash keys; a file would

@@ -5,17 +5,19 @@
 //! The pure parts decide: [`range`] (the `Range` header against a length), [`conditional`] (the
 //! precondition fields in the §13.2.2 order), [`multipart`] (byteranges framing with an exact
 //! length), [`headers`] (value formatting). The I/O parts are thin: [`representation`] opens one
-//! version of the file per request, [`body`] streams its bytes in fixed-size positioned reads,
+//! version of the file per request, [`cached_io`] does file syscalls inline when the kernel's
+//! caches can answer them, [`body`] streams its bytes in fixed-size positioned reads,
 //! [`handler`] turns a request into a [`handler::Plan`] and the plan into a response,
 //! [`access_log`] logs each response when its body ends, [`digest`] hashes each version
 //! of the file for `Repr-Digest` and the `.sha256` sidecar, [`timed_io`] enforces the idle and
-//! send-stall timeouts, and [`server`] accepts connections (up to a limit) and drains them on
-//! shutdown. [`cli`] turns the command line into a checked [`cli::Config`].
+//! send-stall timeouts, [`server`] accepts connections (up to a limit) and drains them on
+//! shutdown, and [`workers`] runs the per-CPU runtimes that serve them. [`cli`] turns the command line into a checked [`cli::Config`].
 
 #![forbid(unsafe_code)]
 
 pub mod access_log;
 pub mod body;
+pub mod cached_io;
 pub mod cli;
 pub mod conditional;
 pub mod digest;
@@ -27,3 +29,4 @@ pub mod range;
 pub mod representation;
 pub mod server;
 pub mod timed_io;
+pub mod workers;

@@ -30,10 +30,5 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), StartupError> {
-    let config = args.into_config()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(StartupError::Runtime)?;
-    runtime.block_on(rangeserve::server::run(config))
+    rangeserve::server::run(args.into_config()?)
 }

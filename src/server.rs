@@ -1,7 +1,8 @@
-//! The listener: bind, print the banner, accept, serve each connection with hyper's HTTP/1
-//! builder (header timeout, header size limit, idle and send-stall timeouts, a connection limit),
-//! and on SIGINT/SIGTERM stop accepting and let in-flight responses finish (up to the
-//! shutdown timeout) before returning.
+//! The acceptor: bind, print the banner, accept connections (up to the connection limit) and hand
+//! each to a worker runtime (see `workers`), where hyper's HTTP/1 builder serves it (header
+//! timeout, header size limit; the idle and send-stall timeouts come from `timed_io`). On
+//! SIGINT/SIGTERM it stops accepting and lets in-flight responses finish (up to the shutdown
+//! timeout) before returning.
 
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -11,9 +12,9 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::cli::Config;
 use crate::digest::{self, Digests};
@@ -21,23 +22,33 @@ use crate::error::StartupError;
 use crate::handler::{self, Shared};
 use crate::representation::{FileIdentity, Representation};
 use crate::timed_io::TimedIo;
+use crate::workers::Workers;
 
 /// Pause after a failed `accept` (e.g. out of descriptors), so the loop does not spin.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Binds, prints the banner and serves until a shutdown signal; then drains and returns.
-pub async fn run(config: Config) -> Result<(), StartupError> {
-    let listener = TcpListener::bind(config.addr)
-        .await
-        .map_err(|source| StartupError::Bind {
-            addr: config.addr,
-            source,
-        })?;
-    let local = listener.local_addr().map_err(|source| StartupError::Bind {
+/// Starts the workers, binds, prints the banner and serves until a shutdown signal; then drains
+/// and returns. Runs its own runtimes (the acceptor's on this thread, one per worker).
+pub fn run(config: Config) -> Result<(), StartupError> {
+    let workers = Workers::start(config.workers).map_err(StartupError::Runtime)?;
+    let acceptor = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(StartupError::Runtime)?;
+    let served = acceptor.block_on(accept_loop(config, &workers));
+    workers.stop();
+    served
+}
+
+async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupError> {
+    let bind_error = |source| StartupError::Bind {
         addr: config.addr,
         source,
-    })?;
+    };
+    let listener = TcpListener::bind(config.addr).await.map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
     print_banner(&config, local);
+    tracing::info!("serving with {} worker(s)", workers.count());
 
     let digests = config.digest.then(Digests::new);
     if let Some(digests) = &digests {
@@ -91,21 +102,22 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
                 break;
             }
         };
-        if let Err(err) = stream.set_nodelay(true) {
-            tracing::debug!("TCP_NODELAY on {peer}: {err}");
-        }
-        let io = TimedIo::new(stream, config.idle_timeout, config.send_timeout);
-        let service = {
-            let shared = Arc::clone(&shared);
-            service_fn(move |req| handler::handle(req, Arc::clone(&shared), peer))
-        };
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(io), service));
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!("connection from {peer} ended: {err}");
+        tune_socket(&stream, peer);
+        // Move the socket to a worker: deregister it here, register it there.
+        match stream.into_std() {
+            Ok(stream) => {
+                let connection = serve(
+                    stream,
+                    peer,
+                    Arc::clone(&shared),
+                    http.clone(),
+                    graceful.watcher(),
+                    permit,
+                );
+                workers.next().spawn(connection);
             }
-            drop(permit);
-        });
+            Err(err) => tracing::warn!("cannot hand over the connection from {peer}: {err}"),
+        }
     }
     drop(listener);
     match tokio::time::timeout(config.shutdown_timeout, graceful.shutdown()).await {
@@ -113,6 +125,52 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         Err(_) => tracing::warn!("shutdown timeout reached; exiting with connections still open"),
     }
     Ok(())
+}
+
+/// Serves one connection on the worker it was handed to; its slot is freed when it ends.
+async fn serve(
+    stream: std::net::TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    http: http1::Builder,
+    watcher: Watcher,
+    permit: OwnedSemaphorePermit,
+) {
+    let stream = match TcpStream::from_std(stream) {
+        Ok(stream) => stream,
+        Err(err) => {
+            tracing::warn!("cannot serve the connection from {peer}: {err}");
+            return;
+        }
+    };
+    let io = TimedIo::new(
+        stream,
+        shared.config.idle_timeout,
+        shared.config.send_timeout,
+    );
+    let service = service_fn(move |req| handler::handle(req, Arc::clone(&shared), peer));
+    if let Err(err) = watcher
+        .watch(http.serve_connection(TokioIo::new(io), service))
+        .await
+    {
+        tracing::debug!("connection from {peer} ended: {err}");
+    }
+    drop(permit);
+}
+
+/// Unsent bytes the kernel may queue per connection (`TCP_NOTSENT_LOWAT`). Without it the send
+/// buffer autotunes to 4 MiB even for a client that reads nothing, so 300 stalled clients pin
+/// over a gigabyte of kernel memory; bytes in flight (and so throughput over long links) are not
+/// limited by it. The body's read sizes rely on this bound (see `body::GROW_AFTER`).
+pub const NOTSENT_LOWAT: u32 = 128 * 1024;
+
+fn tune_socket(stream: &tokio::net::TcpStream, peer: SocketAddr) {
+    if let Err(err) = stream.set_nodelay(true) {
+        tracing::debug!("TCP_NODELAY on {peer}: {err}");
+    }
+    if let Err(err) = socket2::SockRef::from(stream).set_tcp_notsent_lowat(NOTSENT_LOWAT) {
+        tracing::debug!("TCP_NOTSENT_LOWAT on {peer}: {err}");
+    }
 }
 
 fn log_shutdown(signal: &str, config: &Config, graceful: &GracefulShutdown) {
@@ -139,7 +197,7 @@ async fn watch_versions(digests: Arc<Digests>, file: FileIdentity, local: Socket
             continue;
         };
         match digests.ensure(&rep, &file.display_name) {
-            digest::Status::Ready(sum) if announced.as_ref() != Some(&rep.etag) => {
+            digest::Status::Ready { sum, .. } if announced.as_ref() != Some(&rep.etag) => {
                 if announced.is_none() {
                     print_digest_banner(&file, &sum, local);
                 }
