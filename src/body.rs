@@ -20,6 +20,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
 
 use bytes::{Bytes, BytesMut};
@@ -37,6 +38,16 @@ pub const FIRST_CHUNK: usize = 8 * 1024;
 pub const GROW_AFTER: u64 = 1024 * 1024;
 /// Past [`GROW_AFTER`], a read is 1/GROWTH of the bytes the client has taken.
 const GROWTH: u64 = 8;
+
+/// File bodies of at least [`GROW_AFTER`] bytes now streaming, process-wide. The hashing thread
+/// stands back while there are any (see `digest`); small responses are not counted, so they pay
+/// no shared-counter cost.
+static LARGE_BODIES: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether large responses are streaming right now.
+pub fn large_bodies_streaming() -> bool {
+    LARGE_BODIES.load(Ordering::Relaxed) > 0
+}
 
 /// A response body: nothing, a short text, or a file.
 pub enum Body {
@@ -95,12 +106,26 @@ pub struct FileBody {
     /// File bytes produced so far (sizes the next read).
     sent: u64,
     read: Option<JoinHandle<io::Result<Bytes>>>,
+    /// Whether this body counts in [`LARGE_BODIES`].
+    large: bool,
+}
+
+impl Drop for FileBody {
+    fn drop(&mut self) {
+        if self.large {
+            LARGE_BODIES.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 impl FileBody {
     /// `chunk_size` is the largest read (at least 1).
     pub fn new(file: Arc<File>, segments: Vec<Segment>, chunk_size: usize) -> FileBody {
         let remaining = crate::multipart::body_length(&segments);
+        let large = remaining >= GROW_AFTER;
+        if large {
+            LARGE_BODIES.fetch_add(1, Ordering::Relaxed);
+        }
         FileBody {
             file,
             segments: segments.into(),
@@ -108,6 +133,7 @@ impl FileBody {
             chunk_size: chunk_size.max(1),
             sent: 0,
             read: None,
+            large,
         }
     }
 

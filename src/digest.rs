@@ -3,7 +3,7 @@
 //!
 //! A version is keyed by its strong ETag (inode, size, modification time). [`Digests::ensure`]
 //! starts hashing a version the first time it is seen, on its own thread at the lowest CPU
-//! priority (serving comes first), reading through that
+//! priority and standing back while large responses stream (serving comes first), reading through that
 //! version's open handle (positioned reads, so no request's reads are disturbed); a newer version
 //! cancels the hashing of an older one. A digest is only ever looked up by the ETag of the handle
 //! a response streams from, so an old digest is never paired with a new version's bytes. If the
@@ -27,6 +27,12 @@ use crate::representation::Representation;
 const HASH_READ_SIZE: usize = 1 << 20;
 /// The hashing thread's nice value: the lowest priority.
 const HASH_NICE: i32 = 19;
+/// While large responses stream, the hash waits in steps of this long before each read...
+const YIELD_STEP: Duration = Duration::from_millis(1);
+/// ...for at most this long per read, so it still makes progress (≥ 20 MB/s) on a busy server.
+/// Measured: without yielding, a 1 GiB download during the hash ran at 0.61× (2 cores: the hash
+/// competes for memory bandwidth and cache even at nice 19).
+const MAX_YIELD_PER_READ: Duration = Duration::from_millis(50);
 /// How often a long hash logs its progress.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -211,6 +217,11 @@ fn hash_file(
     while offset < len {
         if cancel.load(Ordering::Relaxed) {
             return Err(std::io::ErrorKind::Interrupted.into());
+        }
+        let mut waited = Duration::ZERO;
+        while crate::body::large_bodies_streaming() && waited < MAX_YIELD_PER_READ {
+            std::thread::sleep(YIELD_STEP);
+            waited += YIELD_STEP;
         }
         let want = (len - offset).min(buf.len() as u64) as usize;
         let n = match file.read_at(&mut buf[..want], offset) {

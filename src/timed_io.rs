@@ -47,6 +47,11 @@ impl<T> TimedIo<T> {
 
     /// Polls the idle timer: `Err` once `idle_timeout` has passed since the last activity.
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        // A blocked write pushed the timer out (see `on_write`); bring it back in.
+        let due = self.last_activity + self.idle_timeout;
+        if self.idle.deadline() > due {
+            self.idle.as_mut().reset(due);
+        }
         while self.idle.as_mut().poll(cx).is_ready() {
             let deadline = self.last_activity + self.idle_timeout;
             if deadline <= Instant::now() {
@@ -71,7 +76,20 @@ impl<T> TimedIo<T> {
             self.last_activity = Instant::now();
             return polled;
         }
-        let since = *self.blocked_since.get_or_insert_with(Instant::now);
+        let since = match self.blocked_since {
+            Some(since) => since,
+            None => {
+                // While blocked, only the stall timer counts: move the idle timer out of the
+                // way, or its firing wakes every stalled connection (and hyper then allocates a
+                // read buffer for each: measured +16 KB per stalled connection).
+                let now = Instant::now();
+                self.idle
+                    .as_mut()
+                    .reset(now + self.send_timeout + self.idle_timeout);
+                self.blocked_since = Some(now);
+                now
+            }
+        };
         while self.stall.as_mut().poll(cx).is_ready() {
             let deadline = since + self.send_timeout;
             if deadline <= Instant::now() {
@@ -190,6 +208,28 @@ mod tests {
         let err = io.write_all(&[0u8; 64]).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert_eq!(started.elapsed(), Duration::from_secs(30));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_blocked_write_clears_the_idle_timeout_counts_from_the_last_activity() {
+        let (ours, mut theirs) = tokio::io::duplex(8);
+        let mut io = TimedIo::new(ours, Duration::from_secs(5), Duration::from_secs(30));
+        let reader = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            let mut buf = [0u8; 16];
+            theirs.read_exact(&mut buf).await.unwrap();
+            theirs
+        });
+        io.write_all(&[1u8; 16]).await.unwrap(); // blocked for 10 s, then drained
+        let _theirs = reader.await.unwrap();
+        let unblocked = Instant::now();
+        let err = io.read(&mut [0u8; 1]).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(
+            unblocked.elapsed(),
+            Duration::from_secs(5),
+            "not the pushed-out deadline"
+        );
     }
 
     #[tokio::test(start_paused = true)]

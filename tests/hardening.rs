@@ -83,7 +83,7 @@ fn an_idle_keep_alive_connection_and_a_silent_one_are_closed() {
 fn a_client_that_stops_reading_is_disconnected_after_the_send_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let (path, _) = random_file(dir.path(), "big.bin", 64 * 1024 * 1024, 2);
-    let server = Server::start(&path, &["--send-timeout", "1"]);
+    let server = Server::start(&path, &["--send-timeout", "1", "--no-digest"]);
     let baseline = descriptors(server.pid());
     let (_stalled, status, _, _) = begin(&server, "/", None);
     assert_eq!(status, 200);
@@ -195,7 +195,7 @@ fn a_thousand_concurrent_range_requests_get_exactly_their_bytes() {
 fn three_hundred_stalled_full_file_readers_hold_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
     let (path, _) = random_file(dir.path(), "big.bin", 32 * 1024 * 1024, 6);
-    let server = Server::start(&path, &[]);
+    let server = Server::start(&path, &["--no-digest"]);
     let pid = server.pid();
     let baseline_fds = descriptors(pid);
     let stalled: Vec<_> = (0..300).map(|_| begin(&server, "/", None)).collect();
@@ -227,7 +227,7 @@ fn three_hundred_stalled_full_file_readers_hold_bounded_memory() {
 fn five_hundred_downloads_reset_mid_body_leave_no_descriptor_behind() {
     let dir = tempfile::tempdir().unwrap();
     let (path, _) = random_file(dir.path(), "big.bin", 16 * 1024 * 1024, 7);
-    let server = Server::start(&path, &[]);
+    let server = Server::start(&path, &["--no-digest"]);
     let baseline = descriptors(server.pid());
     for _batch in 0..10 {
         let streams: Vec<_> = (0..50).map(|_| begin(&server, "/", None).0).collect();

@@ -296,7 +296,9 @@ pub fn run(cmd: &mut Command) -> std::process::Output {
     output
 }
 
-/// The targets of a process's open descriptors (`socket:[…]`, file paths, …).
+/// The targets of a process's open descriptors. (Tests that count descriptors start the server
+/// with `--no-digest`: the hashing thread holds a handle of its own while it hashes, and it
+/// stands back while large responses stream, so it may still be hashing.) (`socket:[…]`, file paths, …).
 pub fn descriptor_targets(pid: u32) -> Vec<String> {
     let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fd")) else {
         return Vec::new();
