@@ -15,32 +15,6 @@ use common::{
     BIN, PATIENCE, Server, descriptors, file_handles, get, random_bytes, random_file, sha256_hex,
 };
 
-/// Opens a GET and reads its header block; returns the stream, the status, the promised length
-/// and the body bytes that came with the header.
-fn begin(server: &Server, path: &str, range: Option<&str>) -> (TcpStream, u16, u64, Vec<u8>) {
-    let mut stream = TcpStream::connect(server.addr).unwrap();
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    let range = range.map(|r| format!("Range: {r}\r\n")).unwrap_or_default();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: x\r\n{range}Connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let end = loop {
-        let n = stream.read(&mut chunk).unwrap();
-        assert!(n > 0, "closed before the header block ended");
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end;
-        }
-    };
-    let reply = common::parse_reply(&buf);
-    let length = reply.content_length().unwrap_or(0);
-    (stream, reply.status, length, buf[end + 4..].to_vec())
-}
-
 fn status_kib(pid: u32, field: &str) -> u64 {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|l| l.starts_with(field)).unwrap();
@@ -85,7 +59,7 @@ fn a_client_that_stops_reading_is_disconnected_after_the_send_timeout() {
     let (path, _) = random_file(dir.path(), "big.bin", 64 * 1024 * 1024, 2);
     let server = Server::start(&path, &["--send-timeout", "1", "--no-digest"]);
     let baseline = descriptors(server.pid());
-    let (_stalled, status, _, _) = begin(&server, "/", None);
+    let (_stalled, status, _, _) = common::begin(&server, "/", None);
     assert_eq!(status, 200);
     assert_eq!(
         file_handles(server.pid(), &path),
@@ -107,8 +81,8 @@ fn at_the_connection_limit_new_clients_wait_and_are_then_served() {
     let dir = tempfile::tempdir().unwrap();
     let (path, data) = random_file(dir.path(), "big.bin", 32 * 1024 * 1024, 3);
     let server = Server::start(&path, &["--max-connections", "2"]);
-    let first = begin(&server, "/", None);
-    let second = begin(&server, "/", None);
+    let first = common::begin(&server, "/", None);
+    let second = common::begin(&server, "/", None);
     eventually("the limit is logged", || {
         server
             .log()
@@ -198,7 +172,9 @@ fn three_hundred_stalled_full_file_readers_hold_bounded_memory() {
     let server = Server::start(&path, &["--no-digest"]);
     let pid = server.pid();
     let baseline_fds = descriptors(pid);
-    let stalled: Vec<_> = (0..300).map(|_| begin(&server, "/", None)).collect();
+    let stalled: Vec<_> = (0..300)
+        .map(|_| common::begin(&server, "/", None))
+        .collect();
     assert!(
         stalled
             .iter()
@@ -230,7 +206,9 @@ fn five_hundred_downloads_reset_mid_body_leave_no_descriptor_behind() {
     let server = Server::start(&path, &["--no-digest"]);
     let baseline = descriptors(server.pid());
     for _batch in 0..10 {
-        let streams: Vec<_> = (0..50).map(|_| begin(&server, "/", None).0).collect();
+        let streams: Vec<_> = (0..50)
+            .map(|_| common::begin(&server, "/", None).0)
+            .collect();
         for stream in streams {
             socket2::SockRef::from(&stream)
                 .set_linger(Some(Duration::ZERO))
@@ -255,7 +233,7 @@ fn an_append_during_a_response_does_not_change_what_it_sends() {
     let len = 32 * 1024 * 1024;
     let (path, data) = random_file(dir.path(), "grow.bin", len, 8);
     let server = Server::start(&path, &[]);
-    let (mut stream, _, promised, mut body) = begin(&server, "/", None);
+    let (mut stream, _, promised, mut body) = common::begin(&server, "/", None);
     assert_eq!(promised, len as u64);
     fs::OpenOptions::new()
         .append(true)
@@ -282,7 +260,7 @@ fn a_replacement_by_rename_keeps_the_in_flight_response_on_the_old_version() {
     let len = 32 * 1024 * 1024;
     let (path, old) = random_file(dir.path(), "v.bin", len, 10);
     let server = Server::start(&path, &[]);
-    let (mut stream, _, _, mut body) = begin(&server, "/", None);
+    let (mut stream, _, _, mut body) = common::begin(&server, "/", None);
     let old_etag = get(server.addr, &[("Range", "bytes=0-0")])
         .header("etag")
         .unwrap()
@@ -312,7 +290,7 @@ fn a_deleted_file_finishes_in_flight_and_is_404_next() {
     let len = 32 * 1024 * 1024;
     let (path, data) = random_file(dir.path(), "gone.bin", len, 12);
     let server = Server::start(&path, &[]);
-    let (mut stream, _, _, mut body) = begin(&server, "/gone.bin", None);
+    let (mut stream, _, _, mut body) = common::begin(&server, "/gone.bin", None);
     fs::remove_file(&path).unwrap();
     stream.read_to_end(&mut body).unwrap();
     assert_eq!(sha256_hex(&body), sha256_hex(&data));
@@ -361,7 +339,7 @@ fn sigterm_during_twenty_downloads_lets_them_finish_then_exits_0() {
     let (path, data) = random_file(dir.path(), "drain.bin", len, 14);
     let mut server = Server::start(&path, &[]);
     let mut downloads: Vec<_> = (0..20)
-        .map(|i| begin(&server, "/", (i % 2 == 0).then_some("bytes=1000-")))
+        .map(|i| common::begin(&server, "/", (i % 2 == 0).then_some("bytes=1000-")))
         .collect();
     server.signal("TERM");
     for (stream, status, promised, body) in downloads.iter_mut() {

@@ -11,39 +11,13 @@ use std::time::{Duration, Instant};
 
 use common::{PATIENCE, Server, random_file, sha256_hex};
 
-/// Opens a connection, sends a GET and reads the header block; returns the stream and any body
-/// bytes that came with the header.
-fn start_download(server: &Server, range: Option<&str>) -> (TcpStream, u64, Vec<u8>) {
-    let mut stream = TcpStream::connect(server.addr).unwrap();
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    let range = range.map(|r| format!("Range: {r}\r\n")).unwrap_or_default();
-    write!(
-        stream,
-        "GET / HTTP/1.1\r\nHost: x\r\n{range}Connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let end = loop {
-        let n = stream.read(&mut chunk).unwrap();
-        assert!(n > 0, "closed before the header block ended");
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end;
-        }
-    };
-    let reply = common::parse_reply(&buf);
-    let length = reply.content_length().unwrap();
-    (stream, length, buf[end + 4..].to_vec())
-}
-
 #[test]
 fn a_file_truncated_mid_body_cuts_the_connection_without_padding() {
     let dir = tempfile::tempdir().unwrap();
     let len = 64 * 1024 * 1024;
     let (path, data) = random_file(dir.path(), "shrinking.bin", len, 11);
     let server = Server::start(&path, &[]);
-    let (mut stream, promised, mut body) = start_download(&server, None);
+    let (mut stream, _, promised, mut body) = common::begin(&server, "/", None);
     assert_eq!(promised, len as u64);
     // Read a little, then truncate the file under the server.
     let mut chunk = vec![0u8; 64 * 1024];
@@ -88,7 +62,7 @@ fn a_client_that_disconnects_mid_body_releases_its_descriptors() {
     let (path, _) = random_file(dir.path(), "big.bin", 32 * 1024 * 1024, 12);
     let server = Server::start(&path, &["--no-digest"]);
     let baseline = common::descriptors(server.pid());
-    let downloads: Vec<_> = (0..20).map(|_| start_download(&server, None)).collect();
+    let downloads: Vec<_> = (0..20).map(|_| common::begin(&server, "/", None)).collect();
     assert!(
         common::descriptors(server.pid()) >= baseline + 20,
         "each download holds a socket and the file"
@@ -139,7 +113,7 @@ fn sigterm_stops_accepting_and_lets_in_flight_downloads_finish() {
     let len = 24 * 1024 * 1024;
     let (path, data) = random_file(dir.path(), "drain.bin", len, 14);
     let mut server = Server::start(&path, &[]);
-    let mut downloads: Vec<_> = (0..3).map(|_| start_download(&server, None)).collect();
+    let mut downloads: Vec<_> = (0..3).map(|_| common::begin(&server, "/", None)).collect();
     server.signal("TERM");
     // New connections are refused once the listener is closed.
     let deadline = Instant::now() + PATIENCE;
@@ -147,7 +121,7 @@ fn sigterm_stops_accepting_and_lets_in_flight_downloads_finish() {
         assert!(Instant::now() < deadline, "still accepting after SIGTERM");
         std::thread::sleep(Duration::from_millis(20));
     }
-    for (stream, promised, body) in downloads.iter_mut() {
+    for (stream, _, promised, body) in downloads.iter_mut() {
         stream.read_to_end(body).unwrap();
         assert_eq!(*promised, len as u64);
         assert_eq!(
@@ -165,7 +139,7 @@ fn sigterm_with_a_stalled_client_exits_0_after_the_shutdown_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let (path, _) = random_file(dir.path(), "stall.bin", 32 * 1024 * 1024, 15);
     let mut server = Server::start(&path, &["--shutdown-timeout", "1"]);
-    let (_stalled, _, _) = start_download(&server, None);
+    let (_stalled, _, _, _) = common::begin(&server, "/", None);
     server.signal("TERM");
     let status = server
         .wait_exit(PATIENCE)

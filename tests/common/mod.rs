@@ -320,3 +320,29 @@ pub fn file_handles(pid: u32, path: &Path) -> usize {
         .filter(|t| t.starts_with(&*path))
         .count()
 }
+
+/// Opens a GET and reads its header block; returns the stream, the status, the promised length
+/// and the body bytes that came with the header.
+pub fn begin(server: &Server, path: &str, range: Option<&str>) -> (TcpStream, u16, u64, Vec<u8>) {
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let range = range.map(|r| format!("Range: {r}\r\n")).unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\n{range}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let end = loop {
+        let n = stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "closed before the header block ended");
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end;
+        }
+    };
+    let reply = parse_reply(&buf);
+    let length = reply.content_length().unwrap_or(0);
+    (stream, reply.status, length, buf[end + 4..].to_vec())
+}
