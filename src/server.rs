@@ -215,7 +215,12 @@ async fn shutdown_signal() -> &'static str {
         Ok(term) => term,
         Err(err) => {
             tracing::warn!("cannot listen for SIGTERM: {err}");
-            let _ = tokio::signal::ctrl_c().await;
+            if let Err(err) = tokio::signal::ctrl_c().await {
+                tracing::warn!(
+                    "cannot listen for SIGINT either ({err}); stop the server with SIGKILL"
+                );
+                std::future::pending::<()>().await;
+            }
             return "SIGINT";
         }
     };

@@ -53,7 +53,10 @@ impl Workers {
                     };
                     let _ = handle_tx.send(Ok(runtime.handle().clone()));
                     runtime.block_on(async {
-                        let _ = stop_rx.await;
+                        // Told to stop, or the `Workers` value is gone: either way, stop.
+                        if stop_rx.await.is_err() {
+                            tracing::debug!("worker-{i}: its owner went away; stopping");
+                        }
                     });
                     runtime.shutdown_timeout(EXIT_GRACE);
                 })?;
