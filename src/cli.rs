@@ -45,7 +45,8 @@ pub struct Args {
     #[arg(long, env = "RANGESERVE_BIND", value_name = "ADDR", default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
     pub bind: IpAddr,
 
-    /// Bytes per file read and per body frame.
+    /// Largest file read and body frame, in bytes. Reads start at 8 KiB and grow toward this once a
+    /// client has taken 1 MiB, so a client that reads nothing holds one small buffer.
     #[arg(long, env = "RANGESERVE_CHUNK_SIZE", value_name = "BYTES", default_value_t = DEFAULT_CHUNK_SIZE,
           value_parser = clap::value_parser!(u32).range(1..=(16 << 20)).map(|n| n as usize))]
     pub chunk_size: usize,
