@@ -165,3 +165,45 @@ fn it_serves_on_ipv6_loopback() {
     assert_eq!(reply.status, 206);
     assert_eq!(reply.body, &data[2900..]);
 }
+
+#[test]
+fn an_unreadable_file_is_exit_2_with_permission_denied() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = random_file(dir.path(), "secret.bin", 10, 5);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
+    // Root reads anything: drop to nobody when we are root.
+    let root = String::from_utf8(run(Command::new("id").arg("-u")).stdout)
+        .unwrap()
+        .trim()
+        == "0";
+    let mut cmd = if root {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", BIN]);
+        cmd
+    } else {
+        Command::new(BIN)
+    };
+    let output = cmd.arg("--file").arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot serve '{}': permission denied",
+            path.display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sigint_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = random_file(dir.path(), "f.bin", 10, 6);
+    let mut server = Server::start(&path, &[]);
+    assert_eq!(get(server.addr, &[]).status, 200);
+    server.signal("INT");
+    let status = server.wait_exit(common::PATIENCE).expect("exits on SIGINT");
+    assert_eq!(status.code(), Some(0));
+}
