@@ -87,14 +87,6 @@ impl Digests {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The digest of exactly this version, if it is known.
-    pub fn lookup(&self, etag: &str) -> Option<Sha256Digest> {
-        match &self.state().ready {
-            Some((ready, digest, _)) if ready == etag => Some(*digest),
-            _ => None,
-        }
-    }
-
     /// Where this version stands, starting its hashing if nobody has yet.
     pub fn ensure(self: &Arc<Self>, rep: &Representation, name: &str) -> Status {
         let mut state = self.state();

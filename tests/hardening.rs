@@ -8,26 +8,16 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{
-    BIN, PATIENCE, Server, descriptors, file_handles, get, random_bytes, random_file, sha256_hex,
+    PATIENCE, Server, descriptors, file_handles, get, random_bytes, random_file, sha256_hex,
 };
 
 fn status_kib(pid: u32, field: &str) -> u64 {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|l| l.starts_with(field)).unwrap();
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
-/// Polls `done` until it holds, failing the test with `what` after `PATIENCE`.
-fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -68,10 +58,10 @@ fn a_client_that_stops_reading_is_disconnected_after_the_send_timeout() {
     );
     assert!(descriptors(server.pid()) >= baseline + 2, "and its socket");
     // The client still holds its socket, but the server lets go of both.
-    eventually("the stalled response still holds descriptors", || {
+    common::eventually("the stalled response still holds descriptors", || {
         descriptors(server.pid()) <= baseline
     });
-    eventually("no log line for the stalled response", || {
+    common::eventually("no log line for the stalled response", || {
         server.log().contains(" 200 sent=")
     });
 }
@@ -83,7 +73,7 @@ fn at_the_connection_limit_new_clients_wait_and_are_then_served() {
     let server = Server::start(&path, &["--max-connections", "2"]);
     let first = common::begin(&server, "/", None);
     let second = common::begin(&server, "/", None);
-    eventually("the limit is logged", || {
+    common::eventually("the limit is logged", || {
         server
             .log()
             .contains("2 connections open (--max-connections)")
@@ -198,7 +188,7 @@ fn three_hundred_stalled_full_file_readers_hold_bounded_memory() {
         descriptors(pid)
     );
     drop(stalled);
-    eventually("descriptors return to the baseline", || {
+    common::eventually("descriptors return to the baseline", || {
         descriptors(pid) <= baseline_fds
     });
 }
@@ -220,7 +210,7 @@ fn five_hundred_downloads_reset_mid_body_leave_no_descriptor_behind() {
             drop(stream); // SO_LINGER 0: close sends a TCP reset
         }
     }
-    eventually(
+    common::eventually(
         "descriptors return to the baseline after 500 resets",
         || descriptors(server.pid()) <= baseline,
     );
@@ -314,18 +304,8 @@ fn a_file_unreadable_at_request_time_is_403_and_logged() {
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let (path, _) = random_file(dir.path(), "secret.bin", 100, 13);
     fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-    // Root reads anything, so run the server as nobody when we are root.
-    let root = String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout)
-        .unwrap()
-        .trim()
-        == "0";
-    let mut cmd = if root {
-        let mut cmd = Command::new("setpriv");
-        cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", BIN]);
-        cmd
-    } else {
-        Command::new(BIN)
-    };
+    // Root reads anything, so the server runs as nobody when we are root.
+    let mut cmd = common::rangeserve_unprivileged();
     cmd.arg("--file")
         .arg(&path)
         .args(["--bind", "127.0.0.1", "--port", "0"]);
@@ -335,7 +315,7 @@ fn a_file_unreadable_at_request_time_is_403_and_logged() {
     let reply = get(server.addr, &[]);
     assert_eq!(reply.status, 403);
     assert!(!reply.body.is_empty() && reply.body.len() < 100);
-    eventually("the 403 is logged with its reason", || {
+    common::eventually("the 403 is logged with its reason", || {
         server.log().contains("permission denied")
     });
 }

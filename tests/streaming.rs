@@ -7,7 +7,6 @@ mod common;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
 
 use common::{PATIENCE, Server, random_file, sha256_hex};
 
@@ -45,15 +44,9 @@ fn a_file_truncated_mid_body_cuts_the_connection_without_padding() {
         sha256_hex(&data[..body.len()]),
         "what came is the original prefix"
     );
-    let deadline = Instant::now() + PATIENCE;
-    while !server.log().contains("failed: the file became shorter") {
-        assert!(
-            Instant::now() < deadline,
-            "no log line for the cut response:\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::eventually("no log line for the cut response", || {
+        server.log().contains("failed: the file became shorter")
+    });
 }
 
 #[test]
@@ -68,15 +61,9 @@ fn a_client_that_disconnects_mid_body_releases_its_descriptors() {
         "each download holds a socket and the file"
     );
     drop(downloads);
-    let deadline = Instant::now() + PATIENCE;
-    while common::descriptors(server.pid()) > baseline {
-        assert!(
-            Instant::now() < deadline,
-            "descriptors stay open: {} > {baseline}",
-            common::descriptors(server.pid())
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::eventually("descriptors stay open after the clients left", || {
+        common::descriptors(server.pid()) <= baseline
+    });
     assert!(
         server.log().contains("aborted"),
         "the access log says the downloads were aborted"
@@ -116,11 +103,9 @@ fn sigterm_stops_accepting_and_lets_in_flight_downloads_finish() {
     let mut downloads: Vec<_> = (0..3).map(|_| common::begin(&server, "/", None)).collect();
     server.signal("TERM");
     // New connections are refused once the listener is closed.
-    let deadline = Instant::now() + PATIENCE;
-    while TcpStream::connect(server.addr).is_ok() {
-        assert!(Instant::now() < deadline, "still accepting after SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::eventually("still accepting after SIGTERM", || {
+        TcpStream::connect(server.addr).is_err()
+    });
     for (stream, _, promised, body) in downloads.iter_mut() {
         stream.read_to_end(body).unwrap();
         assert_eq!(*promised, len as u64);

@@ -346,3 +346,26 @@ pub fn begin(server: &Server, path: &str, range: Option<&str>) -> (TcpStream, u1
     let length = reply.content_length().unwrap_or(0);
     (stream, reply.status, length, buf[end + 4..].to_vec())
 }
+
+/// Polls `done` every 20 ms until it holds, failing the test with `what` after [`PATIENCE`].
+pub fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A `rangeserve` command that runs without root's power to read anything: through
+/// `setpriv` as nobody when the tests run as root, else as the current user. (The file and its
+/// folder must be readable by nobody for the server to start.)
+pub fn rangeserve_unprivileged() -> Command {
+    let uid = run(Command::new("id").arg("-u")).stdout;
+    if String::from_utf8_lossy(&uid).trim() == "0" {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", BIN]);
+        cmd
+    } else {
+        Command::new(BIN)
+    }
+}
