@@ -14,6 +14,7 @@
 
 use std::fs::File;
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -31,11 +32,29 @@ pub fn open_flags() -> OFlags {
 
 /// Opens `path` read-only if the lookup needs no I/O: `Ok(None)` means it would block.
 pub fn try_open(path: &Path) -> io::Result<Option<File>> {
+    Ok(try_open_at(CWD, path, open_flags(), ResolveFlags::empty())?.map(File::from))
+}
+
+/// `openat2(dir, path, flags, resolve | RESOLVE_CACHED)`: `Ok(None)` means the lookup would
+/// need I/O (or the kernel lacks the call), so the caller redoes it without `CACHED` off the
+/// runtime.
+pub fn try_open_at(
+    dir: impl AsFd,
+    path: &Path,
+    flags: OFlags,
+    resolve: ResolveFlags,
+) -> io::Result<Option<OwnedFd>> {
     if OPEN_UNSUPPORTED.load(Ordering::Relaxed) {
         return Ok(None);
     }
-    match rustix::fs::openat2(CWD, path, open_flags(), Mode::empty(), ResolveFlags::CACHED) {
-        Ok(fd) => Ok(Some(File::from(fd))),
+    match rustix::fs::openat2(
+        dir,
+        path,
+        flags,
+        Mode::empty(),
+        resolve | ResolveFlags::CACHED,
+    ) {
+        Ok(fd) => Ok(Some(fd)),
         Err(Errno::AGAIN) => Ok(None),
         Err(errno) if unsupported(errno) => {
             OPEN_UNSUPPORTED.store(true, Ordering::Relaxed);

@@ -1,9 +1,11 @@
 //! The command line (clap, with an environment variable behind every flag), and the validated
-//! [`Config`] the server runs with. The file is checked here, before anything listens: missing,
-//! unreadable or not a regular file is a [`StartupError`].
+//! [`Config`] the server runs with. What is served is checked here, before anything listens: a
+//! missing, unreadable or non-regular file, a missing or unreadable directory, two files with
+//! one name, or `--dir` with `--file` is a [`StartupError`].
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
@@ -11,7 +13,8 @@ use clap::builder::TypedValueParser as _;
 
 use crate::body::DEFAULT_CHUNK_SIZE;
 use crate::error::StartupError;
-use crate::representation::{FileIdentity, Representation};
+use crate::representation::{NamedFile, Representation};
+use crate::tree::root::Root;
 
 /// Default for `--max-ranges`: more range-specs than this in one request → the whole file.
 pub const DEFAULT_MAX_RANGES: usize = 100;
@@ -23,19 +26,46 @@ pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
 
 const EXAMPLES: &str = "\
 Examples:
+  rangeserve --dir season1/ --port 8000
+  # a whole folder, resumably, then every file proven whole:
+  wget -c -r -np -nH -R 'index.html*' http://HOST:8000/
+  find . -name SHA256SUMS -execdir sha256sum -c {} +
+
   rangeserve --file love.rmvb --port 8000
   # then, on any machine that can reach this one (resumes where it stopped):
   wget -c http://HOST:8000/love.rmvb
   curl -C - -O http://HOST:8000/love.rmvb
   aria2c -x 8 http://HOST:8000/love.rmvb";
 
-/// Serve one file over HTTP so that interrupted downloads resume exactly where they stopped.
+/// Serve files or a folder over HTTP so that interrupted downloads resume exactly where they
+/// stopped.
 #[derive(Debug, Parser)]
-#[command(version, about, after_help = EXAMPLES)]
+#[command(version, about, after_help = EXAMPLES,
+          group(clap::ArgGroup::new("served").required(true).multiple(true).args(["file", "dir"])))]
 pub struct Args {
-    /// The file to serve, at `/` and at `/<its file name>`.
+    /// A file to serve at `/<its file name>` (and at `/` when it is the only one). Repeat for
+    /// more files; then `/` lists them.
     #[arg(long, env = "RANGESERVE_FILE", value_name = "PATH")]
-    pub file: PathBuf,
+    pub file: Vec<PathBuf>,
+
+    /// A directory to serve, with everything below it, at `/`: files, listings (HTML, or JSON
+    /// with `Accept: application/json` or `?format=json`), `SHA256SUMS` per directory.
+    #[arg(long, env = "RANGESERVE_DIR", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// With --dir: also list and serve names beginning with `.` (default: 404).
+    #[arg(long, env = "RANGESERVE_HIDDEN")]
+    pub hidden: bool,
+
+    /// With --dir: also follow symlinks whose target lies outside DIR (default: only those that
+    /// stay inside are followed; others are neither listed nor served).
+    #[arg(long, env = "RANGESERVE_FOLLOW_SYMLINKS")]
+    pub follow_symlinks: bool,
+
+    /// Where digests are kept across restarts (default: $XDG_STATE_HOME/rangeserve, else
+    /// ~/.local/state/rangeserve).
+    #[arg(long, env = "RANGESERVE_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 
     /// TCP port to listen on (0 picks a free one; the banner says which).
     #[arg(long, env = "RANGESERVE_PORT", default_value_t = 8000)]
@@ -94,8 +124,8 @@ pub struct Args {
           value_parser = clap::value_parser!(u32).range(1..=1024).map(|n| n as usize))]
     pub workers: Option<usize>,
 
-    /// Do not hash the file: no `Repr-Digest` header and no `/<name>.sha256` sidecar (for files
-    /// on storage too slow to read twice).
+    /// Do not hash files: no `Repr-Digest` header, no `/<name>.sha256` sidecars, no
+    /// `SHA256SUMS` (for files on storage too slow to read twice).
     #[arg(long, env = "RANGESERVE_NO_DIGEST")]
     pub no_digest: bool,
 
@@ -108,7 +138,10 @@ pub struct Args {
 /// What the server runs with, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub file: FileIdentity,
+    /// What is served.
+    pub root: Arc<Root>,
+    /// Where digests are kept, and whether the user chose it (then it must work).
+    pub state_dir: Option<(PathBuf, bool)>,
     pub addr: SocketAddr,
     pub chunk_size: usize,
     pub max_ranges: usize,
@@ -124,16 +157,32 @@ pub struct Config {
 }
 
 impl Args {
-    /// Checks the file (it must open for reading and be a regular file) and builds the config.
+    /// Checks what is served (each file must open for reading and be a regular file; a
+    /// directory must be one and readable) and builds the config.
     pub fn into_config(self) -> Result<Config, StartupError> {
-        let file_error = |source| StartupError::File {
-            path: self.file.clone(),
-            source,
+        let root = match (&self.dir, self.file.as_slice()) {
+            (Some(_), [_, ..]) => {
+                return Err(StartupError::Usage(
+                    "--dir and --file cannot be used together: serve a folder or files",
+                ));
+            }
+            (Some(dir), []) => {
+                Root::tree(dir, self.hidden, self.follow_symlinks).map_err(|source| {
+                    StartupError::Dir {
+                        path: dir.clone(),
+                        source,
+                    }
+                })?
+            }
+            (None, files) => Root::Files(named_files(files)?),
         };
-        Representation::open(&self.file).map_err(file_error)?;
-        let file = FileIdentity::new(&self.file).map_err(file_error)?;
+        let state_dir = match &self.state_dir {
+            Some(dir) => Some((dir.clone(), true)),
+            None => default_state_dir().map(|dir| (dir, false)),
+        };
         Ok(Config {
-            file,
+            root: Arc::new(root),
+            state_dir,
             addr: SocketAddr::new(self.bind, self.port),
             chunk_size: self.chunk_size,
             max_ranges: self.max_ranges,
@@ -149,6 +198,43 @@ impl Args {
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         })
     }
+}
+
+/// Checks each file and that no two share a name.
+fn named_files(paths: &[PathBuf]) -> Result<Vec<NamedFile>, StartupError> {
+    let mut files: Vec<NamedFile> = Vec::with_capacity(paths.len());
+    for path in paths {
+        let file_error = |source| StartupError::File {
+            path: path.clone(),
+            source,
+        };
+        let named = NamedFile::new(path).map_err(file_error)?;
+        Representation::open(&named.path, Arc::clone(&named.identity)).map_err(file_error)?;
+        if let Some(first) = files
+            .iter()
+            .find(|f| f.identity.name == named.identity.name)
+        {
+            return Err(StartupError::DuplicateName {
+                first: first.path.clone(),
+                second: named.path,
+            });
+        }
+        files.push(named);
+    }
+    Ok(files)
+}
+
+/// `$XDG_STATE_HOME/rangeserve`, else `~/.local/state/rangeserve` (XDG Base Directory
+/// specification); `None` without a usable home.
+fn default_state_dir() -> Option<PathBuf> {
+    let absolute = |var: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    absolute("XDG_STATE_HOME")
+        .or_else(|| absolute("HOME").map(|home| home.join(".local/state")))
+        .map(|dir| dir.join("rangeserve"))
 }
 
 #[cfg(test)]
@@ -175,6 +261,17 @@ mod tests {
     }
 
     #[test]
+    fn files_repeat_and_a_dir_is_one() {
+        let args = Args::try_parse_from(["rangeserve", "--file", "a", "--file", "b"]).unwrap();
+        assert_eq!(args.file, [PathBuf::from("a"), PathBuf::from("b")]);
+        let args = Args::try_parse_from(["rangeserve", "--dir", "d", "--hidden"]).unwrap();
+        assert_eq!(args.dir, Some(PathBuf::from("d")));
+        assert!(args.hidden && !args.follow_symlinks);
+        let both = Args::try_parse_from(["rangeserve", "--dir", "d", "--file", "f"]).unwrap();
+        assert!(matches!(both.into_config(), Err(StartupError::Usage(_))));
+    }
+
+    #[test]
     fn ipv6_bind_addresses_are_accepted() {
         let args = Args::try_parse_from(["rangeserve", "--file", "x", "--bind", "::1"]).unwrap();
         assert_eq!(args.bind, "::1".parse::<IpAddr>().unwrap());
@@ -191,6 +288,7 @@ mod tests {
             &["rangeserve", "--file", "x", "--max-connections", "0"],
             &["rangeserve", "--file", "x", "--max-header-bytes", "100"],
             &["rangeserve", "--file", "x", "--send-timeout", "0"],
+            &["rangeserve", "--hidden"],
         ] {
             assert!(Args::try_parse_from(argv).is_err(), "{argv:?}");
         }

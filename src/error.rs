@@ -13,6 +13,14 @@ use hyper::StatusCode;
 pub enum StartupError {
     /// The file to serve is missing, unreadable or not a regular file.
     File { path: PathBuf, source: io::Error },
+    /// The directory to serve is missing, not a directory, or unreadable.
+    Dir { path: PathBuf, source: io::Error },
+    /// Two `--file`s share a name (each is served at `/<its name>`).
+    DuplicateName { first: PathBuf, second: PathBuf },
+    /// The command line is inconsistent (what clap cannot say by itself).
+    Usage(&'static str),
+    /// `--state-dir` cannot be created or its digest store cannot be opened.
+    StateDir { path: PathBuf, source: io::Error },
     /// The listening socket could not be bound (port in use, address not on this host, ...).
     Bind { addr: SocketAddr, source: io::Error },
     /// The async runtime could not be built.
@@ -25,6 +33,28 @@ impl fmt::Display for StartupError {
             StartupError::File { path, source } => {
                 write!(f, "cannot serve '{}': {}", path.display(), describe(source))
             }
+            StartupError::Dir { path, source } => {
+                write!(
+                    f,
+                    "cannot serve directory '{}': {}",
+                    path.display(),
+                    describe(source)
+                )
+            }
+            StartupError::DuplicateName { first, second } => write!(
+                f,
+                "two files named '{}' ('{}' and '{}'): each file is served at /<its name>",
+                second.file_name().unwrap_or_default().to_string_lossy(),
+                first.display(),
+                second.display()
+            ),
+            StartupError::Usage(message) => write!(f, "{message}"),
+            StartupError::StateDir { path, source } => write!(
+                f,
+                "cannot keep state in '{}': {}",
+                path.display(),
+                describe(source)
+            ),
             StartupError::Bind { addr, source } => {
                 write!(f, "cannot listen on {addr}: {}", describe(source))
             }
@@ -41,6 +71,7 @@ pub fn describe(err: &io::Error) -> String {
         io::ErrorKind::NotFound => "no such file".to_string(),
         io::ErrorKind::PermissionDenied => "permission denied".to_string(),
         io::ErrorKind::IsADirectory => "is a directory, not a regular file".to_string(),
+        io::ErrorKind::NotADirectory => "not a directory".to_string(),
         io::ErrorKind::AddrInUse => {
             "address already in use (is another server on that port?)".to_string()
         }

@@ -1,8 +1,10 @@
 //! One request → one [`Plan`] → one response.
 //!
-//! Deciding is pure ([`decide`] takes header values, one opened version of the file and the
-//! clock reading); the only I/O here is opening that version. Turning a plan into a response is
-//! one exhaustive `match`.
+//! The path is checked and routed by the pure `tree::route`; the root looks up what it names
+//! (inline when the kernel's caches can answer, else on the blocking pool); a file is then
+//! planned by [`decide`], which is pure (header values, one opened version of the file and the
+//! clock reading). Listings and manifests are read and rendered on the blocking pool. Turning a
+//! plan into a response is one exhaustive `match`.
 
 use std::borrow::Cow;
 use std::convert::Infallible;
@@ -12,20 +14,23 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode, Version};
+use sha2::{Digest as _, Sha256};
 
 use crate::access_log::{self, Entry, LoggedBody};
 use crate::body::{Body, FileBody};
-use crate::cached_io;
 use crate::cli::Config;
-use crate::conditional::{self, Decision, Preconditions, Validators};
-use crate::digest::{self, Digests};
-use crate::headers::Target;
+use crate::conditional::{self, Cond, Decision, Preconditions, Validators};
+use crate::digest::{self, Digests, Wanted};
 use crate::multipart::{self, Segment};
 use crate::range::{self, RangeRequest};
 use crate::representation::Representation;
+use crate::tree::listing::{self, Page};
+use crate::tree::root::{Dir, Listed};
+use crate::tree::route::{self, RequestPath, Target};
 use crate::{error, headers};
 
 /// RFC 9530 §3.
@@ -43,12 +48,16 @@ pub struct Shared {
 /// Everything a response can be.
 #[derive(Debug)]
 pub enum Plan {
-    /// The path names something other than the file.
+    /// 400: a missing, repeated or contradicting `Host`.
+    BadRequest(&'static str),
+    /// The path names nothing that is served.
     NotFound,
     /// A method other than GET or HEAD.
     MethodNotAllowed,
     /// The file could not be opened now (gone → 404, unreadable → 403, else 500).
     OpenFailed(StatusCode),
+    /// 301 to a directory's URL with its trailing slash.
+    Redirect(String),
     NotModified(Representation),
     PreconditionFailed,
     /// 416, with the length for `Content-Range: bytes */len`.
@@ -59,10 +68,23 @@ pub enum Plan {
     Single(Representation, Range<u64>),
     /// 206 `multipart/byteranges` with two or more ranges.
     Multipart(Representation, Vec<Range<u64>>),
-    /// The sidecar: a `sha256sum` line for the current version.
-    Checksum(String),
-    /// The sidecar while the current version is being hashed: 503 with `Retry-After` seconds.
+    /// A sidecar or a manifest: `sha256sum` lines.
+    Checksum(Bytes),
+    /// A sidecar or manifest while a digest is still being computed: 503 with `Retry-After`.
     ChecksumPending(u64),
+    /// A directory listing.
+    Listing(Listing),
+    /// 304 for a listing whose ETag the client has.
+    ListingNotModified(Listing),
+}
+
+/// A rendered listing.
+#[derive(Debug)]
+pub struct Listing {
+    pub body: Bytes,
+    /// Strong: a digest of the body, so it changes whenever a byte of the listing does.
+    pub etag: String,
+    pub json: bool,
 }
 
 /// The hyper service: plans, responds, and wraps the body so the access log sees its end.
@@ -88,71 +110,265 @@ pub async fn handle(
     Ok(response.map(|body| LoggedBody::new(body, entry)))
 }
 
+/// RFC 9112 §3.2: an HTTP/1.1 request must carry exactly one `Host`, and no request two. An
+/// absolute-form target must name the same host as `Host` (§3.2.2 lets the target's win; as
+/// this server has no list of its names, a disagreement is refused rather than guessed at).
+fn host_problem(req: &Request<Incoming>) -> Option<&'static str> {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Some("more than one Host field\n");
+    }
+    match (host, req.uri().authority()) {
+        (None, _) if req.version() == Version::HTTP_11 => {
+            Some("an HTTP/1.1 request needs a Host field\n")
+        }
+        (Some(host), Some(authority))
+            if !host
+                .as_bytes()
+                .eq_ignore_ascii_case(authority.as_str().as_bytes()) =>
+        {
+            Some("the request target names another host than the Host field\n")
+        }
+        _ => None,
+    }
+}
+
 /// The plan, and the `Repr-Digest` value for the version it serves when that is known.
-async fn plan(req: &Request<Incoming>, shared: &Shared) -> (Plan, Option<HeaderValue>) {
-    let config = &shared.config;
-    let target = headers::target(req.uri().path(), &config.file.name);
-    if target == Target::Nothing || (target == Target::Checksum && shared.digests.is_none()) {
+async fn plan(req: &Request<Incoming>, shared: &Arc<Shared>) -> (Plan, Option<HeaderValue>) {
+    if let Some(problem) = host_problem(req) {
+        return (Plan::BadRequest(problem), None);
+    }
+    let raw = req.uri().path();
+    let path = match route::parse(raw) {
+        Ok(path) => path,
+        // Like any miss (the tests of `--file` have always wanted 404 for `/../x` and `//`):
+        // nothing is served there, and the reason is only the log's business.
+        Err(bad) => {
+            tracing::debug!("{raw}: {}", bad.reason().trim_end());
+            return (Plan::NotFound, None);
+        }
+    };
+    let target = resolve(shared, &path, raw, req.uri().query()).await;
+    if matches!(target, Target::NotFound) {
         return (Plan::NotFound, None);
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return (Plan::MethodNotAllowed, None);
     }
-    let rep = match open(config).await {
-        Ok(rep) => rep,
-        Err(status) => return (Plan::OpenFailed(status), None),
-    };
-    let status = shared
-        .digests
-        .as_ref()
-        .map(|d| d.ensure(&rep, &config.file.display_name));
-    if target == Target::Checksum {
-        let plan = match status {
-            Some(digest::Status::Ready { sum, .. }) => {
-                Plan::Checksum(digest::sidecar_line(&sum, &config.file.display_name))
-            }
-            Some(digest::Status::Hashing { done, total, rate }) => {
-                Plan::ChecksumPending(digest::retry_after(done, total, rate))
-            }
-            None => Plan::NotFound,
-        };
-        return (plan, None);
-    }
-    let want = field(req.headers(), &WANT_REPR_DIGEST);
-    let repr_digest = match status {
-        Some(digest::Status::Ready { field, .. }) if digest::wants_sha256(want.as_deref()) => {
-            Some(field)
+    let digests = shared.digests.as_ref();
+    match target {
+        Target::File(rep) => {
+            let status = digests.map(|d| d.ensure(&wanted(&rep)));
+            let want = field(req.headers(), &WANT_REPR_DIGEST);
+            let repr_digest = match status {
+                Some(digest::Status::Ready { field, .. })
+                    if digest::wants_sha256(want.as_deref()) =>
+                {
+                    Some(field)
+                }
+                _ => None,
+            };
+            let max_ranges = shared.config.max_ranges;
+            let plan = decide(req.headers(), rep, max_ranges, SystemTime::now());
+            (plan, repr_digest)
         }
-        _ => None,
-    };
-    (
-        decide(req.headers(), rep, config.max_ranges, SystemTime::now()),
-        repr_digest,
-    )
+        Target::Sidecar(rep, name) => {
+            let plan = match digests.map(|d| d.ensure(&wanted(&rep))) {
+                Some(digest::Status::Ready { sum, .. }) => {
+                    Plan::Checksum(listing::checksum_line(&sum, &name).into())
+                }
+                Some(digest::Status::Hashing { done, total, rate }) => {
+                    Plan::ChecksumPending(digest::retry_after(done, total, rate))
+                }
+                None => Plan::NotFound,
+            };
+            (plan, None)
+        }
+        Target::Listing(dir) => {
+            let json = route::wants_json(
+                req.uri().query(),
+                field(req.headers(), &header::ACCEPT).as_deref(),
+            );
+            let origin = origin(req.headers());
+            let if_none_match = field(req.headers(), &header::IF_NONE_MATCH).map(Cow::into_owned);
+            let shared = Arc::clone(shared);
+            let plan = blocking(move || {
+                let entries = match read_entries(&shared, &dir, &path) {
+                    Ok(entries) => entries,
+                    Err(status) => return Plan::OpenFailed(status),
+                };
+                let page = Page {
+                    segments: &path.segments,
+                    origin: origin.as_deref(),
+                    entries: &entries,
+                };
+                let body = if json {
+                    listing::json(&page)
+                } else {
+                    listing::html(&page)
+                };
+                let etag = format!("\"{}\"", digest::hex(&Sha256::digest(&body)[..12]));
+                let listing = Listing {
+                    body: body.into(),
+                    etag,
+                    json,
+                };
+                match if_none_match {
+                    Some(value)
+                        if conditional::check_if_none_match(&value, &listing.etag)
+                            == Cond::False =>
+                    {
+                        Plan::ListingNotModified(listing)
+                    }
+                    _ => Plan::Listing(listing),
+                }
+            })
+            .await;
+            (plan, None)
+        }
+        Target::Manifest(dir) => {
+            let shared = Arc::clone(shared);
+            let plan = blocking(move || {
+                let entries = match read_entries(&shared, &dir, &path) {
+                    Ok(entries) => entries,
+                    Err(status) => return Plan::OpenFailed(status),
+                };
+                match listing::manifest(&entries) {
+                    Ok(Some(text)) => Plan::Checksum(text.into()),
+                    Ok(None) => Plan::NotFound,
+                    Err(_) => {
+                        let rate = shared.digests.as_ref().map_or(0.0, |d| d.rate());
+                        Plan::ChecksumPending(digest::retry_after(0, pending_bytes(&entries), rate))
+                    }
+                }
+            })
+            .await;
+            (plan, None)
+        }
+        Target::Redirect(location) => (Plan::Redirect(location), None),
+        Target::NotFound => (Plan::NotFound, None),
+        Target::Failed(err) => {
+            tracing::warn!(
+                "cannot open '{}': {}",
+                route::display(&path.segments).trim_end_matches('/'),
+                error::describe(&err)
+            );
+            (Plan::OpenFailed(error::status_for(&err)), None)
+        }
+        Target::WouldBlock => (Plan::OpenFailed(StatusCode::INTERNAL_SERVER_ERROR), None),
+    }
 }
 
-/// Opens the current version of the file: inline when the path lookup is cached, else on the
-/// blocking pool. A failure becomes its status (and a log line).
-async fn open(config: &Config) -> Result<Representation, StatusCode> {
-    let opened = match cached_io::try_open(&config.file.path) {
-        Ok(Some(file)) => Representation::from_file(file),
-        Ok(None) => {
-            let path = config.file.path.clone();
-            match tokio::task::spawn_blocking(move || Representation::open(&path)).await {
-                Ok(opened) => opened,
-                Err(join) => Err(std::io::Error::other(join)),
-            }
-        }
-        Err(err) => Err(err),
-    };
-    opened.map_err(|err| {
+/// What the hasher needs to know of a version.
+fn wanted(rep: &Representation) -> Wanted {
+    Wanted {
+        stamp: rep.stamp,
+        rel: rep.identity.rel.clone(),
+        name: String::from_utf8_lossy(&rep.identity.rel).into_owned(),
+    }
+}
+
+/// Resolves the path against the root: inline if every lookup is answered from the kernel's
+/// caches, else again on the blocking pool.
+async fn resolve(
+    shared: &Arc<Shared>,
+    path: &RequestPath,
+    raw: &str,
+    query: Option<&str>,
+) -> Target<Representation, Dir> {
+    let root = &shared.config.root;
+    let rules = root.rules(shared.digests.is_some());
+    let target = route::target(path, raw, query, rules, |rel| root.lookup(rel, false));
+    if !matches!(target, Target::WouldBlock) {
+        return target;
+    }
+    let (root, path, raw) = (Arc::clone(root), path.clone(), raw.to_string());
+    let query = query.map(str::to_string);
+    match tokio::task::spawn_blocking(move || {
+        route::target(&path, &raw, query.as_deref(), rules, |rel| {
+            root.lookup(rel, true)
+        })
+    })
+    .await
+    {
+        Ok(target) => target,
+        Err(join) => Target::Failed(std::io::Error::other(join)),
+    }
+}
+
+/// Runs `work` on the blocking pool; a panic there is a 500.
+async fn blocking(work: impl FnOnce() -> Plan + Send + 'static) -> Plan {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or(Plan::OpenFailed(StatusCode::INTERNAL_SERVER_ERROR))
+}
+
+/// A directory's entries, sorted, with the digests known so far (the others are queued).
+/// Blocking. An unreadable directory is the status to answer with.
+fn read_entries(
+    shared: &Shared,
+    dir: &Dir,
+    path: &RequestPath,
+) -> Result<Vec<listing::Entry>, StatusCode> {
+    let listed = shared.config.root.entries(dir).map_err(|err| {
         tracing::warn!(
-            "cannot open '{}': {}",
-            config.file.path.display(),
+            "cannot list '{}': {}",
+            route::display(&path.segments),
             error::describe(&err)
         );
         error::status_for(&err)
-    })
+    })?;
+    Ok(with_digests(shared.digests.as_deref(), listed))
+}
+
+fn with_digests(digests: Option<&Digests>, listed: Vec<Listed>) -> Vec<listing::Entry> {
+    let mut entries = Vec::with_capacity(listed.len());
+    let mut files = Vec::new();
+    let mut file_index = Vec::new();
+    for item in listed {
+        if let Some((stamp, rel)) = item.file {
+            file_index.push(entries.len());
+            files.push(Wanted {
+                stamp,
+                name: String::from_utf8_lossy(&rel).into_owned(),
+                rel,
+            });
+        }
+        entries.push(item.entry);
+    }
+    if let Some(digests) = digests {
+        let sums = digests.lookup_all(&files);
+        for (index, sum) in file_index.into_iter().zip(sums) {
+            entries[index].sha256 = sum;
+        }
+    }
+    listing::sort(&mut entries);
+    entries
+}
+
+/// Bytes of the files that still lack a digest.
+fn pending_bytes(entries: &[listing::Entry]) -> u64 {
+    entries
+        .iter()
+        .filter(|e| e.sha256.is_none())
+        .map(|e| match e.kind {
+            listing::Kind::File { size } => size,
+            listing::Kind::Dir => 0,
+        })
+        .sum()
+}
+
+/// `http://HOST` from the request's `Host`, for the copy-paste commands; `None` if absent or
+/// not a plain host[:port] (it goes into a shell command a person may paste).
+fn origin(fields: &HeaderMap) -> Option<String> {
+    let host = fields.get(header::HOST)?.to_str().ok()?;
+    let plain = !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    plain.then(|| format!("http://{host}"))
 }
 
 /// Applies the preconditions (RFC 9110 §13.2.2) and then the `Range` (§14.2) of a GET or HEAD.
@@ -221,9 +437,9 @@ pub fn respond(
     now: SystemTime,
     repr_digest: Option<HeaderValue>,
 ) -> Response<Body> {
-    let file = &config.file;
     let mut fields = HeaderMap::with_capacity(12);
     let (status, body) = match plan {
+        Plan::BadRequest(reason) => text(&mut fields, StatusCode::BAD_REQUEST, reason),
         Plan::NotFound => text(&mut fields, StatusCode::NOT_FOUND, "not found\n"),
         Plan::MethodNotAllowed => {
             fields.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
@@ -238,6 +454,14 @@ pub fn respond(
             status,
             status.canonical_reason().unwrap_or("error"),
         ),
+        Plan::Redirect(location) => {
+            fields.insert(header::LOCATION, owned_value(location));
+            text(
+                &mut fields,
+                StatusCode::MOVED_PERMANENTLY,
+                "a folder: its URL ends with /\n",
+            )
+        }
         Plan::NotModified(rep) => {
             validators(&mut fields, rep.etag, rep.modified, now);
             (StatusCode::NOT_MODIFIED, Body::empty())
@@ -255,15 +479,9 @@ pub fn respond(
             fields.insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
             (StatusCode::RANGE_NOT_SATISFIABLE, Body::empty())
         }
-        Plan::Checksum(line) => {
+        Plan::Checksum(lines) => {
             fields.insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_PLAIN));
-            fields.insert(header::CONTENT_LENGTH, HeaderValue::from(line.len()));
-            let body = if head {
-                Body::empty()
-            } else {
-                Body::Bytes(Some(line.into()))
-            };
-            (StatusCode::OK, body)
+            (StatusCode::OK, bytes_body(&mut fields, lines, head))
         }
         Plan::ChecksumPending(seconds) => {
             fields.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
@@ -273,14 +491,24 @@ pub fn respond(
                 "the checksum is being computed\n",
             )
         }
+        Plan::Listing(listing) => {
+            listing_fields(&mut fields, &listing);
+            let body = bytes_body(&mut fields, listing.body, head);
+            (StatusCode::OK, body)
+        }
+        Plan::ListingNotModified(listing) => {
+            listing_fields(&mut fields, &listing);
+            fields.remove(header::CONTENT_TYPE);
+            (StatusCode::NOT_MODIFIED, Body::empty())
+        }
         Plan::Full(rep) => {
-            fields.insert(header::CONTENT_TYPE, file.content_type_value.clone());
+            fields.insert(header::CONTENT_TYPE, rep.identity.content_type.clone());
             let segments = vec![Segment::File(0..rep.len)];
             let body = file_response(&mut fields, rep, segments, config, head, now, repr_digest);
             (StatusCode::OK, body)
         }
         Plan::Single(rep, range) => {
-            fields.insert(header::CONTENT_TYPE, file.content_type_value.clone());
+            fields.insert(header::CONTENT_TYPE, rep.identity.content_type.clone());
             fields.insert(
                 header::CONTENT_RANGE,
                 owned_value(headers::content_range(&range, rep.len)),
@@ -295,7 +523,8 @@ pub fn respond(
                 header::CONTENT_TYPE,
                 owned_value(multipart::content_type(&boundary)),
             );
-            let segments = multipart::byteranges(&ranges, rep.len, &file.content_type, &boundary);
+            let part_type = rep.identity.content_type_str();
+            let segments = multipart::byteranges(&ranges, rep.len, part_type, &boundary);
             let body = file_response(&mut fields, rep, segments, config, head, now, repr_digest);
             (StatusCode::PARTIAL_CONTENT, body)
         }
@@ -304,6 +533,30 @@ pub fn respond(
     *response.status_mut() = status;
     *response.headers_mut() = fields;
     response
+}
+
+/// A listing's fields: its type, its ETag, `Vary: Accept` (one URL, two forms), and
+/// `Cache-Control: no-cache` (it changes whenever the folder does: revalidate, cheaply, by ETag).
+fn listing_fields(fields: &mut HeaderMap, listing: &Listing) {
+    let content_type = if listing.json {
+        "application/json"
+    } else {
+        "text/html; charset=utf-8"
+    };
+    fields.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    fields.insert(header::ETAG, owned_value(listing.etag.clone()));
+    fields.insert(header::VARY, HeaderValue::from_static("Accept"));
+    fields.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+}
+
+/// An in-memory body with its exact length (nothing for HEAD, which keeps the length).
+fn bytes_body(fields: &mut HeaderMap, bytes: Bytes, head: bool) -> Body {
+    fields.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    if head {
+        Body::empty()
+    } else {
+        Body::Bytes(Some(bytes))
+    }
 }
 
 const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
@@ -347,7 +600,7 @@ fn file_response(
     );
     fields.insert(
         header::CONTENT_DISPOSITION,
-        config.file.content_disposition_value.clone(),
+        rep.identity.content_disposition.clone(),
     );
     if let Some(value) = repr_digest {
         fields.insert(REPR_DIGEST, value);

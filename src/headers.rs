@@ -101,38 +101,6 @@ pub fn url_path(name: &[u8]) -> String {
     path
 }
 
-/// What a request path names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    /// `/` or `/<name>`: the file.
-    File,
-    /// `/<name>.sha256`: the checksum sidecar.
-    Checksum,
-    /// Anything else.
-    Nothing,
-}
-
-/// Resolves a request path (as sent, percent-encoded or not) against the file name.
-pub fn target(request_path: &str, name: &[u8]) -> Target {
-    if request_path == "/" {
-        return Target::File;
-    }
-    let decoded: Vec<u8> = percent_encoding::percent_decode_str(request_path).collect();
-    let Some(rest) = decoded.strip_prefix(b"/") else {
-        return Target::Nothing;
-    };
-    if rest == name {
-        Target::File
-    } else if rest.strip_suffix(SIDECAR_SUFFIX) == Some(name) && !name.is_empty() {
-        Target::Checksum
-    } else {
-        Target::Nothing
-    }
-}
-
-/// What the sidecar's name adds to the file's.
-pub const SIDECAR_SUFFIX: &[u8] = b".sha256";
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,33 +184,9 @@ mod tests {
                 path.is_ascii() && !path[1..].contains(['/', ' ', '?', '#']),
                 "{path}"
             );
-            assert_eq!(target(&path, name.as_bytes()), Target::File, "{path}");
+            let parsed = crate::tree::route::parse(&path).unwrap();
+            assert_eq!(parsed.segments, [name.as_bytes()], "{path}");
         }
         assert_eq!(url_path(b"my film.mp4"), "/my%20film.mp4");
-    }
-
-    #[test]
-    fn only_root_the_name_and_its_sidecar_are_targets() {
-        let name = b"love.rmvb";
-        assert_eq!(target("/", name), Target::File);
-        assert_eq!(target("/love.rmvb", name), Target::File);
-        assert_eq!(target("/love%2Ermvb", name), Target::File);
-        assert_eq!(target("/love.rmvb.sha256", name), Target::Checksum);
-        assert_eq!(target("/love.rmvb%2esha256", name), Target::Checksum);
-        for other in [
-            "",
-            "/love.rmvb/",
-            "/x/love.rmvb",
-            "/../love.rmvb",
-            "//love.rmvb",
-            "/love",
-            "/love.rmvbx",
-            "love.rmvb",
-            "/.sha256",
-            "/love.rmvb.sha256.sha256",
-            "/love.rmvb.SHA256",
-        ] {
-            assert_eq!(target(other, name), Target::Nothing, "{other:?}");
-        }
     }
 }

@@ -1,4 +1,4 @@
-//! rangeserve serves one file over HTTP/1.1 so that interrupted downloads resume exactly where
+//! rangeserve serves files and folders over HTTP/1.1 so that interrupted downloads resume exactly where
 //! they stopped, following RFC 9110 (validators §8.8, conditional requests §13, range requests
 //! §14, 206 §15.3.7, 416 §15.5.17).
 //!
@@ -29,4 +29,5 @@ pub mod range;
 pub mod representation;
 pub mod server;
 pub mod timed_io;
+pub mod tree;
 pub mod workers;

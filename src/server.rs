@@ -17,11 +17,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::cli::Config;
-use crate::digest::{self, Digests};
+use crate::digest::store::Store;
+use crate::digest::{self, Digests, Wanted};
 use crate::error::StartupError;
 use crate::handler::{self, Shared};
-use crate::representation::{FileIdentity, Representation};
+use crate::representation::{NamedFile, Representation};
 use crate::timed_io::TimedIo;
+use crate::tree::listing::{self, Page};
+use crate::tree::root::Root;
 use crate::workers::Workers;
 
 /// Pause after a failed `accept` (e.g. out of descriptors), so the loop does not spin.
@@ -45,18 +48,20 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
         addr: config.addr,
         source,
     };
+    let digests = if config.digest {
+        Some(start_digests(&config)?)
+    } else {
+        None
+    };
     let listener = TcpListener::bind(config.addr).await.map_err(bind_error)?;
     let local = listener.local_addr().map_err(bind_error)?;
     print_banner(&config, local);
     tracing::info!("serving with {} worker(s)", workers.count());
 
-    let digests = config.digest.then(Digests::new);
-    if let Some(digests) = &digests {
-        tokio::spawn(watch_versions(
-            Arc::clone(digests),
-            config.file.clone(),
-            local,
-        ));
+    if let (Some(digests), Root::Files(files)) = (&digests, &*config.root) {
+        for file in files {
+            tokio::spawn(watch_versions(Arc::clone(digests), file.clone(), local));
+        }
     }
     let shared = Arc::new(Shared { config, digests });
     let config = &shared.config;
@@ -181,22 +186,66 @@ fn log_shutdown(signal: &str, config: &Config, graceful: &GracefulShutdown) {
     );
 }
 
-/// How often the file's metadata is checked for a new version to hash.
+/// Opens the digest store (a `--state-dir` given explicitly must work; the default one may
+/// not, and then digests last only as long as the process) and starts the hashing thread.
+fn start_digests(config: &Config) -> Result<Arc<Digests>, StartupError> {
+    let (store, loaded) = match &config.state_dir {
+        Some((dir, explicit)) => match Store::open(dir) {
+            Ok((store, loaded)) => {
+                tracing::info!(
+                    "digest store {}: {} digest(s) from earlier runs",
+                    store.path().display(),
+                    loaded.len()
+                );
+                (Some(store), loaded)
+            }
+            Err(source) if *explicit => {
+                return Err(StartupError::StateDir {
+                    path: dir.clone(),
+                    source,
+                });
+            }
+            Err(err) => {
+                tracing::warn!(
+                    "cannot keep digests in {}: {} (they will be computed again after a restart)",
+                    dir.display(),
+                    crate::error::describe(&err)
+                );
+                (None, Default::default())
+            }
+        },
+        None => {
+            tracing::warn!("no state directory (no HOME): digests are not kept across restarts");
+            (None, Default::default())
+        }
+    };
+    let root = Arc::clone(&config.root);
+    Digests::start(store, loaded, Box::new(move |rel| root.open_file(rel)))
+        .map_err(StartupError::Runtime)
+}
+
+/// How often a named file's metadata is checked for a new version to hash.
 const VERSION_POLL_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Starts hashing each new version of the file as soon as it appears (requests also start it),
-/// and prints the digest and a verification recipe to stdout the first time one is ready.
-async fn watch_versions(digests: Arc<Digests>, file: FileIdentity, local: SocketAddr) {
+/// Starts hashing each new version of a named file as soon as it appears (requests also start
+/// it), and prints the digest and a verification recipe to stdout the first time one is ready.
+async fn watch_versions(digests: Arc<Digests>, file: NamedFile, local: SocketAddr) {
     let mut announced: Option<String> = None;
     let mut interval = tokio::time::interval(VERSION_POLL_INTERVAL / 8);
     loop {
         interval.tick().await;
-        let path = file.path.clone();
-        let Ok(Ok(rep)) = tokio::task::spawn_blocking(move || Representation::open(&path)).await
+        let (path, identity) = (file.path.clone(), Arc::clone(&file.identity));
+        let Ok(Ok(rep)) =
+            tokio::task::spawn_blocking(move || Representation::open(&path, identity)).await
         else {
             continue;
         };
-        match digests.ensure(&rep, &file.display_name) {
+        let wanted = Wanted {
+            stamp: rep.stamp,
+            rel: rep.identity.rel.clone(),
+            name: rep.identity.display_name.clone(),
+        };
+        match digests.ensure(&wanted) {
             digest::Status::Ready { sum, .. } if announced.as_ref() != Some(&rep.etag) => {
                 if announced.is_none() {
                     print_digest_banner(&file, &sum, local);
@@ -233,45 +282,109 @@ async fn shutdown_signal() -> &'static str {
 /// The start-up banner on stdout: what is served, where, and lines to paste into a client.
 /// Tests read the `listening on` line to learn the port.
 fn print_banner(config: &Config, local: SocketAddr) {
-    let file = &config.file;
-    let host = match local.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => {
-            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), local.port())
-        }
-        IpAddr::V6(ip) if ip.is_unspecified() => {
-            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), local.port())
-        }
-        _ => local,
-    };
-    let url = format!("http://{host}{}", file.url_path);
+    let origin = format!("http://{}", banner_host(local));
     let other_hosts = if local.ip().is_unspecified() {
         " (from another machine, use this machine's address instead)"
     } else {
         ""
     };
-    let banner = format!(
-        "rangeserve {version}: serving {path}\n\
-         listening on http://{local}\n\
-         \n  {url}{other_hosts}\n\
-         \nResume an interrupted download with any of:\n\
-         \x20 wget -c '{url}'\n\
-         \x20 curl -C - -O '{url}'\n\
-         \x20 aria2c -x 8 '{url}'\n",
-        version = env!("CARGO_PKG_VERSION"),
-        path = file.path.display(),
-    );
+    let version = env!("CARGO_PKG_VERSION");
+    let mut banner = String::new();
+    let resume_lines = |url: &str| {
+        format!(
+            "\x20 wget -c '{url}'\n\
+             \x20 curl -C - -O '{url}'\n\
+             \x20 aria2c -x 8 '{url}'\n"
+        )
+    };
+    match &*config.root {
+        Root::Files(files) if files.len() == 1 => {
+            let file = &files[0];
+            let url = format!("{origin}{}", file.url_path);
+            banner.push_str(&format!(
+                "rangeserve {version}: serving {path}\n\
+                 listening on http://{local}\n\
+                 \n  {url}{other_hosts}\n\
+                 \nResume an interrupted download with any of:\n{lines}",
+                path = file.path.display(),
+                lines = resume_lines(&url),
+            ));
+        }
+        Root::Files(files) => {
+            banner.push_str(&format!(
+                "rangeserve {version}: serving {} files\nlistening on http://{local}\n\n  {origin}/{other_hosts}\n\n",
+                files.len()
+            ));
+            for file in files {
+                banner.push_str(&format!("  {origin}{}\n", file.url_path));
+            }
+            if let Some(first) = files.first() {
+                banner.push_str(&format!(
+                    "\nResume an interrupted download with any of:\n{}",
+                    resume_lines(&format!("{origin}{}", first.url_path))
+                ));
+            }
+        }
+        Root::Tree(tree) => {
+            let page = Page {
+                segments: &[],
+                origin: Some(&origin),
+                entries: &[],
+            };
+            banner.push_str(&format!(
+                "rangeserve {version}: serving directory {path}\n\
+                 listening on http://{local}\n\
+                 \n  {origin}/{other_hosts}\n\
+                 \nFetch the whole folder resumably (run it again to resume), then prove every file whole:\n\
+                 {recipe}\n",
+                path = tree.path.display(),
+                recipe = indent(&listing::recipe(&page)),
+            ));
+            match config.root.largest_file(LARGEST_FILE_SCAN) {
+                Some((rel, size)) => {
+                    let url = format!("{origin}{}", rel_url(&rel));
+                    banner.push_str(&format!(
+                        "\nLargest file: {} ({}); resume an interrupted download with any of:\n{}",
+                        String::from_utf8_lossy(&rel),
+                        listing::human_size(size),
+                        resume_lines(&url)
+                    ));
+                }
+                None => banner.push_str("\n(no files in it yet)\n"),
+            }
+        }
+    }
     print_stdout(&banner);
 }
 
+/// How many entries the banner looks at to find the largest file (a huge tree is not walked
+/// whole before serving).
+const LARGEST_FILE_SCAN: usize = 10_000;
+
+fn indent(lines: &str) -> String {
+    lines
+        .lines()
+        .map(|line| format!("  {line}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The URL path of a relative path: each segment percent-encoded.
+fn rel_url(rel: &[u8]) -> String {
+    rel.split(|&b| b == b'/')
+        .map(crate::headers::url_path)
+        .collect()
+}
+
 /// The digest part of the banner, printed when the first hash is ready.
-fn print_digest_banner(file: &FileIdentity, sum: &digest::Sha256Digest, local: SocketAddr) {
+fn print_digest_banner(file: &NamedFile, sum: &digest::Sha256Digest, local: SocketAddr) {
     let url = format!("http://{}{}", banner_host(local), file.url_path);
     print_stdout(&format!(
         "\nsha256 {}  {}\n\
          Prove a resumed download whole:\n\
          \x20 wget -c '{url}' && wget -q -O - '{url}.sha256' | sha256sum -c\n",
         digest::hex(sum),
-        file.display_name,
+        file.identity.display_name,
     ));
 }
 

@@ -1,27 +1,35 @@
-//! The SHA-256 of each version of the file, for `Repr-Digest` (RFC 9530 §3) and the
-//! `/<name>.sha256` sidecar, so that a resumed download can be proven whole.
+//! The SHA-256 of each version of each served file, for `Repr-Digest` (RFC 9530 §3), the
+//! `<name>.sha256` sidecars and the `SHA256SUMS` manifests, so that a resumed download can be
+//! proven whole.
 //!
-//! A version is keyed by its strong ETag (inode, size, modification time). [`Digests::ensure`]
-//! starts hashing a version the first time it is seen, on its own thread at the lowest CPU
-//! priority and standing back while large responses stream (serving comes first), reading through that
-//! version's open handle (positioned reads, so no request's reads are disturbed); a newer version
-//! cancels the hashing of an older one. A digest is only ever looked up by the ETag of the handle
-//! a response streams from, so an old digest is never paired with a new version's bytes. If the
-//! file's size or modification time changes while it is hashed (written in place), the result is
-//! dropped, not cached.
+//! Hashing is lazy and bounded: a version is queued when a response, a sidecar, a listing or a
+//! manifest first asks for it (a response or sidecar at the front of the queue, a listing's
+//! files at the back), and one hashing thread works through the queue at the lowest CPU
+//! priority, standing back while large responses stream (serving comes first). It reopens each
+//! file through the root (so the kernel's guard applies) and reads with positioned reads.
 //!
-//! The pure parts (header values, `Want-Repr-Digest`, the sidecar line) are plain functions.
+//! Each digest is keyed by the [`Stamp`] of the version it was computed for (device, inode,
+//! size, mtime, ctime), and a response only ever looks it up by the stamp of the very handle it
+//! streams from, so an old digest is never paired with a new version's bytes. If the stamp
+//! changes while a file is hashed (written in place), the result is dropped. A newer version of
+//! the file being hashed cancels that hash. With a [`store::Store`], digests survive restarts.
+//!
+//! The pure parts (header values, `Want-Repr-Digest`, `Retry-After`) are plain functions.
 
+pub mod store;
+
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use hyper::header::HeaderValue;
 use sha2::{Digest, Sha256};
 
-use crate::representation::Representation;
+use crate::representation::Stamp;
+use store::Store;
 
 /// Bytes per read while hashing: large, so the hash runs at disk or SHA speed.
 const HASH_READ_SIZE: usize = 1 << 20;
@@ -36,48 +44,98 @@ const YIELD_STEP: Duration = Duration::from_millis(10);
 const MAX_YIELD_PER_READ: Duration = Duration::from_millis(100);
 /// How often a long hash logs its progress.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
+/// Files at least this large log when their hashing starts (small ones would flood the log when
+/// a listing queues thousands).
+const LOG_START_FROM: u64 = 64 << 20;
 
 /// A SHA-256 digest.
 pub type Sha256Digest = [u8; 32];
 
-/// Where the hashing of the current version stands.
+/// Opens a queued file again for hashing, by its path relative to the root (blocking).
+pub type Opener = Box<dyn Fn(&[u8]) -> std::io::Result<File> + Send + Sync>;
+
+/// Where a version's digest stands.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Status {
-    /// Known for this version: the digest, and its `Repr-Digest` field value.
+    /// Known: the digest, and its `Repr-Digest` field value.
     Ready {
         sum: Sha256Digest,
         field: HeaderValue,
     },
-    /// Being computed: bytes done of the total, and the bytes per second so far.
+    /// Queued or being computed: bytes done of the total, and an estimated hashing rate in bytes
+    /// per second (0 when nothing has been measured yet).
     Hashing { done: u64, total: u64, rate: f64 },
 }
 
-/// The digests of the file's versions; cheap to share across requests.
-#[derive(Debug, Default)]
+/// A file to hash: the version asked for, where to find it, and its name for the log.
+#[derive(Debug, Clone)]
+pub struct Wanted {
+    pub stamp: Stamp,
+    pub rel: Vec<u8>,
+    pub name: String,
+}
+
+/// The digests of every version seen; shared by all requests and the hashing thread.
 pub struct Digests {
     state: Mutex<State>,
+    wake: Condvar,
+    store: Option<Store>,
+    open: Opener,
+}
+
+impl std::fmt::Debug for Digests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Digests")
+            .field("store", &self.store)
+            .finish()
+    }
 }
 
 #[derive(Debug, Default)]
 struct State {
-    /// The newest version hashed, its digest, and its `Repr-Digest` value (formatted once).
-    ready: Option<(String, Sha256Digest, HeaderValue)>,
-    /// The version being hashed, if any.
-    job: Option<Job>,
+    known: HashMap<Stamp, (Sha256Digest, HeaderValue)>,
+    queue: VecDeque<Wanted>,
+    /// The stamps in `queue`, so a version is queued once.
+    queued: HashSet<Stamp>,
+    current: Option<Job>,
+    /// The last hashing rate measured (for `Retry-After` of queued files).
+    rate: f64,
 }
 
 #[derive(Debug, Clone)]
 struct Job {
-    etag: String,
-    total: u64,
+    stamp: Stamp,
+    rel: Vec<u8>,
     started: Instant,
     done: Arc<AtomicU64>,
     cancel: Arc<AtomicBool>,
 }
 
 impl Digests {
-    pub fn new() -> Arc<Digests> {
-        Arc::new(Digests::default())
+    /// Starts the hashing thread. `loaded` are digests from the store (if any).
+    pub fn start(
+        store: Option<Store>,
+        loaded: HashMap<Stamp, Sha256Digest>,
+        open: Opener,
+    ) -> std::io::Result<Arc<Digests>> {
+        let known = loaded
+            .into_iter()
+            .map(|(stamp, sum)| (stamp, (sum, field_value(&sum))))
+            .collect();
+        let digests = Arc::new(Digests {
+            state: Mutex::new(State {
+                known,
+                ..State::default()
+            }),
+            wake: Condvar::new(),
+            store,
+            open,
+        });
+        let worker = Arc::clone(&digests);
+        std::thread::Builder::new()
+            .name("sha256".into())
+            .spawn(move || worker.run())?;
+        Ok(digests)
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -87,59 +145,81 @@ impl Digests {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Where this version stands, starting its hashing if nobody has yet.
-    pub fn ensure(self: &Arc<Self>, rep: &Representation, name: &str) -> Status {
+    /// The digest of this version, if known (queues nothing).
+    pub fn known(&self, stamp: &Stamp) -> Option<Sha256Digest> {
+        self.state().known.get(stamp).map(|(sum, _)| *sum)
+    }
+
+    /// Where this version stands; if unknown and not yet queued, it goes first in line. If an
+    /// older version of the same file is being hashed, that is cancelled.
+    pub fn ensure(&self, wanted: &Wanted) -> Status {
         let mut state = self.state();
-        if let Some((etag, sum, field)) = &state.ready
-            && *etag == rep.etag
-        {
+        if let Some((sum, field)) = state.known.get(&wanted.stamp) {
             return Status::Ready {
                 sum: *sum,
                 field: field.clone(),
             };
         }
-        if let Some(job) = &state.job {
-            if job.etag == rep.etag {
+        if let Some(job) = &state.current {
+            if job.stamp == wanted.stamp {
                 let done = job.done.load(Ordering::Relaxed);
-                let rate = done as f64 / job.started.elapsed().as_secs_f64().max(1e-3);
+                let elapsed = job.started.elapsed().as_secs_f64().max(1e-3);
                 return Status::Hashing {
                     done,
-                    total: job.total,
-                    rate,
+                    total: wanted.stamp.size,
+                    rate: done as f64 / elapsed,
                 };
             }
-            job.cancel.store(true, Ordering::Relaxed);
+            if job.rel == wanted.rel {
+                job.cancel.store(true, Ordering::Relaxed);
+            }
         }
-        let job = Job {
-            etag: rep.etag.clone(),
-            total: rep.len,
-            started: Instant::now(),
-            done: Arc::new(AtomicU64::new(0)),
-            cancel: Arc::new(AtomicBool::new(false)),
-        };
-        state.job = Some(job.clone());
-        let (digests, file, modified, owned_name) = (
-            Arc::clone(self),
-            Arc::clone(&rep.file),
-            rep.modified,
-            name.to_string(),
-        );
-        let spawned = std::thread::Builder::new()
-            .name("sha256".into())
-            .spawn(move || digests.run(job, &file, modified, &owned_name));
-        if let Err(err) = spawned {
-            tracing::warn!("cannot start hashing {name}: {err}");
-            state.job = None;
+        if state.queued.insert(wanted.stamp) {
+            state.queue.push_front(wanted.clone());
+            self.wake.notify_one();
         }
         Status::Hashing {
             done: 0,
-            total: rep.len,
-            rate: 0.0,
+            total: wanted.stamp.size,
+            rate: state.rate,
         }
     }
 
-    /// The hashing thread: hash, check the version did not change underneath, publish.
-    fn run(&self, job: Job, file: &File, modified: SystemTime, name: &str) {
+    /// The last hashing rate measured, in bytes per second (0 before the first large file).
+    pub fn rate(&self) -> f64 {
+        self.state().rate
+    }
+
+    /// The digests of many versions (a listing's files), in order; the unknown ones are queued
+    /// at the back.
+    pub fn lookup_all(&self, files: &[Wanted]) -> Vec<Option<Sha256Digest>> {
+        let mut state = self.state();
+        let mut pending = false;
+        let sums = files
+            .iter()
+            .map(|wanted| {
+                if let Some((sum, _)) = state.known.get(&wanted.stamp) {
+                    return Some(*sum);
+                }
+                pending = true;
+                let hashing = state
+                    .current
+                    .as_ref()
+                    .is_some_and(|j| j.stamp == wanted.stamp);
+                if !hashing && state.queued.insert(wanted.stamp) {
+                    state.queue.push_back(wanted.clone());
+                }
+                None
+            })
+            .collect();
+        if pending {
+            self.wake.notify_one();
+        }
+        sums
+    }
+
+    /// The hashing thread: forever, take the next queued version and hash it.
+    fn run(&self) {
         // Serving comes first: at the lowest priority, the hash only uses idle CPU. (Linux
         // applies a thread id's priority to that thread alone.)
         if let Err(err) =
@@ -147,40 +227,93 @@ impl Digests {
         {
             tracing::debug!("cannot lower the hashing thread's priority: {err}");
         }
-        let outcome = hash_file(file, job.total, &job.done, &job.cancel, |done, rate| {
-            let percent = if job.total == 0 {
-                100.0
-            } else {
-                done as f64 * 100.0 / job.total as f64
+        loop {
+            let wanted = {
+                let mut state = self.state();
+                loop {
+                    if let Some(wanted) = state.queue.pop_front() {
+                        break wanted;
+                    }
+                    state = self
+                        .wake
+                        .wait(state)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                }
             };
+            self.hash_one(&wanted);
+            self.state().queued.remove(&wanted.stamp);
+        }
+    }
+
+    /// Opens, hashes and publishes one file. The digest is published under the stamp of the
+    /// version actually opened (which may be newer than the one asked for), and only if that
+    /// stamp did not change while it was read.
+    fn hash_one(&self, wanted: &Wanted) {
+        let name = &wanted.name;
+        if self.known(&wanted.stamp).is_some() {
+            return;
+        }
+        let file = match (self.open)(&wanted.rel) {
+            Ok(file) => file,
+            Err(err) => {
+                tracing::debug!("not hashing {name}: {}", crate::error::describe(&err));
+                return;
+            }
+        };
+        let Ok(before) = rustix::fs::fstat(&file).map(|stat| Stamp::of(&stat)) else {
+            return;
+        };
+        let job = Job {
+            stamp: before,
+            rel: wanted.rel.clone(),
+            started: Instant::now(),
+            done: Arc::new(AtomicU64::new(0)),
+            cancel: Arc::new(AtomicBool::new(false)),
+        };
+        {
+            let mut state = self.state();
+            if state.known.contains_key(&before) {
+                return;
+            }
+            state.current = Some(job.clone());
+        }
+        let total = before.size;
+        if total >= LOG_START_FROM {
+            tracing::info!("hashing {name} ({} MiB)", total >> 20);
+        }
+        let outcome = hash_file(&file, total, &job.done, &job.cancel, |done, rate| {
+            let percent = done as f64 * 100.0 / total.max(1) as f64;
             tracing::info!(
                 "hashing {name}: {percent:.0}% ({} of {} MiB, {:.0} MB/s)",
                 done >> 20,
-                job.total >> 20,
+                total >> 20,
                 rate / 1e6
             );
         });
-        let unchanged = file.metadata().is_ok_and(|meta| {
-            meta.len() == job.total && meta.modified().is_ok_and(|m| m == modified)
-        });
+        let after = rustix::fs::fstat(&file).map(|stat| Stamp::of(&stat));
+        let seconds = job.started.elapsed().as_secs_f64();
         let mut state = self.state();
-        let current_job = state.job.as_ref().is_some_and(|j| j.etag == job.etag);
-        if current_job {
-            state.job = None;
-        }
+        state.current = None;
         match outcome {
-            Ok(digest) if unchanged => {
-                let seconds = job.started.elapsed().as_secs_f64();
+            Ok(sum) if after == Ok(before) => {
+                if total >= HASH_READ_SIZE as u64 {
+                    state.rate = total as f64 / seconds.max(1e-6);
+                }
+                state.known.insert(before, (sum, field_value(&sum)));
+                drop(state);
                 tracing::info!(
                     "sha256 of {name}: {} ({} MiB in {seconds:.2} s, {:.0} MB/s)",
-                    hex(&digest),
-                    job.total >> 20,
-                    job.total as f64 / seconds.max(1e-6) / 1e6
+                    hex(&sum),
+                    total >> 20,
+                    total as f64 / seconds.max(1e-6) / 1e6
                 );
-                if current_job {
-                    let field = HeaderValue::from_str(&repr_digest_value(&digest))
-                        .unwrap_or_else(|_| HeaderValue::from_static(""));
-                    state.ready = Some((job.etag, digest, field));
+                if let Some(store) = &self.store
+                    && let Err(err) = store.add(&before, &sum)
+                {
+                    tracing::warn!(
+                        "cannot store the digest of {name} in {}: {err}",
+                        store.path().display()
+                    );
                 }
             }
             Ok(_) => tracing::info!("{name} changed while it was hashed; the digest is dropped"),
@@ -190,6 +323,10 @@ impl Digests {
             Err(err) => tracing::warn!("hashing {name} failed: {err}"),
         }
     }
+}
+
+fn field_value(sum: &Sha256Digest) -> HeaderValue {
+    HeaderValue::from_str(&repr_digest_value(sum)).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// Hashes `len` bytes of `file` with positioned reads, counting progress into `done`, and
@@ -256,11 +393,6 @@ pub fn wants_sha256(want_repr_digest: Option<&str>) -> bool {
         }
     }
     true
-}
-
-/// The `sha256sum` line for the sidecar: `HEX  NAME\n`.
-pub fn sidecar_line(digest: &Sha256Digest, name: &str) -> String {
-    format!("{}  {name}\n", hex(digest))
 }
 
 /// Seconds a client should wait before asking for the sidecar again (`Retry-After`): the
@@ -344,15 +476,6 @@ mod tests {
         assert!(wants_sha256(Some("garbage")));
         assert!(!wants_sha256(Some("sha-256=0")));
         assert!(!wants_sha256(Some("sha-512=10, sha-256=0")));
-    }
-
-    #[test]
-    fn the_sidecar_line_is_what_sha256sum_prints() {
-        let digest: Sha256Digest = Sha256::digest(b"abc").into();
-        assert_eq!(
-            sidecar_line(&digest, "love.rmvb"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  love.rmvb\n"
-        );
     }
 
     #[test]

@@ -1,0 +1,269 @@
+//! Digests that survive a restart: a text file under `--state-dir` with one line per digest,
+//! keyed by the version stamp it was computed for (device, inode, size, mtime and ctime to the
+//! nanosecond). A restarted server uses a stored digest only for a file whose stamp is still
+//! that one, so an edited, replaced or touched file is hashed again.
+//!
+//! Crash safety: new digests are appended, one `write` of one whole line each; a line is used
+//! only if it is complete (ends in a newline) and well formed, so a write torn by a crash costs
+//! at most that digest (it is hashed again). When the file has waste (torn lines, duplicates),
+//! the start-up rewrites it compactly to a temporary file, `fsync`s it and renames it over the
+//! old one, so a crash then leaves either the old file or the new one.
+//!
+//! Not in extended attributes of the served files: setting one changes the file's ctime, which
+//! is part of the stamp, and the served tree may be read-only.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write as _};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::digest::Sha256Digest;
+use crate::representation::Stamp;
+
+/// The store's file name inside the state directory.
+pub const FILE_NAME: &str = "digests-v1";
+/// First field of a digest line (other kinds of line may follow in later versions; they are
+/// skipped, not an error).
+const SHA256_TAG: &str = "sha256";
+
+/// An open digest store.
+#[derive(Debug)]
+pub struct Store {
+    path: PathBuf,
+    append: Mutex<File>,
+}
+
+/// One line: `sha256 HEX DEV INO SIZE MTIME_S MTIME_NS CTIME_S CTIME_NS\n` (decimal numbers).
+pub fn format_line(stamp: &Stamp, sum: &Sha256Digest) -> String {
+    format!(
+        "{SHA256_TAG} {} {} {} {} {} {} {} {}\n",
+        crate::digest::hex(sum),
+        stamp.dev,
+        stamp.ino,
+        stamp.size,
+        stamp.mtime.0,
+        stamp.mtime.1,
+        stamp.ctime.0,
+        stamp.ctime.1
+    )
+}
+
+/// Parses one line without its newline; `None` for anything not exactly a digest line.
+pub fn parse_line(line: &str) -> Option<(Stamp, Sha256Digest)> {
+    let mut fields = line.split(' ');
+    if fields.next()? != SHA256_TAG {
+        return None;
+    }
+    let hex = fields.next()?;
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut sum = [0u8; 32];
+    for (i, byte) in sum.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    let mut number = || fields.next()?.parse::<i128>().ok();
+    let (dev, ino, size) = (number()?, number()?, number()?);
+    let (ms, mn, cs, cn) = (number()?, number()?, number()?, number()?);
+    let stamp = Stamp {
+        dev: u64::try_from(dev).ok()?,
+        ino: u64::try_from(ino).ok()?,
+        size: u64::try_from(size).ok()?,
+        mtime: (i64::try_from(ms).ok()?, u32::try_from(mn).ok()?),
+        ctime: (i64::try_from(cs).ok()?, u32::try_from(cn).ok()?),
+    };
+    if fields.next().is_some() || stamp.mtime.1 >= 1_000_000_000 || stamp.ctime.1 >= 1_000_000_000 {
+        return None;
+    }
+    Some((stamp, sum))
+}
+
+/// Every complete, valid line of a store's text (later lines win), and how many lines were
+/// waste (torn, invalid or superseded).
+pub fn parse(text: &[u8]) -> (HashMap<Stamp, Sha256Digest>, usize) {
+    let (complete, torn) = match text.iter().rposition(|&b| b == b'\n') {
+        Some(end) => (&text[..end], end + 1 < text.len()),
+        None => (&[][..], !text.is_empty()),
+    };
+    let mut digests = HashMap::new();
+    let mut lines = 0;
+    if text.contains(&b'\n') {
+        for line in complete.split(|&b| b == b'\n') {
+            lines += 1;
+            if let Some((stamp, sum)) = std::str::from_utf8(line).ok().and_then(parse_line) {
+                digests.insert(stamp, sum);
+            }
+        }
+    }
+    let waste = lines - digests.len() + usize::from(torn);
+    (digests, waste)
+}
+
+impl Store {
+    /// Opens (creating it, mode 0700, if need be) the store in `dir` and returns it with the
+    /// digests it holds. Compacts the file first if it has waste.
+    pub fn open(dir: &Path) -> io::Result<(Store, HashMap<Stamp, Sha256Digest>)> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        let path = dir.join(FILE_NAME);
+        let text = match std::fs::read(&path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(err) => return Err(err),
+        };
+        let (digests, waste) = parse(&text);
+        if waste > 0 {
+            rewrite(dir, &path, &digests)?;
+        }
+        let append = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)?;
+        Ok((
+            Store {
+                path,
+                append: Mutex::new(append),
+            },
+            digests,
+        ))
+    }
+
+    /// Adds one digest (one `write` of one line).
+    pub fn add(&self, stamp: &Stamp, sum: &Sha256Digest) -> io::Result<()> {
+        let line = format_line(stamp, sum);
+        let mut file = self
+            .append
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        file.write_all(line.as_bytes())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Write-then-rename: the new contents to a temporary file, synced, renamed over `path`, and the
+/// directory synced so the rename itself is durable.
+fn rewrite(dir: &Path, path: &Path, digests: &HashMap<Stamp, Sha256Digest>) -> io::Result<()> {
+    let temp = dir.join(format!("{FILE_NAME}.tmp.{}", std::process::id()));
+    let mut text = String::with_capacity(digests.len() * 140);
+    for (stamp, sum) in digests {
+        text.push_str(&format_line(stamp, sum));
+    }
+    let mut file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temp)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&temp, path)?;
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn stamp(n: u64) -> Stamp {
+        Stamp {
+            dev: 2049,
+            ino: n,
+            size: n * 1000,
+            mtime: (1_700_000_000, 123_456_789),
+            ctime: (-5, 999_999_999),
+        }
+    }
+
+    #[test]
+    fn lines_round_trip_and_damaged_lines_are_refused() {
+        let line = format_line(&stamp(7), &[0xab; 32]);
+        assert!(line.ends_with('\n'));
+        let body = line.trim_end();
+        assert_eq!(parse_line(body), Some((stamp(7), [0xab; 32])));
+        for bad in [
+            "",
+            "sha256",
+            &body.replacen("sha256", "md5", 1),
+            &format!("{body} 1"),
+            &body.replacen(&"ab".repeat(32), &"ab".repeat(31), 1),
+            &body.replacen(&"ab".repeat(32), &"zz".repeat(32), 1),
+            &body.replace("123456789", "1234567890"),
+            "\0\0\0\0",
+        ] {
+            assert_eq!(parse_line(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_torn_last_line_is_waste_not_a_digest() {
+        let mut text = format_line(&stamp(1), &[1; 32]).into_bytes();
+        let second = format_line(&stamp(2), &[2; 32]);
+        for cut in 0..second.len() {
+            let mut torn = text.clone();
+            torn.extend_from_slice(&second.as_bytes()[..cut]);
+            let (digests, waste) = parse(&torn);
+            assert_eq!(digests.len(), 1, "cut at {cut}");
+            assert_eq!(digests.get(&stamp(1)), Some(&[1; 32]));
+            assert_eq!(waste, usize::from(cut > 0), "cut at {cut}");
+        }
+        text.extend_from_slice(second.as_bytes());
+        assert_eq!(
+            parse(&text),
+            (HashMap::from([(stamp(1), [1; 32]), (stamp(2), [2; 32])]), 0)
+        );
+    }
+
+    #[test]
+    fn the_store_survives_reopening_and_compacts_waste() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state/rangeserve");
+        {
+            let (store, loaded) = Store::open(&state).unwrap();
+            assert!(loaded.is_empty());
+            store.add(&stamp(1), &[1; 32]).unwrap();
+            store.add(&stamp(1), &[1; 32]).unwrap();
+            store.add(&stamp(2), &[2; 32]).unwrap();
+        }
+        // A crash mid-append leaves a partial line.
+        let path = state.join(FILE_NAME);
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(b"sha256 abab").unwrap();
+        let (_store, loaded) = Store::open(&state).unwrap();
+        assert_eq!(
+            loaded,
+            HashMap::from([(stamp(1), [1; 32]), (stamp(2), [2; 32])])
+        );
+        let compacted = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(compacted.lines().count(), 2, "{compacted}");
+        let mode = std::fs::metadata(&state).unwrap().permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o700
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_stamp_round_trips(dev: u64, ino: u64, size: u64, ms: i64, mn in 0u32..1_000_000_000,
+                                  cs: i64, cn in 0u32..1_000_000_000, sum: [u8; 32]) {
+            let stamp = Stamp { dev, ino, size, mtime: (ms, mn), ctime: (cs, cn) };
+            let line = format_line(&stamp, &sum);
+            prop_assert_eq!(parse_line(line.trim_end()), Some((stamp, sum)));
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic_the_loader(text in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let (digests, _) = parse(&text);
+            prop_assert!(digests.len() <= text.len() / 80 + 1);
+        }
+    }
+}

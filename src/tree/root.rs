@@ -1,0 +1,512 @@
+//! The root of what is served, and the I/O of looking things up below it: a directory handle
+//! (`--dir`) or a set of named files (`--file`, repeatable).
+//!
+//! Below a directory root, the kernel is the guard: every path is resolved relative to the
+//! root's handle with `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`, so no `..`, symlink
+//! or race can reach outside it (`EXDEV`). A symlink whose target lies inside the root is
+//! followed; an absolute one is retried without `RESOLVE_BENEATH` and kept only if the handle
+//! it opened lies inside the root (`/proc/self/fd` says where it really is). `--follow-symlinks`
+//! drops `RESOLVE_BENEATH` (the route's string checks still refuse `..`).
+//!
+//! A path is first opened `O_PATH`, which opens nothing (no FIFO blocks, no device sees an
+//! open); only a regular file is then reopened for reading, through its `/proc/self/fd` link,
+//! and only a directory for listing. FIFOs, sockets and devices are neither listed nor opened.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
+
+use crate::cached_io;
+use crate::representation::{FileIdentity, NamedFile, Representation, Stamp, file_type};
+use crate::tree::listing::{Entry, Kind};
+use crate::tree::route::{Found, Rules};
+
+/// What a request is resolved against.
+#[derive(Debug)]
+pub enum Root {
+    /// `--dir`: the tree below a directory.
+    Tree(TreeRoot),
+    /// `--file`, once or more: each file at `/<its name>`; with one file, also at `/`.
+    Files(Vec<NamedFile>),
+}
+
+/// A directory served with everything below it.
+#[derive(Debug)]
+pub struct TreeRoot {
+    /// `O_PATH | O_DIRECTORY` handle on the root: every lookup starts here.
+    fd: OwnedFd,
+    /// The root's canonical path (for logs, and to check where an absolute symlink led).
+    pub path: PathBuf,
+    pub hidden: bool,
+    pub follow_symlinks: bool,
+}
+
+/// A directory found by a lookup.
+#[derive(Debug)]
+pub enum Dir {
+    /// A directory below a tree root: its `O_PATH` handle and its path relative to the root.
+    Tree { fd: OwnedFd, rel: Vec<u8> },
+    /// The root of a set of named files (served as a listing when there are several).
+    Files,
+}
+
+impl Dir {
+    /// The directory's path relative to the root (empty for the root).
+    pub fn rel(&self) -> &[u8] {
+        match self {
+            Dir::Tree { rel, .. } => rel,
+            Dir::Files => b"",
+        }
+    }
+}
+
+/// A lookup's outcome.
+pub type Lookup = Found<Representation, Dir>;
+
+/// An entry as read from a directory, with what the hasher needs for files.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub entry: Entry,
+    /// For files: the version stamp and the path relative to the root.
+    pub file: Option<(Stamp, Vec<u8>)>,
+}
+
+impl Root {
+    /// Opens `path` as a directory root. A missing path, a file, or an unreadable directory is
+    /// an error (the caller names the path).
+    pub fn tree(path: &Path, hidden: bool, follow_symlinks: bool) -> io::Result<Root> {
+        let fd = rustix::fs::open(
+            path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|errno| match errno {
+            Errno::NOTDIR => io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
+            other => other.into(),
+        })?;
+        // Reading it is what a listing does: refuse an unreadable root now, not per request.
+        rustix::fs::Dir::read_from(&fd)?;
+        let path = std::fs::canonicalize(path)?;
+        Ok(Root::Tree(TreeRoot {
+            fd,
+            path,
+            hidden,
+            follow_symlinks,
+        }))
+    }
+
+    /// The rules the route applies for this root.
+    pub fn rules(&self, checksums: bool) -> Rules {
+        Rules {
+            hidden: matches!(self, Root::Tree(t) if t.hidden),
+            checksums,
+        }
+    }
+
+    /// Looks up `rel` (a checked relative path, `/`-separated; empty for the root). With
+    /// `blocking` false it only does what the kernel's caches can answer, else says
+    /// `WouldBlock`; with `blocking` true it may wait for the disk (blocking pool only).
+    pub fn lookup(&self, rel: &[u8], blocking: bool) -> Lookup {
+        match self {
+            Root::Tree(tree) => tree.lookup(rel, blocking),
+            Root::Files(files) => lookup_named(files, rel, blocking),
+        }
+    }
+
+    /// The servable entries of a directory (blocking: run it on the blocking pool), unsorted.
+    pub fn entries(&self, dir: &Dir) -> io::Result<Vec<Listed>> {
+        match (self, dir) {
+            (Root::Tree(tree), Dir::Tree { fd, rel }) => tree.entries(fd, rel),
+            (Root::Files(files), _) => Ok(files.iter().filter_map(listed_named).collect()),
+            (Root::Tree(_), Dir::Files) => Ok(Vec::new()),
+        }
+    }
+
+    /// The largest file among the first `limit` entries of a breadth-first walk (for the
+    /// banner; blocking): its relative path and size.
+    pub fn largest_file(&self, limit: usize) -> Option<(Vec<u8>, u64)> {
+        let mut largest: Option<(Vec<u8>, u64)> = None;
+        let mut pending = std::collections::VecDeque::from([Vec::new()]);
+        let mut seen = 0;
+        while let Some(rel) = pending.pop_front() {
+            let Found::Dir(dir) = self.lookup(&rel, true) else {
+                continue;
+            };
+            for item in self.entries(&dir).unwrap_or_default() {
+                seen += 1;
+                if seen > limit {
+                    return largest;
+                }
+                let mut child = rel.clone();
+                if !child.is_empty() {
+                    child.push(b'/');
+                }
+                child.extend_from_slice(&item.entry.name);
+                match item.entry.kind {
+                    Kind::Dir => pending.push_back(child),
+                    Kind::File { size } => {
+                        if largest.as_ref().is_none_or(|(_, most)| size > *most) {
+                            largest = Some((child, size));
+                        }
+                    }
+                }
+            }
+        }
+        largest
+    }
+
+    /// Opens the file at `rel` for hashing (blocking).
+    pub fn open_file(&self, rel: &[u8]) -> io::Result<File> {
+        match self.lookup(rel, true) {
+            Found::File(rep) => Arc::try_unwrap(rep.file).or_else(|file| file.try_clone()),
+            Found::Failed(err) => Err(err),
+            _ => Err(io::ErrorKind::NotFound.into()),
+        }
+    }
+}
+
+/// `rel` as a path for the `*at` calls: `.` for the root.
+fn as_path(rel: &[u8]) -> &Path {
+    if rel.is_empty() {
+        Path::new(".")
+    } else {
+        Path::new(OsStr::from_bytes(rel))
+    }
+}
+
+/// The last segment of a relative path.
+fn last_segment(rel: &[u8]) -> &[u8] {
+    rel.rsplit(|&b| b == b'/').next().unwrap_or(rel)
+}
+
+/// Reopens an `O_PATH` handle with real access `flags`, through its `/proc/self/fd` link (a
+/// check of permissions as for an open by path). Without `/proc`, `fallback` opens it again.
+fn reopen(
+    fd: &OwnedFd,
+    flags: OFlags,
+    fallback: impl FnOnce(OFlags) -> io::Result<OwnedFd>,
+) -> io::Result<OwnedFd> {
+    let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    match rustix::fs::open(link.as_str(), flags | OFlags::CLOEXEC, Mode::empty()) {
+        Ok(opened) => Ok(opened),
+        Err(Errno::NOENT) => fallback(flags),
+        Err(errno) => Err(errno.into()),
+    }
+}
+
+impl TreeRoot {
+    fn resolve_flags(&self) -> ResolveFlags {
+        if self.follow_symlinks {
+            ResolveFlags::NO_MAGICLINKS
+        } else {
+            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS
+        }
+    }
+
+    /// `O_PATH` open of `rel` below the root. `Ok(None)`: would block (only when not blocking)
+    /// or leads outside the root.
+    fn open_path(&self, rel: &[u8], blocking: bool) -> io::Result<Option<OwnedFd>> {
+        let path = as_path(rel);
+        let flags = OFlags::PATH | OFlags::CLOEXEC;
+        let resolve = self.resolve_flags();
+        if !blocking {
+            return match cached_io::try_open_at(&self.fd, path, flags, resolve) {
+                // EXDEV may be an absolute symlink that stays inside: decide that off the runtime.
+                Err(err) if err.raw_os_error() == Some(Errno::XDEV.raw_os_error()) => Ok(None),
+                other => other,
+            };
+        }
+        match rustix::fs::openat2(&self.fd, path, flags, Mode::empty(), resolve) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(Errno::XDEV) => self.open_absolute_link_inside(path),
+            Err(errno) => Err(errno.into()),
+        }
+    }
+
+    /// After `EXDEV`: follow the path's symlinks freely, and keep the result only if it lies
+    /// inside the root (an absolute symlink to a place below the root).
+    fn open_absolute_link_inside(&self, path: &Path) -> io::Result<Option<OwnedFd>> {
+        let fd = rustix::fs::openat2(
+            &self.fd,
+            path,
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::NO_MAGICLINKS,
+        )?;
+        let really = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
+        Ok((really == self.path || really.starts_with(&self.path)).then_some(fd))
+    }
+
+    fn lookup(&self, rel: &[u8], blocking: bool) -> Lookup {
+        // Without RESOLVE_BENEATH (--follow-symlinks) the kernel would walk `..`: refuse it here
+        // too, whatever the caller checked.
+        if self.follow_symlinks
+            && (rel.first() == Some(&b'/') || rel.split(|&b| b == b'/').any(|s| s == b".."))
+        {
+            return Found::Missing;
+        }
+        let fd = match self.open_path(rel, blocking) {
+            Ok(Some(fd)) => fd,
+            Ok(None) if blocking => return Found::Missing,
+            Ok(None) => return Found::WouldBlock,
+            Err(err) => return missing_or_failed(err),
+        };
+        let stat = match rustix::fs::fstat(&fd) {
+            Ok(stat) => stat,
+            Err(errno) => return Found::Failed(errno.into()),
+        };
+        match file_type(&stat) {
+            FileType::Directory => Found::Dir(Dir::Tree {
+                fd,
+                rel: rel.to_vec(),
+            }),
+            FileType::RegularFile => {
+                let flags = cached_io::open_flags() | OFlags::NOCTTY;
+                let opened = reopen(&fd, flags, |flags| {
+                    Ok(rustix::fs::openat2(
+                        &self.fd,
+                        as_path(rel),
+                        flags,
+                        Mode::empty(),
+                        self.resolve_flags(),
+                    )?)
+                });
+                let identity = Arc::new(FileIdentity::new(rel.to_vec(), last_segment(rel)));
+                // The reopened handle is the same inode: the O_PATH handle's stat describes it
+                // (unless /proc was missing and the path changed in between: check that case).
+                let built = opened.and_then(|file| {
+                    let file = File::from(file);
+                    let same = rustix::fs::fstat(&file)?;
+                    Representation::from_stat(file, &same, identity)
+                });
+                match built {
+                    Ok(rep) => Found::File(rep),
+                    Err(err) => missing_or_failed(err),
+                }
+            }
+            _ => Found::Missing,
+        }
+    }
+
+    fn entries(&self, dir_fd: &OwnedFd, rel: &[u8]) -> io::Result<Vec<Listed>> {
+        let dir = reopen(
+            dir_fd,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NONBLOCK,
+            |flags| {
+                Ok(rustix::fs::openat2(
+                    &self.fd,
+                    as_path(rel),
+                    flags,
+                    Mode::empty(),
+                    self.resolve_flags(),
+                )?)
+            },
+        )?;
+        let mut listed = Vec::new();
+        for item in rustix::fs::Dir::read_from(&dir)? {
+            let item = item?;
+            let name = item.file_name().to_bytes();
+            if name == b"." || name == b".." || (!self.hidden && name.first() == Some(&b'.')) {
+                continue;
+            }
+            let mut child_rel = rel.to_vec();
+            if !child_rel.is_empty() {
+                child_rel.push(b'/');
+            }
+            child_rel.extend_from_slice(name);
+            let Some(stat) = self.entry_stat(&dir, name, &child_rel) else {
+                continue;
+            };
+            let stamp = Stamp::of(&stat);
+            let kind = match file_type(&stat) {
+                FileType::Directory => Kind::Dir,
+                FileType::RegularFile => Kind::File { size: stamp.size },
+                _ => continue,
+            };
+            listed.push(Listed {
+                entry: Entry {
+                    name: name.to_vec(),
+                    kind,
+                    modified: stamp.modified(),
+                    sha256: None,
+                },
+                file: matches!(kind, Kind::File { .. }).then_some((stamp, child_rel)),
+            });
+        }
+        Ok(listed)
+    }
+
+    /// The metadata an entry is listed with: its own, or for a symlink its target's when the
+    /// rules allow following it (`None`: not listed).
+    fn entry_stat(&self, dir: &OwnedFd, name: &[u8], rel: &[u8]) -> Option<rustix::fs::Stat> {
+        let name = Path::new(OsStr::from_bytes(name));
+        let own = rustix::fs::statat(dir.as_fd(), name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
+        if file_type(&own) != FileType::Symlink {
+            return Some(own);
+        }
+        if self.follow_symlinks {
+            return rustix::fs::statat(dir.as_fd(), name, AtFlags::empty()).ok();
+        }
+        let fd = self.open_path(rel, true).ok()??;
+        rustix::fs::fstat(&fd).ok()
+    }
+}
+
+/// A failed open: gone, not a directory on the way, a symlink loop or leading outside → not
+/// found (no reason given to the client); anything else → the error.
+fn missing_or_failed(err: io::Error) -> Lookup {
+    let missing = [
+        Errno::NOENT,
+        Errno::NOTDIR,
+        Errno::LOOP,
+        Errno::XDEV,
+        Errno::NAMETOOLONG,
+    ];
+    match err.raw_os_error() {
+        Some(code) if missing.iter().any(|e| e.raw_os_error() == code) => Found::Missing,
+        _ if err.kind() == io::ErrorKind::InvalidInput => Found::Missing,
+        _ => Found::Failed(err),
+    }
+}
+
+fn lookup_named(files: &[NamedFile], rel: &[u8], blocking: bool) -> Lookup {
+    let named = match (files, rel) {
+        ([only], b"") => only,
+        (_, b"") => return Found::Dir(Dir::Files),
+        _ => match files.iter().find(|f| f.identity.rel == rel) {
+            Some(file) => file,
+            None => return Found::Missing,
+        },
+    };
+    let identity = Arc::clone(&named.identity);
+    let opened = if blocking {
+        Representation::open(&named.path, identity)
+    } else {
+        match cached_io::try_open(&named.path) {
+            Ok(Some(file)) => Representation::from_file(file, identity),
+            Ok(None) => return Found::WouldBlock,
+            Err(err) => Err(err),
+        }
+    };
+    match opened {
+        Ok(rep) => Found::File(rep),
+        Err(err) => missing_or_failed(err),
+    }
+}
+
+fn listed_named(file: &NamedFile) -> Option<Listed> {
+    let stat = rustix::fs::stat(&file.path).ok()?;
+    if file_type(&stat) != FileType::RegularFile {
+        return None;
+    }
+    let stamp = Stamp::of(&stat);
+    Some(Listed {
+        entry: Entry {
+            name: file.identity.name.clone(),
+            kind: Kind::File { size: stamp.size },
+            modified: stamp.modified(),
+            sha256: None,
+        },
+        file: Some((stamp, file.identity.rel.clone())),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn tree() -> (tempfile::TempDir, tempfile::TempDir, Root) {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), b"secret").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("sub")).unwrap();
+        std::fs::write(root.join("sub/a.txt"), b"a").unwrap();
+        std::fs::write(root.join(".dot"), b"dot").unwrap();
+        symlink("sub/a.txt", root.join("inside")).unwrap();
+        symlink(root.join("sub/a.txt"), root.join("absolute-inside")).unwrap();
+        symlink(outside.path().join("secret"), root.join("escape")).unwrap();
+        symlink("../../../../../../../../../etc/passwd", root.join("sub/up")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            root.join("fifo"),
+            FileType::Fifo,
+            Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        let served = Root::tree(root, false, false).unwrap();
+        (dir, outside, served)
+    }
+
+    fn kind(root: &Root, rel: &[u8]) -> &'static str {
+        match root.lookup(rel, true) {
+            Found::File(_) => "file",
+            Found::Dir(_) => "dir",
+            Found::Missing => "missing",
+            Found::Failed(_) => "failed",
+            Found::WouldBlock => "would block",
+        }
+    }
+
+    #[test]
+    fn the_kernel_stops_what_the_string_checks_would_not_see() {
+        let (_dir, _outside, root) = tree();
+        assert_eq!(kind(&root, b""), "dir");
+        assert_eq!(kind(&root, b"sub"), "dir");
+        assert_eq!(kind(&root, b"sub/a.txt"), "file");
+        assert_eq!(kind(&root, b"inside"), "file");
+        assert_eq!(kind(&root, b"absolute-inside"), "file");
+        assert_eq!(kind(&root, b"escape"), "missing");
+        assert_eq!(kind(&root, b"sub/up"), "missing");
+        assert_eq!(kind(&root, b"fifo"), "missing", "a FIFO is never opened");
+        // Paths the route would refuse, handed straight to the lookup: the kernel refuses them.
+        assert_eq!(kind(&root, b".."), "missing");
+        assert_eq!(kind(&root, b"sub/../../etc/passwd"), "missing");
+        assert_eq!(kind(&root, b"/etc/passwd"), "missing");
+    }
+
+    #[test]
+    fn follow_symlinks_follows_links_that_leave_the_root() {
+        let (dir, _outside, _) = tree();
+        let root = Root::tree(dir.path(), false, true).unwrap();
+        assert_eq!(kind(&root, b"escape"), "file");
+        assert_eq!(kind(&root, b"sub/a.txt"), "file");
+        assert_eq!(kind(&root, b"sub/../../etc/passwd"), "missing");
+        assert_eq!(kind(&root, b"/etc/passwd"), "missing");
+    }
+
+    #[test]
+    fn listings_skip_hidden_fifos_and_escaping_links() {
+        let (_dir, _outside, root) = tree();
+        let Found::Dir(dir) = root.lookup(b"", true) else {
+            panic!("root is a directory")
+        };
+        let mut names: Vec<_> = root
+            .entries(&dir)
+            .unwrap()
+            .into_iter()
+            .map(|l| String::from_utf8(l.entry.name).unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["absolute-inside", "inside", "sub"]);
+    }
+
+    #[test]
+    fn a_file_root_is_refused_as_not_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"").unwrap();
+        let err = Root::tree(&dir.path().join("f"), false, false).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotADirectory);
+        let err = Root::tree(&dir.path().join("missing"), false, false).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    }
+}
