@@ -202,6 +202,7 @@ async fn plan(req: &Request<Incoming>, shared: &Arc<Shared>) -> (Plan, Option<He
                     segments: &path.segments,
                     origin: origin.as_deref(),
                     entries: &entries,
+                    checksums: shared.digests.is_some(),
                 };
                 let body = if json {
                     listing::json(&page)

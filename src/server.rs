@@ -330,15 +330,21 @@ fn print_banner(config: &Config, local: SocketAddr) {
                 segments: &[],
                 origin: Some(&origin),
                 entries: &[],
+                checksums: config.digest,
             };
             banner.push_str(&format!(
                 "rangeserve {version}: serving directory {path}\n\
                  listening on http://{local}\n\
                  \n  {origin}/{other_hosts}\n\
-                 \nFetch the whole folder resumably (run it again to resume), then prove every file whole:\n\
+                 \nFetch the whole folder resumably (run it again to resume){then}:\n\
                  {recipe}\n",
                 path = tree.path.display(),
                 recipe = indent(&listing::recipe(&page)),
+                then = if config.digest {
+                    ", then prove every file whole"
+                } else {
+                    ""
+                },
             ));
             match config.root.largest_file(LARGEST_FILE_SCAN) {
                 Some((rel, size)) => {

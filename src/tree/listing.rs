@@ -8,7 +8,7 @@
 
 use std::time::SystemTime;
 
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{Markup, PreEscaped, Render as _, html};
 use serde::Serialize;
 
 use crate::digest::Sha256Digest;
@@ -50,6 +50,8 @@ pub struct Page<'a> {
     pub origin: Option<&'a str>,
     /// Sorted entries.
     pub entries: &'a [Entry],
+    /// Digests are on: a SHA-256 column, a `SHA256SUMS` link and the check in the recipe.
+    pub checksums: bool,
 }
 
 impl Page<'_> {
@@ -112,7 +114,9 @@ fn shell_quote(text: &str) -> String {
 
 /// The commands that fetch this directory resumably and check it: `wget -r` (rerun it to
 /// resume), then `sha256sum -c` of every `SHA256SUMS` below. `--cut-dirs` makes wget save the
-/// tree under the directory's own name (or in the current directory for the root).
+/// tree under the directory's own name (or in the current directory for the root); `-R
+/// 'index.html*'` drops the listings once read; `--retry-on-http-error=503` waits for a
+/// manifest that is still being computed instead of skipping it.
 pub fn recipe(page: &Page<'_>) -> String {
     let origin = page.origin.unwrap_or("http://HOST");
     let url = format!("{origin}{}", page.url_path());
@@ -127,11 +131,14 @@ pub fn recipe(page: &Page<'_>) -> String {
         .last()
         .map(|name| format!("cd {} && ", shell_quote(&display(name))))
         .unwrap_or_default();
-    format!(
-        "wget -c -r -np -nH{cut} -R 'index.html*' {url}\n\
-         {into}find . -name SHA256SUMS -execdir sha256sum -c {{}} +",
-        url = shell_quote(&url)
-    )
+    let fetch = format!(
+        "wget -c -r -np -nH{cut} -R 'index.html*' --retry-on-http-error=503 {}",
+        shell_quote(&url)
+    );
+    if !page.checksums {
+        return fetch;
+    }
+    format!("{fetch}\n{into}find . -name SHA256SUMS -execdir sha256sum -c {{}} +")
 }
 
 const STYLE: &str = "\
@@ -151,8 +158,8 @@ td.name{word-break:break-word}td.name a{text-decoration:none}td.name a:hover{tex
 tr.dir td.name a{font-weight:600}\
 td.size,th.size{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}\
 td.time{white-space:nowrap;color:var(--muted);font-variant-numeric:tabular-nums}\
-td.sum code{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;color:var(--muted);display:inline-block;max-width:15ch;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;vertical-align:bottom}\
-td.sum .pending{color:var(--muted);font-style:italic;font-size:.85rem}\
+td.sum code{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;color:var(--muted);display:inline-block;max-width:18ch;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;vertical-align:middle}\
+td.sum code.queue{font:italic .85rem system-ui,sans-serif}\
 section.recipe{margin-top:1.5rem;border:1px solid var(--line);border-radius:6px;padding:.75rem 1rem}\
 section.recipe h2{font-size:1rem;margin:0 0 .5rem}\
 section.recipe pre{margin:.25rem 0;padding:.6rem;overflow-x:auto;background:var(--hover);border-radius:4px;font:13px/1.5 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;white-space:pre}\
@@ -173,55 +180,84 @@ pub fn html(page: &Page<'_>) -> String {
             Kind::Dir => 0,
         })
         .sum();
-    let markup: Markup = html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "Index of " (title) }
-                style { (PreEscaped(STYLE)) }
-            }
-            body {
-                h1 {
-                    "Index of "
-                    a href="/" { "/" }
-                    @for (i, segment) in page.segments.iter().enumerate() {
-                        a href=(breadcrumb(page.segments, i)) { (display(segment)) } "/"
-                    }
-                }
-                p.summary {
-                    (count(dirs.len(), "folder")) ", " (count(files.len(), "file"))
-                    @if !files.is_empty() { ", " (human_size(total)) }
-                }
-                table {
-                    thead { tr {
-                        th.name { "Name" } th.size { "Size" } th.time { "Modified (UTC)" }
-                        th.sum { "SHA-256" }
-                    } }
-                    tbody {
-                        @if !page.segments.is_empty() {
-                            tr.up { td.name { a href="../" { "../" } } td.size {} td.time {} td.sum {} }
-                        }
-                        @for entry in page.entries { (row(entry)) }
-                    }
-                }
-                @if page.has_files() || !dirs.is_empty() {
-                    section.recipe {
-                        h2 { "Download this folder, resumably" }
-                        p { "Run it again after an interruption: every file resumes where it stopped. Then prove every file whole:" }
-                        pre { (recipe(page)) }
-                    }
-                }
-                footer {
-                    @if page.has_files() { a href=(display(MANIFEST_NAME)) { "SHA256SUMS" } " · " }
-                    a href="?format=json" { "JSON" }
-                    " · rangeserve " (env!("CARGO_PKG_VERSION"))
-                }
+    // The rows are most of a large listing: write them into one buffer sized up front, so a
+    // 100,000-entry page costs its own size and not the doublings of a growing string.
+    let estimate = 8192
+        + page
+            .entries
+            .iter()
+            .map(|e| 360 + 4 * e.name.len())
+            .sum::<usize>();
+    let mut out = String::with_capacity(estimate);
+    out.push_str("<!DOCTYPE html><html lang=\"en\">");
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { "Index of " (title) }
+            style { (PreEscaped(STYLE)) }
+        }
+    }
+    .render_to(&mut out);
+    out.push_str("<body>");
+    html! {
+        h1 {
+            "Index of "
+            a href="/" { "/" }
+            @for (i, segment) in page.segments.iter().enumerate() {
+                a href=(breadcrumb(page.segments, i)) { (display(segment)) } "/"
             }
         }
-    };
-    markup.into_string()
+        p.summary {
+            (count(dirs.len(), "folder")) ", " (count(files.len(), "file"))
+            @if !files.is_empty() { ", " (human_size(total)) }
+        }
+    }
+    .render_to(&mut out);
+    // Fixed markup, nothing interpolated.
+    out.push_str(
+        "<table><thead><tr><th class=\"name\">Name</th><th class=\"size\">Size</th>\
+         <th class=\"time\">Modified (UTC)</th>",
+    );
+    if page.checksums {
+        out.push_str("<th class=\"sum\">SHA-256</th>");
+    }
+    out.push_str("</tr></thead><tbody>");
+    if !page.segments.is_empty() {
+        html! {
+            tr.up {
+                td.name { a href="../" { "../" } } td.size {} td.time {}
+                @if page.checksums { td.sum {} }
+            }
+        }
+        .render_to(&mut out);
+    }
+    for entry in page.entries {
+        row(entry, page.checksums).render_to(&mut out);
+    }
+    out.push_str("</tbody></table>");
+    html! {
+        @if !page.entries.is_empty() {
+            section.recipe {
+                h2 { "Download this folder, resumably" }
+                @if page.checksums {
+                    p { "Run it again after an interruption: every file resumes where it stopped. Then prove every file whole:" }
+                } @else {
+                    p { "Run it again after an interruption: every file resumes where it stopped." }
+                }
+                pre { (recipe(page)) }
+            }
+        }
+        footer {
+            @if page.checksums && page.has_files() {
+                a href=(display(MANIFEST_NAME)) { "SHA256SUMS" } " · "
+            }
+            "JSON for scripts: this URL with ?format=json · rangeserve " (env!("CARGO_PKG_VERSION"))
+        }
+    }
+    .render_to(&mut out);
+    out.push_str("</body></html>");
+    out
 }
 
 fn breadcrumb(segments: &[Vec<u8>], upto: usize) -> String {
@@ -241,7 +277,26 @@ fn count(n: usize, what: &str) -> String {
     }
 }
 
-fn row(entry: &Entry) -> Markup {
+/// What a pending digest's cell says, padded to a digest's 64 characters (see [`sum_cell`]).
+const PENDING_TITLE: &str = "being computed: reload the page in a moment to see it           ";
+const PENDING_TEXT: &str = "pending                                                         ";
+
+/// The SHA-256 cell. Known or pending, it has the same length in bytes, so a listing's length
+/// does not change when digests become known: `wget -c -r` run again sends `Range: bytes=LEN-`
+/// for each `index.html` it kept, and when the length is the same it takes the listing as
+/// complete and recurses; a longer one makes it refuse ("does not support continued downloads")
+/// and stop descending there. (The padding is spaces, which HTML shows as one.)
+fn sum_cell(sum: Option<&Sha256Digest>) -> Markup {
+    match sum {
+        Some(sum) => {
+            let hex = crate::digest::hex(sum);
+            html! { code.known title=(hex) { (hex) } }
+        }
+        None => html! { code.queue title=(PENDING_TITLE) { (PENDING_TEXT) } },
+    }
+}
+
+fn row(entry: &Entry, checksums: bool) -> Markup {
     let modified = rfc3339(entry.modified);
     let shown_time = modified
         .replacen('T', " ", 1)
@@ -256,7 +311,7 @@ fn row(entry: &Entry) -> Markup {
                     td.name { a href=(href(entry)) { (name) } }
                     td.size { "—" }
                     td.time { time datetime=(modified) { (shown_time) } }
-                    td.sum {}
+                    @if checksums { td.sum {} }
                 }
             }
         }
@@ -265,12 +320,7 @@ fn row(entry: &Entry) -> Markup {
                 td.name { a href=(href(entry)) { (name) } }
                 td.size title=(format!("{size} bytes")) { (human_size(size)) }
                 td.time { time datetime=(modified) { (shown_time) } }
-                td.sum {
-                    @match entry.sha256 {
-                        Some(sum) => { code title=(crate::digest::hex(&sum)) { (crate::digest::hex(&sum)) } }
-                        None => { span.pending title="being computed" { "pending" } }
-                    }
-                }
+                @if checksums { td.sum { (sum_cell(entry.sha256.as_ref())) } }
             }
         },
     }
@@ -279,7 +329,32 @@ fn row(entry: &Entry) -> Markup {
 #[derive(Serialize)]
 struct JsonListing<'a> {
     path: &'a str,
-    entries: Vec<JsonEntry>,
+    entries: JsonEntries<'a>,
+}
+
+/// The entries, serialized one by one as they are written (not collected first).
+struct JsonEntries<'a> {
+    base: &'a str,
+    entries: &'a [Entry],
+}
+
+impl Serialize for JsonEntries<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.entries.iter().map(|entry| JsonEntry {
+            name: display(&entry.name),
+            kind: match entry.kind {
+                Kind::Dir => "dir",
+                Kind::File { .. } => "file",
+            },
+            size: match entry.kind {
+                Kind::File { size } => Some(size),
+                Kind::Dir => None,
+            },
+            modified: rfc3339(entry.modified),
+            sha256: entry.sha256.map(|sum| crate::digest::hex(&sum)),
+            url: format!("{}{}", self.base, href(entry)),
+        }))
+    }
 }
 
 #[derive(Serialize)]
@@ -301,28 +376,24 @@ pub fn json(page: &Page<'_>) -> String {
     let base = page.url_path();
     let listing = JsonListing {
         path: &base,
-        entries: page
+        entries: JsonEntries {
+            base: &base,
+            entries: page.entries,
+        },
+    };
+    let estimate = 64
+        + page
             .entries
             .iter()
-            .map(|entry| JsonEntry {
-                name: display(&entry.name),
-                kind: match entry.kind {
-                    Kind::Dir => "dir",
-                    Kind::File { .. } => "file",
-                },
-                size: match entry.kind {
-                    Kind::File { size } => Some(size),
-                    Kind::Dir => None,
-                },
-                modified: rfc3339(entry.modified),
-                sha256: entry.sha256.map(|sum| crate::digest::hex(&sum)),
-                url: format!("{base}{}", href(entry)),
-            })
-            .collect(),
-    };
-    let mut text = serde_json::to_string(&listing).unwrap_or_else(|_| "{}".to_string());
-    text.push('\n');
-    text
+            .map(|e| 200 + 4 * e.name.len())
+            .sum::<usize>();
+    let mut text = Vec::with_capacity(estimate);
+    if serde_json::to_writer(&mut text, &listing).is_err() {
+        text = b"{}".to_vec();
+    }
+    text.push(b'\n');
+    // serde_json writes valid UTF-8 (names were made lossy first).
+    String::from_utf8(text).unwrap_or_default()
 }
 
 /// One `sha256sum` line for a file named `name`: `HEX  NAME\n`, or, for a name holding a
@@ -430,6 +501,7 @@ mod tests {
             segments: &[b"<script>".to_vec()],
             origin: Some("http://127.0.0.1:8000"),
             entries: &entries,
+            checksums: true,
         };
         let html = html(&page);
         assert!(!html.contains("<img"), "{html}");
@@ -450,6 +522,7 @@ mod tests {
             segments: &[],
             origin: Some("http://h:1"),
             entries: &entries,
+            checksums: true,
         };
         let html_root = html(&root);
         assert!(!html_root.contains("href=\"../\""));
@@ -457,22 +530,44 @@ mod tests {
         assert!(html_root.contains("title=\"3145728 bytes\""));
         assert!(html_root.contains("3.0 MiB"));
         assert!(html_root.contains(&"ab".repeat(32)));
-        assert!(
-            html_root
-                .contains("wget -c -r -np -nH -R &apos;index.html*&apos; &apos;http://h:1/&apos;")
-                || html_root.contains("wget -c -r -np -nH -R 'index.html*' 'http://h:1/'")
-        );
+        assert!(html_root.contains(
+            "wget -c -r -np -nH -R 'index.html*' --retry-on-http-error=503 'http://h:1/'\n\
+             find . -name SHA256SUMS -execdir sha256sum -c {} +</pre>"
+        ));
+        let no_sums = Page {
+            checksums: false,
+            ..root
+        };
+        let plain = html(&no_sums);
+        assert!(!plain.contains("SHA-256") && !plain.contains("SHA256SUMS"));
         let nested = Page {
             segments: &[b"a".to_vec(), b"b c".to_vec()],
             origin: Some("http://h:1"),
             entries: &entries,
+            checksums: true,
         };
         assert!(html(&nested).contains("href=\"../\""));
         assert_eq!(
             recipe(&nested),
-            "wget -c -r -np -nH --cut-dirs=1 -R 'index.html*' 'http://h:1/a/b%20c/'\n\
+            "wget -c -r -np -nH --cut-dirs=1 -R 'index.html*' --retry-on-http-error=503 'http://h:1/a/b%20c/'\n\
              cd 'b c' && find . -name SHA256SUMS -execdir sha256sum -c {} +"
         );
+    }
+
+    #[test]
+    fn a_listing_keeps_its_length_when_digests_become_known() {
+        let pending = [file(b"a", 1, None), file(b"b", 2, None)];
+        let known = [file(b"a", 1, Some(3)), file(b"b", 2, Some(4))];
+        let page = |entries| Page {
+            segments: &[],
+            origin: None,
+            entries,
+            checksums: true,
+        };
+        assert_eq!(PENDING_TITLE.len(), 64);
+        assert_eq!(PENDING_TEXT.len(), 64);
+        assert_eq!(html(&page(&pending)).len(), html(&page(&known)).len());
+        assert_ne!(html(&page(&pending)), html(&page(&known)));
     }
 
     #[test]
@@ -486,6 +581,7 @@ mod tests {
             segments: &[b"top".to_vec()],
             origin: None,
             entries: &entries,
+            checksums: true,
         };
         let value: serde_json::Value = serde_json::from_str(&json(&page)).unwrap();
         assert_eq!(value["path"], "/top/");

@@ -26,6 +26,16 @@ pub struct Server {
 }
 
 impl Server {
+    /// Starts `rangeserve --dir DIR --bind 127.0.0.1 --port 0 EXTRA...` (see [`Server::start`]).
+    pub fn start_dir(dir: &Path, extra: &[&str]) -> Server {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--dir")
+            .arg(dir)
+            .args(["--bind", "127.0.0.1", "--port", "0"])
+            .args(extra);
+        Server::spawn(cmd)
+    }
+
     /// Starts `rangeserve --file FILE --bind 127.0.0.1 --port 0 EXTRA...` and waits for the
     /// banner's `listening on` line (printed once the port accepts).
     pub fn start(file: &Path, extra: &[&str]) -> Server {
@@ -41,6 +51,19 @@ impl Server {
     pub fn spawn(mut cmd: Command) -> Server {
         let log_dir = tempfile::tempdir().unwrap();
         let log_path = log_dir.path().join("stderr.log");
+        // Each server keeps its digests in a state directory of its own unless the test names
+        // one (never the user's ~/.local/state).
+        let named = cmd.get_args().any(|a| a == "--state-dir")
+            || cmd.get_envs().any(|(k, _)| k == "RANGESERVE_STATE_DIR");
+        if !named {
+            // Usable by a server started as nobody too (`rangeserve_unprivileged`).
+            use std::os::unix::fs::PermissionsExt;
+            let state = log_dir.path().join("state");
+            fs::create_dir(&state).unwrap();
+            fs::set_permissions(&state, fs::Permissions::from_mode(0o777)).unwrap();
+            fs::set_permissions(log_dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+            cmd.env("RANGESERVE_STATE_DIR", state);
+        }
         let mut child = cmd
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
