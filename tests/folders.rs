@@ -757,6 +757,16 @@ fn a_real_wget_r_interrupted_and_resumed_then_sha256sum_c_succeeds() {
         "the resume asked for the rest only:\n{}",
         server.log()
     );
+    // The README's flat-folder line, for a subfolder.
+    let flat = tempfile::tempdir().unwrap();
+    let sub_url = server.url("/sub/");
+    let out = run(Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "wget -q -c -r -np -nH '{sub_url}' && (cd sub && sha256sum -c SHA256SUMS)"
+        ))
+        .current_dir(flat.path()));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "s.bin: OK\n");
     // The listing's own recipe (the index files removed, every folder checked).
     let again = tempfile::tempdir().unwrap();
     let html = String::from_utf8(get(&server, "/", &[]).body).unwrap();

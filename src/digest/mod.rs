@@ -486,6 +486,96 @@ mod tests {
         assert_eq!(retry_after(100, 100, 10.0), 1);
     }
 
+    fn wait_ready(digests: &Digests, wanted: &Wanted) -> Sha256Digest {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Status::Ready { sum, .. } = digests.ensure(wanted) {
+                return sum;
+            }
+            assert!(Instant::now() < deadline, "never hashed");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn wanted_for(dir: &std::path::Path, name: &str) -> Wanted {
+        let stat = rustix::fs::stat(dir.join(name)).unwrap();
+        Wanted {
+            stamp: Stamp::of(&stat),
+            rel: name.as_bytes().to_vec(),
+            name: name.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_queue_hashes_what_is_asked_and_keys_it_by_version() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), b"abc").unwrap();
+        std::fs::write(dir.path().join("b"), b"").unwrap();
+        let root = dir.path().to_path_buf();
+        let digests = Digests::start(
+            None,
+            HashMap::new(),
+            Box::new(move |rel| File::open(root.join(std::str::from_utf8(rel).unwrap()))),
+        )
+        .unwrap();
+        let a = wanted_for(dir.path(), "a");
+        let b = wanted_for(dir.path(), "b");
+        assert_eq!(digests.known(&a.stamp), None);
+        assert_eq!(
+            wait_ready(&digests, &a),
+            <Sha256Digest>::from(Sha256::digest(b"abc"))
+        );
+        // A listing queues at the back and answers with what is known so far.
+        let first = digests.lookup_all(&[a.clone(), b.clone()]);
+        assert_eq!(first[0], digests.known(&a.stamp));
+        wait_ready(&digests, &b);
+        assert_eq!(
+            digests.lookup_all(&[b.clone()])[0],
+            Some(Sha256::digest(b"").into())
+        );
+        // A new version of `a` is a new key: the old digest never answers for it.
+        std::thread::sleep(Duration::from_millis(10));
+        std::fs::write(dir.path().join("a"), b"abd").unwrap();
+        let newer = wanted_for(dir.path(), "a");
+        assert_ne!(newer.stamp, a.stamp);
+        assert!(
+            matches!(digests.ensure(&newer), Status::Hashing { .. })
+                || digests.known(&newer.stamp).is_some()
+        );
+        assert_eq!(
+            wait_ready(&digests, &newer),
+            <Sha256Digest>::from(Sha256::digest(b"abd"))
+        );
+        assert_eq!(
+            digests.known(&a.stamp),
+            Some(Sha256::digest(b"abc").into()),
+            "each version keeps its own"
+        );
+    }
+
+    #[test]
+    fn digests_loaded_from_a_store_are_known_at_once() {
+        let stamp = Stamp {
+            dev: 1,
+            ino: 2,
+            size: 3,
+            mtime: (4, 5),
+            ctime: (6, 7),
+        };
+        let digests = Digests::start(
+            None,
+            HashMap::from([(stamp, [9u8; 32])]),
+            Box::new(|_| Err(std::io::ErrorKind::NotFound.into())),
+        )
+        .unwrap();
+        let wanted = Wanted {
+            stamp,
+            rel: b"x".to_vec(),
+            name: "x".into(),
+        };
+        assert!(matches!(digests.ensure(&wanted), Status::Ready { sum, .. } if sum == [9; 32]));
+    }
+
     fn temp_with(data: &[u8]) -> File {
         let mut file = tempfile::tempfile().unwrap();
         file.write_all(data).unwrap();
