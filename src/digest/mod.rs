@@ -530,7 +530,7 @@ mod tests {
         assert_eq!(first[0], digests.known(&a.stamp));
         wait_ready(&digests, &b);
         assert_eq!(
-            digests.lookup_all(&[b.clone()])[0],
+            digests.lookup_all(std::slice::from_ref(&b))[0],
             Some(Sha256::digest(b"").into())
         );
         // A new version of `a` is a new key: the old digest never answers for it.
