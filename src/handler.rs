@@ -159,7 +159,7 @@ async fn plan(req: &Request<Incoming>, shared: &Arc<Shared>) -> (Plan, Option<He
     let digests = shared.digests.as_ref();
     match target {
         Target::File(rep) => {
-            let status = digests.map(|d| d.ensure(&wanted(&rep)));
+            let status = digests.map(|d| d.ensure(&rep.stamp, &rep.identity.rel));
             let want = field(req.headers(), &WANT_REPR_DIGEST);
             let repr_digest = match status {
                 Some(digest::Status::Ready { field, .. })
@@ -174,7 +174,7 @@ async fn plan(req: &Request<Incoming>, shared: &Arc<Shared>) -> (Plan, Option<He
             (plan, repr_digest)
         }
         Target::Sidecar(rep, name) => {
-            let plan = match digests.map(|d| d.ensure(&wanted(&rep))) {
+            let plan = match digests.map(|d| d.ensure(&rep.stamp, &rep.identity.rel)) {
                 Some(digest::Status::Ready { sum, .. }) => {
                     Plan::Checksum(listing::checksum_line(&sum, &name).into())
                 }
@@ -258,15 +258,6 @@ async fn plan(req: &Request<Incoming>, shared: &Arc<Shared>) -> (Plan, Option<He
             (Plan::OpenFailed(error::status_for(&err)), None)
         }
         Target::WouldBlock => (Plan::OpenFailed(StatusCode::INTERNAL_SERVER_ERROR), None),
-    }
-}
-
-/// What the hasher needs to know of a version.
-fn wanted(rep: &Representation) -> Wanted {
-    Wanted {
-        stamp: rep.stamp,
-        rel: rep.identity.rel.clone(),
-        name: String::from_utf8_lossy(&rep.identity.rel).into_owned(),
     }
 }
 

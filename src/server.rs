@@ -18,7 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::cli::Config;
 use crate::digest::store::Store;
-use crate::digest::{self, Digests, Wanted};
+use crate::digest::{self, Digests};
 use crate::error::StartupError;
 use crate::handler::{self, Shared};
 use crate::representation::{NamedFile, Representation};
@@ -240,12 +240,7 @@ async fn watch_versions(digests: Arc<Digests>, file: NamedFile, local: SocketAdd
         else {
             continue;
         };
-        let wanted = Wanted {
-            stamp: rep.stamp,
-            rel: rep.identity.rel.clone(),
-            name: rep.identity.display_name.clone(),
-        };
-        match digests.ensure(&wanted) {
+        match digests.ensure(&rep.stamp, &rep.identity.rel) {
             digest::Status::Ready { sum, .. } if announced.as_ref() != Some(&rep.etag) => {
                 if announced.is_none() {
                     print_digest_banner(&file, &sum, local);

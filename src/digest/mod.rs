@@ -152,35 +152,40 @@ impl Digests {
 
     /// Where this version stands; if unknown and not yet queued, it goes first in line. If an
     /// older version of the same file is being hashed, that is cancelled.
-    pub fn ensure(&self, wanted: &Wanted) -> Status {
+    /// (`rel` is where the root finds the file; no allocation unless it must be queued.)
+    pub fn ensure(&self, stamp: &Stamp, rel: &[u8]) -> Status {
         let mut state = self.state();
-        if let Some((sum, field)) = state.known.get(&wanted.stamp) {
+        if let Some((sum, field)) = state.known.get(stamp) {
             return Status::Ready {
                 sum: *sum,
                 field: field.clone(),
             };
         }
         if let Some(job) = &state.current {
-            if job.stamp == wanted.stamp {
+            if job.stamp == *stamp {
                 let done = job.done.load(Ordering::Relaxed);
                 let elapsed = job.started.elapsed().as_secs_f64().max(1e-3);
                 return Status::Hashing {
                     done,
-                    total: wanted.stamp.size,
+                    total: stamp.size,
                     rate: done as f64 / elapsed,
                 };
             }
-            if job.rel == wanted.rel {
+            if job.rel == rel {
                 job.cancel.store(true, Ordering::Relaxed);
             }
         }
-        if state.queued.insert(wanted.stamp) {
-            state.queue.push_front(wanted.clone());
+        if state.queued.insert(*stamp) {
+            state.queue.push_front(Wanted {
+                stamp: *stamp,
+                rel: rel.to_vec(),
+                name: String::from_utf8_lossy(rel).into_owned(),
+            });
             self.wake.notify_one();
         }
         Status::Hashing {
             done: 0,
-            total: wanted.stamp.size,
+            total: stamp.size,
             rate: state.rate,
         }
     }
@@ -489,7 +494,7 @@ mod tests {
     fn wait_ready(digests: &Digests, wanted: &Wanted) -> Sha256Digest {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Status::Ready { sum, .. } = digests.ensure(wanted) {
+            if let Status::Ready { sum, .. } = digests.ensure(&wanted.stamp, &wanted.rel) {
                 return sum;
             }
             assert!(Instant::now() < deadline, "never hashed");
@@ -539,8 +544,10 @@ mod tests {
         let newer = wanted_for(dir.path(), "a");
         assert_ne!(newer.stamp, a.stamp);
         assert!(
-            matches!(digests.ensure(&newer), Status::Hashing { .. })
-                || digests.known(&newer.stamp).is_some()
+            matches!(
+                digests.ensure(&newer.stamp, &newer.rel),
+                Status::Hashing { .. }
+            ) || digests.known(&newer.stamp).is_some()
         );
         assert_eq!(
             wait_ready(&digests, &newer),
@@ -573,7 +580,9 @@ mod tests {
             rel: b"x".to_vec(),
             name: "x".into(),
         };
-        assert!(matches!(digests.ensure(&wanted), Status::Ready { sum, .. } if sum == [9; 32]));
+        assert!(
+            matches!(digests.ensure(&wanted.stamp, &wanted.rel), Status::Ready { sum, .. } if sum == [9; 32])
+        );
     }
 
     fn temp_with(data: &[u8]) -> File {
