@@ -96,16 +96,41 @@ impl http_body::Body for Body {
     }
 }
 
-/// Streams a list of segments (framing bytes and file ranges) from one open file.
+/// Where a body's file bytes come from.
+#[derive(Clone)]
+pub enum Source {
+    /// One open file: [`Segment::File`] ranges are its bytes.
+    File(Arc<File>),
+    /// An archive's members, opened one at a time as the body reaches them
+    /// ([`Segment::Member`]).
+    Members(Arc<dyn Members>),
+}
+
+/// The member files of an archive body.
+pub trait Members: Send + Sync {
+    /// Opens member `index` if the kernel can do it from its caches (`Ok(None)`: would block).
+    fn try_open(&self, index: usize) -> io::Result<Option<Arc<File>>>;
+    /// Opens member `index`, waiting for the disk if need be (blocking pool only).
+    fn open(&self, index: usize) -> io::Result<Arc<File>>;
+    /// Fails if the opened member is no longer the version the archive announced.
+    fn check(&self, index: usize, file: &File) -> io::Result<()>;
+}
+
+/// What a read on the blocking pool hands back: the member it opened (if it had to), and bytes.
+type PoolRead = io::Result<(Option<(usize, Arc<File>)>, Bytes)>;
+
+/// Streams a list of segments (framing bytes and file or member ranges).
 pub struct FileBody {
-    file: Arc<File>,
+    source: Source,
+    /// The member being read (archives).
+    current: Option<(usize, Arc<File>)>,
     segments: VecDeque<Segment>,
     remaining: u64,
     /// The largest read.
     chunk_size: usize,
     /// File bytes produced so far (sizes the next read).
     sent: u64,
-    read: Option<JoinHandle<io::Result<Bytes>>>,
+    read: Option<JoinHandle<PoolRead>>,
     /// Whether this body counts in [`LARGE_BODIES`].
     large: bool,
 }
@@ -120,14 +145,15 @@ impl Drop for FileBody {
 
 impl FileBody {
     /// `chunk_size` is the largest read (at least 1).
-    pub fn new(file: Arc<File>, segments: Vec<Segment>, chunk_size: usize) -> FileBody {
+    pub fn new(source: Source, segments: Vec<Segment>, chunk_size: usize) -> FileBody {
         let remaining = crate::multipart::body_length(&segments);
         let large = remaining >= GROW_AFTER;
         if large {
             LARGE_BODIES.fetch_add(1, Ordering::Relaxed);
         }
         FileBody {
-            file,
+            source,
+            current: None,
             segments: segments.into(),
             remaining,
             chunk_size: chunk_size.max(1),
@@ -160,7 +186,9 @@ impl FileBody {
                 "the file became shorter than the length announced",
             ))));
         }
-        if let Some(Segment::File(range)) = self.segments.front_mut() {
+        if let Some(Segment::File(range) | Segment::Member { range, .. }) =
+            self.segments.front_mut()
+        {
             range.start += bytes.len() as u64;
         }
         self.remaining -= bytes.len() as u64;
@@ -182,12 +210,17 @@ impl FileBody {
                 let joined = ready!(Pin::new(read).poll(cx));
                 self.read = None;
                 return match joined {
-                    Ok(Ok(bytes)) => self.deliver(bytes),
+                    Ok(Ok((opened, bytes))) => {
+                        if opened.is_some() {
+                            self.current = opened;
+                        }
+                        self.deliver(bytes)
+                    }
                     Ok(Err(err)) => Poll::Ready(Some(Err(err))),
                     Err(join) => Poll::Ready(Some(Err(io::Error::other(join)))),
                 };
             }
-            match self.segments.front_mut() {
+            let (index, range) = match self.segments.front_mut() {
                 None => return Poll::Ready(None),
                 Some(Segment::Literal(bytes)) => {
                     let bytes = std::mem::take(bytes);
@@ -196,28 +229,66 @@ impl FileBody {
                     if !bytes.is_empty() {
                         return Poll::Ready(Some(Ok(Frame::data(bytes))));
                     }
+                    continue;
                 }
-                Some(Segment::File(range)) if range.is_empty() => {
-                    self.segments.pop_front();
+                Some(Segment::File(range)) => (None, range.clone()),
+                Some(Segment::Member { index, range }) => (Some(*index), range.clone()),
+            };
+            if range.is_empty() {
+                self.segments.pop_front();
+                // A member's bytes are all sent: it must still be the version announced.
+                if let (Some(index), Source::Members(members), Some((open, file))) =
+                    (index, &self.source, &self.current)
+                    && *open == index
+                    && let Err(err) = members.check(index, file)
+                {
+                    self.segments.clear();
+                    self.remaining = 0;
+                    return Poll::Ready(Some(Err(err)));
                 }
-                Some(Segment::File(range)) => {
-                    let offset = range.start;
-                    let want = (range.end - range.start).min(self.next_read_size()) as usize;
-                    let mut buf = BytesMut::zeroed(want);
-                    match crate::cached_io::try_read_at(&self.file, &mut buf, offset) {
-                        Ok(Some(n)) => {
-                            buf.truncate(n);
-                            return self.deliver(buf.freeze());
+                continue;
+            }
+            let offset = range.start;
+            let want = (range.end - range.start).min(self.next_read_size()) as usize;
+            let mut buf = BytesMut::zeroed(want);
+            let file = match (index, &self.source) {
+                (None, Source::File(file)) => Arc::clone(file),
+                (Some(index), Source::Members(members)) => match &self.current {
+                    Some((open, file)) if *open == index => Arc::clone(file),
+                    _ => match members.try_open(index) {
+                        Ok(Some(file)) => {
+                            self.current = Some((index, Arc::clone(&file)));
+                            file
                         }
                         Ok(None) => {
-                            let file = Arc::clone(&self.file);
+                            let members = Arc::clone(members);
                             self.read = Some(tokio::task::spawn_blocking(move || {
-                                read_chunk(&file, buf, offset)
+                                let file = members.open(index)?;
+                                let bytes = read_chunk(&file, buf, offset)?;
+                                Ok((Some((index, file)), bytes))
                             }));
+                            continue;
                         }
                         Err(err) => return Poll::Ready(Some(Err(err))),
-                    }
+                    },
+                },
+                _ => {
+                    return Poll::Ready(Some(Err(io::Error::other(
+                        "a body segment does not fit its source",
+                    ))));
                 }
+            };
+            match crate::cached_io::try_read_at(&file, &mut buf, offset) {
+                Ok(Some(n)) => {
+                    buf.truncate(n);
+                    return self.deliver(buf.freeze());
+                }
+                Ok(None) => {
+                    self.read = Some(tokio::task::spawn_blocking(move || {
+                        Ok((None, read_chunk(&file, buf, offset)?))
+                    }));
+                }
+                Err(err) => return Poll::Ready(Some(Err(err))),
             }
         }
     }
@@ -261,7 +332,7 @@ mod tests {
             Segment::Literal(Bytes::from_static(b"tail")),
         ];
         for chunk in [1, 7, 1024, 4095, 4096, 65_536] {
-            let body = FileBody::new(file_with(&data), segments.clone(), chunk);
+            let body = FileBody::new(Source::File(file_with(&data)), segments.clone(), chunk);
             assert_eq!(body.size_hint().exact(), Some(4 + 4095 + 1000 + 4));
             let got = Body::File(body).collect().await.unwrap().to_bytes();
             let mut want = b"head".to_vec();
@@ -274,7 +345,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_file_shorter_than_promised_ends_in_an_error_not_padding() {
-        let body = FileBody::new(file_with(&[7u8; 100]), vec![Segment::File(0..200)], 64);
+        let body = FileBody::new(
+            Source::File(file_with(&[7u8; 100])),
+            vec![Segment::File(0..200)],
+            64,
+        );
         match Body::File(body).collect().await {
             Err(err) => assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof),
             Ok(_) => panic!("a short file must fail the body"),
@@ -283,7 +358,11 @@ mod tests {
 
     #[tokio::test]
     async fn frames_never_exceed_the_chunk_size_and_the_hint_counts_down() {
-        let mut body = FileBody::new(file_with(&[1u8; 1000]), vec![Segment::File(0..1000)], 300);
+        let mut body = FileBody::new(
+            Source::File(file_with(&[1u8; 1000])),
+            vec![Segment::File(0..1000)],
+            300,
+        );
         let mut seen = 0;
         while let Some(frame) = body.frame().await {
             let data = frame.unwrap().into_data().unwrap();
@@ -300,7 +379,7 @@ mod tests {
         let len = 4 * GROW_AFTER as usize;
         let data: Vec<u8> = (0..len).map(|i| (i % 241) as u8).collect();
         let mut body = FileBody::new(
-            file_with(&data),
+            Source::File(file_with(&data)),
             vec![Segment::File(0..len as u64)],
             256 * 1024,
         );

@@ -28,6 +28,7 @@ use crate::digest::{self, Digests, Wanted};
 use crate::multipart::{self, Segment};
 use crate::range::{self, RangeRequest};
 use crate::representation::Representation;
+use crate::tree::archives::{self, ArchiveCache, Prepared};
 use crate::tree::listing::{self, Page};
 use crate::tree::root::{Dir, Listed};
 use crate::tree::route::{self, RequestPath, Target};
@@ -38,11 +39,13 @@ const REPR_DIGEST: HeaderName = HeaderName::from_static("repr-digest");
 /// RFC 9530 §4.
 const WANT_REPR_DIGEST: HeaderName = HeaderName::from_static("want-repr-digest");
 
-/// What every request needs: the configuration, and the digests (absent with `--no-digest`).
+/// What every request needs: the configuration, the digests (absent with `--no-digest`), and
+/// the archive layouts computed so far.
 #[derive(Debug)]
 pub struct Shared {
     pub config: Config,
     pub digests: Option<Arc<Digests>>,
+    pub archives: ArchiveCache,
 }
 
 /// Everything a response can be.
@@ -203,6 +206,12 @@ async fn plan(req: &Request<Incoming>, shared: &Arc<Shared>) -> (Plan, Option<He
                     origin: origin.as_deref(),
                     entries: &entries,
                     checksums: shared.digests.is_some(),
+                    archive_name: path
+                        .segments
+                        .last()
+                        .map(Vec::as_slice)
+                        .or(Some(shared.config.root.name()))
+                        .filter(|name| !name.is_empty()),
                 };
                 let body = if json {
                     listing::json(&page)
@@ -247,6 +256,34 @@ async fn plan(req: &Request<Incoming>, shared: &Arc<Shared>) -> (Plan, Option<He
             .await;
             (plan, None)
         }
+        Target::Archive(dir, format) => {
+            let shared = Arc::clone(shared);
+            let fields = req.headers().clone();
+            let name = path.segments.last().cloned().unwrap_or_default();
+            let plan = blocking(move || {
+                let digests = shared.digests.as_deref();
+                let root = &shared.config.root;
+                match archives::prepare(root, &dir, format, &name, digests, &shared.archives) {
+                    Ok(Prepared::Ready(rep)) => {
+                        decide(&fields, rep, shared.config.max_ranges, SystemTime::now())
+                    }
+                    Ok(Prepared::Pending(bytes)) => {
+                        let rate = digests.map_or(0.0, Digests::rate);
+                        Plan::ChecksumPending(digest::retry_after(0, bytes, rate))
+                    }
+                    Err(err) => {
+                        tracing::warn!(
+                            "cannot archive '{}': {}",
+                            route::display(&path.segments).trim_end_matches('/'),
+                            error::describe(&err)
+                        );
+                        Plan::OpenFailed(error::status_for(&err))
+                    }
+                }
+            })
+            .await;
+            (plan, None)
+        }
         Target::Redirect(location) => (Plan::Redirect(location), None),
         Target::NotFound => (Plan::NotFound, None),
         Target::Failed(err) => {
@@ -270,7 +307,8 @@ async fn resolve(
     query: Option<&str>,
 ) -> Target<Representation, Dir> {
     let root = &shared.config.root;
-    let rules = root.rules(shared.digests.is_some());
+    let checksums = shared.digests.is_some();
+    let rules = root.rules(checksums);
     let target = route::target(path, raw, query, rules, |rel| root.lookup(rel, false));
     if !matches!(target, Target::WouldBlock) {
         return target;
@@ -278,6 +316,7 @@ async fn resolve(
     let (root, path, raw) = (Arc::clone(root), path.clone(), raw.to_string());
     let query = query.map(str::to_string);
     match tokio::task::spawn_blocking(move || {
+        let rules = root.rules(checksums);
         route::target(&path, &raw, query.as_deref(), rules, |rel| {
             root.lookup(rel, true)
         })
@@ -319,12 +358,12 @@ fn with_digests(digests: Option<&Digests>, listed: Vec<Listed>) -> Vec<listing::
     let mut files = Vec::new();
     let mut file_index = Vec::new();
     for item in listed {
-        if let Some((stamp, rel)) = item.file {
+        if item.is_file() {
             file_index.push(entries.len());
             files.push(Wanted {
-                stamp,
-                name: String::from_utf8_lossy(&rel).into_owned(),
-                rel,
+                stamp: item.stamp,
+                name: String::from_utf8_lossy(&item.rel).into_owned(),
+                rel: item.rel,
             });
         }
         entries.push(item.entry);
@@ -332,7 +371,7 @@ fn with_digests(digests: Option<&Digests>, listed: Vec<Listed>) -> Vec<listing::
     if let Some(digests) = digests {
         let sums = digests.lookup_all(&files);
         for (index, sum) in file_index.into_iter().zip(sums) {
-            entries[index].sha256 = sum;
+            entries[index].sha256 = sum.map(|s| s.sha256);
         }
     }
     listing::sort(&mut entries);
@@ -601,7 +640,18 @@ fn file_response(
     if head {
         return Body::empty();
     }
-    Body::File(FileBody::new(rep.file, segments, config.chunk_size))
+    let segments = match &rep.layout {
+        // An archive: each range of it becomes framing and member ranges.
+        Some(layout) => segments
+            .into_iter()
+            .flat_map(|segment| match segment {
+                Segment::File(range) => layout.segments(range),
+                other => vec![other],
+            })
+            .collect(),
+        None => segments,
+    };
+    Body::File(FileBody::new(rep.source, segments, config.chunk_size))
 }
 
 /// A random 32-hex-digit multipart boundary (std's per-process random SipHash keys; a file would

@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access_log;
+pub mod archive;
 pub mod body;
 pub mod cached_io;
 pub mod cli;

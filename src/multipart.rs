@@ -9,11 +9,13 @@ use bytes::Bytes;
 
 use crate::headers;
 
-/// A piece of a response body: framing bytes we wrote, or a range of the file.
+/// A piece of a response body: framing bytes we wrote, a range of the representation (for a
+/// file: of the file), or (in an archive) a range of member `index`'s data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Segment {
     Literal(Bytes),
     File(Range<u64>),
+    Member { index: usize, range: Range<u64> },
 }
 
 impl Segment {
@@ -21,7 +23,7 @@ impl Segment {
     pub fn len(&self) -> u64 {
         match self {
             Segment::Literal(bytes) => bytes.len() as u64,
-            Segment::File(range) => range.end - range.start,
+            Segment::File(range) | Segment::Member { range, .. } => range.end - range.start,
         }
     }
 
@@ -78,6 +80,7 @@ mod tests {
             match segment {
                 Segment::Literal(bytes) => out.extend_from_slice(bytes),
                 Segment::File(r) => out.extend_from_slice(&file[r.start as usize..r.end as usize]),
+                Segment::Member { .. } => panic!("byteranges frames the representation only"),
             }
         }
         out

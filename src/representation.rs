@@ -17,7 +17,20 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hyper::header::HeaderValue;
 use rustix::fs::{FileType, Stat};
 
+use crate::archive::Layout;
+use crate::body::Source;
 use crate::headers;
+
+impl std::fmt::Debug for Representation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Representation")
+            .field("len", &self.len)
+            .field("etag", &self.etag)
+            .field("name", &self.identity.display_name)
+            .field("archive", &self.layout.is_some())
+            .finish()
+    }
+}
 
 /// The facts about a served file that follow from its name.
 #[derive(Debug, Clone)]
@@ -124,15 +137,26 @@ impl Stamp {
     }
 }
 
+/// The permission bits of a `stat` result.
+// The field's type differs between architectures: the cast is a no-op only on some.
+#[allow(clippy::unnecessary_cast)]
+pub fn file_mode(stat: &Stat) -> u32 {
+    (stat.st_mode as u32) & 0o7777
+}
+
 /// The file type of a `stat` result.
 pub fn file_type(stat: &Stat) -> FileType {
     FileType::from_raw_mode(stat.st_mode as _)
 }
 
-/// One version of the file, as opened for one request.
-#[derive(Debug, Clone)]
+/// One version of what is served (a file, or a folder as an archive), as opened for one
+/// request.
+#[derive(Clone)]
 pub struct Representation {
-    pub file: Arc<File>,
+    /// Where its bytes come from: the open file, or an archive's members.
+    pub source: Source,
+    /// For an archive: how its byte ranges map onto framing and members.
+    pub layout: Option<Arc<Layout>>,
     pub len: u64,
     pub modified: SystemTime,
     pub etag: String,
@@ -182,7 +206,8 @@ impl Representation {
             len: stamp.size,
             modified,
             stamp,
-            file: Arc::new(file),
+            source: Source::File(Arc::new(file)),
+            layout: None,
             identity,
         })
     }

@@ -63,7 +63,11 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
             tokio::spawn(watch_versions(Arc::clone(digests), file.clone(), local));
         }
     }
-    let shared = Arc::new(Shared { config, digests });
+    let shared = Arc::new(Shared {
+        config,
+        digests,
+        archives: Default::default(),
+    });
     let config = &shared.config;
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(config.max_connections));
@@ -326,6 +330,7 @@ fn print_banner(config: &Config, local: SocketAddr) {
                 origin: Some(&origin),
                 entries: &[],
                 checksums: config.digest,
+                archive_name: None,
             };
             banner.push_str(&format!(
                 "rangeserve {version}: serving directory {path}\n\

@@ -51,6 +51,14 @@ const LOG_START_FROM: u64 = 64 << 20;
 /// A SHA-256 digest.
 pub type Sha256Digest = [u8; 32];
 
+/// What one read of a file computes: its SHA-256 (for `Repr-Digest`, sidecars, manifests) and
+/// its CRC-32 (for zip archives, which need it in their headers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sums {
+    pub sha256: Sha256Digest,
+    pub crc32: u32,
+}
+
 /// Opens a queued file again for hashing, by its path relative to the root (blocking).
 pub type Opener = Box<dyn Fn(&[u8]) -> std::io::Result<File> + Send + Sync>;
 
@@ -93,7 +101,7 @@ impl std::fmt::Debug for Digests {
 
 #[derive(Debug, Default)]
 struct State {
-    known: HashMap<Stamp, (Sha256Digest, HeaderValue)>,
+    known: HashMap<Stamp, (Sums, HeaderValue)>,
     queue: VecDeque<Wanted>,
     /// The stamps in `queue`, so a version is queued once.
     queued: HashSet<Stamp>,
@@ -115,12 +123,12 @@ impl Digests {
     /// Starts the hashing thread. `loaded` are digests from the store (if any).
     pub fn start(
         store: Option<Store>,
-        loaded: HashMap<Stamp, Sha256Digest>,
+        loaded: HashMap<Stamp, Sums>,
         open: Opener,
     ) -> std::io::Result<Arc<Digests>> {
         let known = loaded
             .into_iter()
-            .map(|(stamp, sum)| (stamp, (sum, field_value(&sum))))
+            .map(|(stamp, sums)| (stamp, (sums, field_value(&sums.sha256))))
             .collect();
         let digests = Arc::new(Digests {
             state: Mutex::new(State {
@@ -147,7 +155,7 @@ impl Digests {
 
     /// The digest of this version, if known (queues nothing).
     pub fn known(&self, stamp: &Stamp) -> Option<Sha256Digest> {
-        self.state().known.get(stamp).map(|(sum, _)| *sum)
+        self.state().known.get(stamp).map(|(sums, _)| sums.sha256)
     }
 
     /// Where this version stands; if unknown and not yet queued, it goes first in line. If an
@@ -155,9 +163,9 @@ impl Digests {
     /// (`rel` is where the root finds the file; no allocation unless it must be queued.)
     pub fn ensure(&self, stamp: &Stamp, rel: &[u8]) -> Status {
         let mut state = self.state();
-        if let Some((sum, field)) = state.known.get(stamp) {
+        if let Some((sums, field)) = state.known.get(stamp) {
             return Status::Ready {
-                sum: *sum,
+                sum: sums.sha256,
                 field: field.clone(),
             };
         }
@@ -197,14 +205,14 @@ impl Digests {
 
     /// The digests of many versions (a listing's files), in order; the unknown ones are queued
     /// at the back.
-    pub fn lookup_all(&self, files: &[Wanted]) -> Vec<Option<Sha256Digest>> {
+    pub fn lookup_all(&self, files: &[Wanted]) -> Vec<Option<Sums>> {
         let mut state = self.state();
         let mut pending = false;
         let sums = files
             .iter()
             .map(|wanted| {
-                if let Some((sum, _)) = state.known.get(&wanted.stamp) {
-                    return Some(*sum);
+                if let Some((sums, _)) = state.known.get(&wanted.stamp) {
+                    return Some(*sums);
                 }
                 pending = true;
                 let hashing = state
@@ -300,11 +308,14 @@ impl Digests {
         let mut state = self.state();
         state.current = None;
         match outcome {
-            Ok(sum) if after == Ok(before) => {
+            Ok(sums) if after == Ok(before) => {
                 if total >= HASH_READ_SIZE as u64 {
                     state.rate = total as f64 / seconds.max(1e-6);
                 }
-                state.known.insert(before, (sum, field_value(&sum)));
+                state
+                    .known
+                    .insert(before, (sums, field_value(&sums.sha256)));
+                let sum = sums.sha256;
                 drop(state);
                 tracing::info!(
                     "sha256 of {name}: {} ({} MiB in {seconds:.2} s, {:.0} MB/s)",
@@ -313,7 +324,7 @@ impl Digests {
                     total as f64 / seconds.max(1e-6) / 1e6
                 );
                 if let Some(store) = &self.store
-                    && let Err(err) = store.add(&before, &sum)
+                    && let Err(err) = store.add(&before, &sums)
                 {
                     tracing::warn!(
                         "cannot store the digest of {name} in {}: {err}",
@@ -334,7 +345,7 @@ fn field_value(sum: &Sha256Digest) -> HeaderValue {
     HeaderValue::from_str(&repr_digest_value(sum)).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// Hashes `len` bytes of `file` with positioned reads, counting progress into `done`, and
+/// Hashes (SHA-256 and CRC-32, in one read) `len` bytes of `file` with positioned reads, counting progress into `done`, and
 /// calling `progress(done, bytes_per_second)` every [`PROGRESS_INTERVAL`]. A file shorter than
 /// `len` is an error; `cancel` makes it stop with `Interrupted`.
 fn hash_file(
@@ -343,8 +354,9 @@ fn hash_file(
     done: &AtomicU64,
     cancel: &AtomicBool,
     mut progress: impl FnMut(u64, f64),
-) -> std::io::Result<Sha256Digest> {
+) -> std::io::Result<Sums> {
     let mut hasher = Sha256::new();
+    let mut crc = crc32fast::Hasher::new();
     let mut buf = vec![0u8; HASH_READ_SIZE];
     let started = Instant::now();
     let mut last_report = started;
@@ -366,6 +378,7 @@ fn hash_file(
             Err(err) => return Err(err),
         };
         hasher.update(&buf[..n]);
+        crc.update(&buf[..n]);
         offset += n as u64;
         done.store(offset, Ordering::Relaxed);
         if last_report.elapsed() >= PROGRESS_INTERVAL {
@@ -373,7 +386,10 @@ fn hash_file(
             progress(offset, offset as f64 / started.elapsed().as_secs_f64());
         }
     }
-    Ok(hasher.finalize().into())
+    Ok(Sums {
+        sha256: hasher.finalize().into(),
+        crc32: crc.finalize(),
+    })
 }
 
 /// The `Repr-Digest` field value (RFC 9530 §3): a Structured Field Dictionary with one member.
@@ -532,10 +548,11 @@ mod tests {
         );
         // A listing queues at the back and answers with what is known so far.
         let first = digests.lookup_all(&[a.clone(), b.clone()]);
-        assert_eq!(first[0], digests.known(&a.stamp));
+        assert_eq!(first[0].map(|s| s.sha256), digests.known(&a.stamp));
+        assert_eq!(first[0].map(|s| s.crc32), Some(crc32fast::hash(b"abc")));
         wait_ready(&digests, &b);
         assert_eq!(
-            digests.lookup_all(std::slice::from_ref(&b))[0],
+            digests.lookup_all(std::slice::from_ref(&b))[0].map(|s| s.sha256),
             Some(Sha256::digest(b"").into())
         );
         // A new version of `a` is a new key: the old digest never answers for it.
@@ -571,7 +588,13 @@ mod tests {
         };
         let digests = Digests::start(
             None,
-            HashMap::from([(stamp, [9u8; 32])]),
+            HashMap::from([(
+                stamp,
+                Sums {
+                    sha256: [9u8; 32],
+                    crc32: 0,
+                },
+            )]),
             Box::new(|_| Err(std::io::ErrorKind::NotFound.into())),
         )
         .unwrap();
@@ -605,7 +628,8 @@ mod tests {
             |_, _| {},
         )
         .unwrap();
-        assert_eq!(digest, <Sha256Digest>::from(Sha256::digest(&data)));
+        assert_eq!(digest.sha256, <Sha256Digest>::from(Sha256::digest(&data)));
+        assert_eq!(digest.crc32, crc32fast::hash(&data));
         assert_eq!(done.load(Ordering::Relaxed), data.len() as u64);
     }
 

@@ -19,14 +19,14 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::digest::Sha256Digest;
+use crate::digest::Sums;
 use crate::representation::Stamp;
 
 /// The store's file name inside the state directory.
 pub const FILE_NAME: &str = "digests-v1";
 /// First field of a digest line (other kinds of line may follow in later versions; they are
 /// skipped, not an error).
-const SHA256_TAG: &str = "sha256";
+const SUMS_TAG: &str = "sums";
 
 /// An open digest store.
 #[derive(Debug)]
@@ -35,11 +35,13 @@ pub struct Store {
     append: Mutex<File>,
 }
 
-/// One line: `sha256 HEX DEV INO SIZE MTIME_S MTIME_NS CTIME_S CTIME_NS\n` (decimal numbers).
-pub fn format_line(stamp: &Stamp, sum: &Sha256Digest) -> String {
+/// One line: `sums SHA256HEX CRC32HEX DEV INO SIZE MTIME_S MTIME_NS CTIME_S CTIME_NS\n`
+/// (the numbers in decimal).
+pub fn format_line(stamp: &Stamp, sums: &Sums) -> String {
     format!(
-        "{SHA256_TAG} {} {} {} {} {} {} {} {}\n",
-        crate::digest::hex(sum),
+        "{SUMS_TAG} {} {:08x} {} {} {} {} {} {} {}\n",
+        crate::digest::hex(&sums.sha256),
+        sums.crc32,
         stamp.dev,
         stamp.ino,
         stamp.size,
@@ -51,9 +53,9 @@ pub fn format_line(stamp: &Stamp, sum: &Sha256Digest) -> String {
 }
 
 /// Parses one line without its newline; `None` for anything not exactly a digest line.
-pub fn parse_line(line: &str) -> Option<(Stamp, Sha256Digest)> {
+pub fn parse_line(line: &str) -> Option<(Stamp, Sums)> {
     let mut fields = line.split(' ');
-    if fields.next()? != SHA256_TAG {
+    if fields.next()? != SUMS_TAG {
         return None;
     }
     let hex = fields.next()?;
@@ -64,6 +66,11 @@ pub fn parse_line(line: &str) -> Option<(Stamp, Sha256Digest)> {
     for (i, byte) in sum.iter_mut().enumerate() {
         *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
     }
+    let crc = fields.next()?;
+    if crc.len() != 8 {
+        return None;
+    }
+    let crc32 = u32::from_str_radix(crc, 16).ok()?;
     let mut number = || fields.next()?.parse::<i128>().ok();
     let (dev, ino, size) = (number()?, number()?, number()?);
     let (ms, mn, cs, cn) = (number()?, number()?, number()?, number()?);
@@ -77,12 +84,12 @@ pub fn parse_line(line: &str) -> Option<(Stamp, Sha256Digest)> {
     if fields.next().is_some() || stamp.mtime.1 >= 1_000_000_000 || stamp.ctime.1 >= 1_000_000_000 {
         return None;
     }
-    Some((stamp, sum))
+    Some((stamp, Sums { sha256: sum, crc32 }))
 }
 
 /// Every complete, valid line of a store's text (later lines win), and how many lines were
 /// waste (torn, invalid or superseded).
-pub fn parse(text: &[u8]) -> (HashMap<Stamp, Sha256Digest>, usize) {
+pub fn parse(text: &[u8]) -> (HashMap<Stamp, Sums>, usize) {
     let (complete, torn) = match text.iter().rposition(|&b| b == b'\n') {
         Some(end) => (&text[..end], end + 1 < text.len()),
         None => (&[][..], !text.is_empty()),
@@ -104,7 +111,7 @@ pub fn parse(text: &[u8]) -> (HashMap<Stamp, Sha256Digest>, usize) {
 impl Store {
     /// Opens (creating it, mode 0700, if need be) the store in `dir` and returns it with the
     /// digests it holds. Compacts the file first if it has waste.
-    pub fn open(dir: &Path) -> io::Result<(Store, HashMap<Stamp, Sha256Digest>)> {
+    pub fn open(dir: &Path) -> io::Result<(Store, HashMap<Stamp, Sums>)> {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -134,8 +141,8 @@ impl Store {
     }
 
     /// Adds one digest (one `write` of one line).
-    pub fn add(&self, stamp: &Stamp, sum: &Sha256Digest) -> io::Result<()> {
-        let line = format_line(stamp, sum);
+    pub fn add(&self, stamp: &Stamp, sums: &Sums) -> io::Result<()> {
+        let line = format_line(stamp, sums);
         let mut file = self
             .append
             .lock()
@@ -150,11 +157,11 @@ impl Store {
 
 /// Write-then-rename: the new contents to a temporary file, synced, renamed over `path`, and the
 /// directory synced so the rename itself is durable.
-fn rewrite(dir: &Path, path: &Path, digests: &HashMap<Stamp, Sha256Digest>) -> io::Result<()> {
+fn rewrite(dir: &Path, path: &Path, digests: &HashMap<Stamp, Sums>) -> io::Result<()> {
     let temp = dir.join(format!("{FILE_NAME}.tmp.{}", std::process::id()));
     let mut text = String::with_capacity(digests.len() * 140);
-    for (stamp, sum) in digests {
-        text.push_str(&format_line(stamp, sum));
+    for (stamp, sums) in digests {
+        text.push_str(&format_line(stamp, sums));
     }
     let mut file = OpenOptions::new()
         .create(true)
@@ -173,6 +180,13 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn sums(b: u8) -> Sums {
+        Sums {
+            sha256: [b; 32],
+            crc32: u32::from(b) * 0x0101_0101,
+        }
+    }
+
     fn stamp(n: u64) -> Stamp {
         Stamp {
             dev: 2049,
@@ -185,14 +199,15 @@ mod tests {
 
     #[test]
     fn lines_round_trip_and_damaged_lines_are_refused() {
-        let line = format_line(&stamp(7), &[0xab; 32]);
+        let line = format_line(&stamp(7), &sums(0xab));
         assert!(line.ends_with('\n'));
         let body = line.trim_end();
-        assert_eq!(parse_line(body), Some((stamp(7), [0xab; 32])));
+        assert_eq!(parse_line(body), Some((stamp(7), sums(0xab))));
         for bad in [
             "",
             "sha256",
-            &body.replacen("sha256", "md5", 1),
+            &body.replacen("sums", "md5", 1),
+            &body.replacen("abababab ", "ababab ", 1),
             &format!("{body} 1"),
             &body.replacen(&"ab".repeat(32), &"ab".repeat(31), 1),
             &body.replacen(&"ab".repeat(32), &"zz".repeat(32), 1),
@@ -205,20 +220,20 @@ mod tests {
 
     #[test]
     fn a_torn_last_line_is_waste_not_a_digest() {
-        let mut text = format_line(&stamp(1), &[1; 32]).into_bytes();
-        let second = format_line(&stamp(2), &[2; 32]);
+        let mut text = format_line(&stamp(1), &sums(1)).into_bytes();
+        let second = format_line(&stamp(2), &sums(2));
         for cut in 0..second.len() {
             let mut torn = text.clone();
             torn.extend_from_slice(&second.as_bytes()[..cut]);
             let (digests, waste) = parse(&torn);
             assert_eq!(digests.len(), 1, "cut at {cut}");
-            assert_eq!(digests.get(&stamp(1)), Some(&[1; 32]));
+            assert_eq!(digests.get(&stamp(1)), Some(&sums(1)));
             assert_eq!(waste, usize::from(cut > 0), "cut at {cut}");
         }
         text.extend_from_slice(second.as_bytes());
         assert_eq!(
             parse(&text),
-            (HashMap::from([(stamp(1), [1; 32]), (stamp(2), [2; 32])]), 0)
+            (HashMap::from([(stamp(1), sums(1)), (stamp(2), sums(2))]), 0)
         );
     }
 
@@ -229,18 +244,18 @@ mod tests {
         {
             let (store, loaded) = Store::open(&state).unwrap();
             assert!(loaded.is_empty());
-            store.add(&stamp(1), &[1; 32]).unwrap();
-            store.add(&stamp(1), &[1; 32]).unwrap();
-            store.add(&stamp(2), &[2; 32]).unwrap();
+            store.add(&stamp(1), &sums(1)).unwrap();
+            store.add(&stamp(1), &sums(1)).unwrap();
+            store.add(&stamp(2), &sums(2)).unwrap();
         }
         // A crash mid-append leaves a partial line.
         let path = state.join(FILE_NAME);
         let mut file = OpenOptions::new().append(true).open(&path).unwrap();
-        file.write_all(b"sha256 abab").unwrap();
+        file.write_all(b"sums abab").unwrap();
         let (_store, loaded) = Store::open(&state).unwrap();
         assert_eq!(
             loaded,
-            HashMap::from([(stamp(1), [1; 32]), (stamp(2), [2; 32])])
+            HashMap::from([(stamp(1), sums(1)), (stamp(2), sums(2))])
         );
         let compacted = std::fs::read_to_string(&path).unwrap();
         assert_eq!(compacted.lines().count(), 2, "{compacted}");
@@ -254,10 +269,11 @@ mod tests {
     proptest! {
         #[test]
         fn any_stamp_round_trips(dev: u64, ino: u64, size: u64, ms: i64, mn in 0u32..1_000_000_000,
-                                  cs: i64, cn in 0u32..1_000_000_000, sum: [u8; 32]) {
+                                  cs: i64, cn in 0u32..1_000_000_000, sha256: [u8; 32], crc32: u32) {
             let stamp = Stamp { dev, ino, size, mtime: (ms, mn), ctime: (cs, cn) };
-            let line = format_line(&stamp, &sum);
-            prop_assert_eq!(parse_line(line.trim_end()), Some((stamp, sum)));
+            let sums = Sums { sha256, crc32 };
+            let line = format_line(&stamp, &sums);
+            prop_assert_eq!(parse_line(line.trim_end()), Some((stamp, sums)));
         }
 
         #[test]

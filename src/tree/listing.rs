@@ -52,6 +52,8 @@ pub struct Page<'a> {
     pub entries: &'a [Entry],
     /// Digests are on: a SHA-256 column, a `SHA256SUMS` link and the check in the recipe.
     pub checksums: bool,
+    /// The name that names this directory's archives (its own name; `None`: no archives).
+    pub archive_name: Option<&'a [u8]>,
 }
 
 impl Page<'_> {
@@ -63,6 +65,14 @@ impl Page<'_> {
             path.push('/');
         }
         path
+    }
+
+    /// The URL paths of this directory's archives: the tar, and the zip (which needs digests).
+    pub fn archive_urls(&self) -> Option<(String, Option<String>)> {
+        let name = self.archive_name?;
+        let base = format!("{}{}", self.url_path(), &headers::url_path(name)[1..]);
+        let zip = self.checksums.then(|| format!("{base}.zip"));
+        Some((format!("{base}.tar"), zip))
     }
 
     fn has_files(&self) -> bool {
@@ -164,6 +174,8 @@ section.recipe{margin-top:1.5rem;border:1px solid var(--line);border-radius:6px;
 section.recipe h2{font-size:1rem;margin:0 0 .5rem}\
 section.recipe pre{margin:.25rem 0;padding:.6rem;overflow-x:auto;background:var(--hover);border-radius:4px;font:13px/1.5 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;white-space:pre}\
 section.recipe p{margin:.25rem 0;color:var(--muted);font-size:.9rem}\
+section.archives form{display:inline-block;margin:.25rem .5rem .25rem 0}\
+section.archives button{font:inherit;padding:.35rem .8rem;border:1px solid var(--line);border-radius:4px;background:var(--hover);color:var(--link);cursor:pointer}\
 footer{margin-top:1rem;color:var(--muted);font-size:.85rem}\
 @media (max-width:640px){body{padding:.5rem;font-size:14px}th.sum,td.sum,th.time,td.time{display:none}td,th{padding:.4rem .3rem}}";
 
@@ -236,6 +248,9 @@ pub fn html(page: &Page<'_>) -> String {
         row(entry, page.checksums).render_to(&mut out);
     }
     out.push_str("</tbody></table>");
+    if let Some((tar, zip)) = page.archive_urls() {
+        archive_section(page, &tar, zip.as_deref()).render_to(&mut out);
+    }
     html! {
         @if !page.entries.is_empty() {
             section.recipe {
@@ -258,6 +273,28 @@ pub fn html(page: &Page<'_>) -> String {
     .render_to(&mut out);
     out.push_str("</body></html>");
     out
+}
+
+/// "This folder as one file": a button per archive, as a GET form, which browsers follow and
+/// `wget -r` does not (it would fetch the whole folder a second time), and the commands with the
+/// full URLs.
+fn archive_section(page: &Page<'_>, tar: &str, zip: Option<&str>) -> Markup {
+    let origin = page.origin.unwrap_or("http://HOST");
+    let name = page.archive_name.map(display).unwrap_or_default();
+    html! {
+        section.recipe.archives {
+            h2 { "Or as one file, resumable too" }
+            p { "An uncompressed archive of everything below, with an exact length: any client resumes it." }
+            form method="get" action=(tar) { button type="submit" { (name) ".tar" } }
+            @if let Some(zip) = zip {
+                form method="get" action=(zip) { button type="submit" { (name) ".zip" } }
+            }
+            pre {
+                "curl -C - -O " (shell_quote(&format!("{origin}{tar}")))
+                @if let Some(zip) = zip { "\nwget -c " (shell_quote(&format!("{origin}{zip}"))) }
+            }
+        }
+    }
 }
 
 fn breadcrumb(segments: &[Vec<u8>], upto: usize) -> String {
@@ -329,7 +366,15 @@ fn row(entry: &Entry, checksums: bool) -> Markup {
 #[derive(Serialize)]
 struct JsonListing<'a> {
     path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    archives: Option<JsonArchives>,
     entries: JsonEntries<'a>,
+}
+
+#[derive(Serialize)]
+struct JsonArchives {
+    tar: String,
+    zip: Option<String>,
 }
 
 /// The entries, serialized one by one as they are written (not collected first).
@@ -369,13 +414,17 @@ struct JsonEntry {
     url: String,
 }
 
-/// The JSON listing: `{"path": "/sub/", "entries": [{"name", "type", "size" (files only),
+/// The JSON listing: `{"path": "/sub/", "archives": {"tar": "/sub/sub.tar", "zip": …},
+/// "entries": [{"name", "type", "size" (files only),
 /// "modified" (RFC 3339 UTC), "sha256" (hex or null), "url"}]}`. A name that is not UTF-8 is
 /// shown lossily; its `url` has the exact bytes.
 pub fn json(page: &Page<'_>) -> String {
     let base = page.url_path();
     let listing = JsonListing {
         path: &base,
+        archives: page
+            .archive_urls()
+            .map(|(tar, zip)| JsonArchives { tar, zip }),
         entries: JsonEntries {
             base: &base,
             entries: page.entries,
@@ -502,6 +551,7 @@ mod tests {
             origin: Some("http://127.0.0.1:8000"),
             entries: &entries,
             checksums: true,
+            archive_name: None,
         };
         let html = html(&page);
         assert!(!html.contains("<img"), "{html}");
@@ -523,6 +573,7 @@ mod tests {
             origin: Some("http://h:1"),
             entries: &entries,
             checksums: true,
+            archive_name: None,
         };
         let html_root = html(&root);
         assert!(!html_root.contains("href=\"../\""));
@@ -545,6 +596,7 @@ mod tests {
             origin: Some("http://h:1"),
             entries: &entries,
             checksums: true,
+            archive_name: None,
         };
         assert!(html(&nested).contains("href=\"../\""));
         assert_eq!(
@@ -563,11 +615,50 @@ mod tests {
             origin: None,
             entries,
             checksums: true,
+            archive_name: None,
         };
         assert_eq!(PENDING_TITLE.len(), 64);
         assert_eq!(PENDING_TEXT.len(), 64);
         assert_eq!(html(&page(&pending)).len(), html(&page(&known)).len());
         assert_ne!(html(&page(&pending)), html(&page(&known)));
+    }
+
+    #[test]
+    fn archives_are_offered_as_forms_wget_does_not_follow_and_in_json() {
+        let entries = [file(b"a", 1, None)];
+        let page = Page {
+            segments: &[b"my dir".to_vec()],
+            origin: Some("http://h:1"),
+            entries: &entries,
+            checksums: true,
+            archive_name: Some(b"my dir"),
+        };
+        assert_eq!(
+            page.archive_urls(),
+            Some((
+                "/my%20dir/my%20dir.tar".into(),
+                Some("/my%20dir/my%20dir.zip".into())
+            ))
+        );
+        let html = html(&page);
+        assert!(html.contains("<form method=\"get\" action=\"/my%20dir/my%20dir.tar\">"));
+        assert!(
+            !html.contains("href=\"/my%20dir/my%20dir.tar\""),
+            "no link for wget -r"
+        );
+        assert!(html.contains("curl -C - -O 'http://h:1/my%20dir/my%20dir.tar'"));
+        let value: serde_json::Value = serde_json::from_str(&json(&page)).unwrap();
+        assert_eq!(value["archives"]["tar"], "/my%20dir/my%20dir.tar");
+        assert_eq!(value["archives"]["zip"], "/my%20dir/my%20dir.zip");
+        let no_sums = Page {
+            checksums: false,
+            ..page
+        };
+        assert_eq!(
+            no_sums.archive_urls().unwrap().1,
+            None,
+            "a zip needs CRC-32s"
+        );
     }
 
     #[test]
@@ -582,6 +673,7 @@ mod tests {
             origin: None,
             entries: &entries,
             checksums: true,
+            archive_name: None,
         };
         let value: serde_json::Value = serde_json::from_str(&json(&page)).unwrap();
         assert_eq!(value["path"], "/top/");

@@ -6,6 +6,7 @@
 //! [`crate::representation::Representation`], planned by the handler exactly as a single file
 //! always was.
 
+pub mod archives;
 pub mod listing;
 pub mod root;
 pub mod route;

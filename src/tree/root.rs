@@ -24,7 +24,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
 use crate::cached_io;
-use crate::representation::{FileIdentity, NamedFile, Representation, Stamp, file_type};
+use crate::representation::{FileIdentity, NamedFile, Representation, Stamp, file_mode, file_type};
 use crate::tree::listing::{Entry, Kind};
 use crate::tree::route::{Found, Rules};
 
@@ -70,12 +70,22 @@ impl Dir {
 /// A lookup's outcome.
 pub type Lookup = Found<Representation, Dir>;
 
-/// An entry as read from a directory, with what the hasher needs for files.
+/// An entry as read from a directory, with what the hasher and the archives need.
 #[derive(Debug, Clone)]
 pub struct Listed {
     pub entry: Entry,
-    /// For files: the version stamp and the path relative to the root.
-    pub file: Option<(Stamp, Vec<u8>)>,
+    /// Its version stamp (of the target, for a followed symlink).
+    pub stamp: Stamp,
+    /// Permission bits.
+    pub mode: u32,
+    /// Its path relative to the root.
+    pub rel: Vec<u8>,
+}
+
+impl Listed {
+    pub fn is_file(&self) -> bool {
+        matches!(self.entry.kind, Kind::File { .. })
+    }
 }
 
 impl Root {
@@ -103,10 +113,19 @@ impl Root {
     }
 
     /// The rules the route applies for this root.
-    pub fn rules(&self, checksums: bool) -> Rules {
+    pub fn rules(&self, checksums: bool) -> Rules<'_> {
         Rules {
             hidden: matches!(self, Root::Tree(t) if t.hidden),
             checksums,
+            root_name: self.name(),
+        }
+    }
+
+    /// The root directory's own name (names its archives); empty for named files.
+    pub fn name(&self) -> &[u8] {
+        match self {
+            Root::Tree(tree) => tree.path.file_name().map_or(b"root", |n| n.as_bytes()),
+            Root::Files(_) => b"",
         }
     }
 
@@ -165,7 +184,12 @@ impl Root {
     /// Opens the file at `rel` for hashing (blocking).
     pub fn open_file(&self, rel: &[u8]) -> io::Result<File> {
         match self.lookup(rel, true) {
-            Found::File(rep) => Arc::try_unwrap(rep.file).or_else(|file| file.try_clone()),
+            Found::File(rep) => match rep.source {
+                crate::body::Source::File(file) => {
+                    Arc::try_unwrap(file).or_else(|file| file.try_clone())
+                }
+                crate::body::Source::Members(_) => Err(io::ErrorKind::InvalidInput.into()),
+            },
             Found::Failed(err) => Err(err),
             _ => Err(io::ErrorKind::NotFound.into()),
         }
@@ -337,7 +361,9 @@ impl TreeRoot {
                     modified: stamp.modified(),
                     sha256: None,
                 },
-                file: matches!(kind, Kind::File { .. }).then_some((stamp, child_rel)),
+                stamp,
+                mode: file_mode(&stat),
+                rel: child_rel,
             });
         }
         Ok(listed)
@@ -414,7 +440,9 @@ fn listed_named(file: &NamedFile) -> Option<Listed> {
             modified: stamp.modified(),
             sha256: None,
         },
-        file: Some((stamp, file.identity.rel.clone())),
+        stamp,
+        mode: file_mode(&stat),
+        rel: file.identity.rel.clone(),
     })
 }
 

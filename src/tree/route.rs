@@ -9,6 +9,8 @@
 
 use std::borrow::Cow;
 
+use crate::archive::Format;
+
 /// What a sidecar's name adds to its file's name.
 pub const SIDECAR_SUFFIX: &[u8] = b".sha256";
 /// The per-directory checksum manifest's name.
@@ -154,6 +156,9 @@ pub enum Target<F, D> {
     Listing(D),
     /// `SHA256SUMS` of the directory `D` (no real file of that name exists).
     Manifest(D),
+    /// `<dir>/<dir name>.tar` or `.zip`: the directory `D` as one archive (no real file of that
+    /// name exists).
+    Archive(D, Format),
     /// A directory named without its trailing slash: 301 to this location.
     Redirect(String),
     NotFound,
@@ -163,11 +168,13 @@ pub enum Target<F, D> {
 
 /// The rules that decide a target, besides the path.
 #[derive(Debug, Clone, Copy)]
-pub struct Rules {
+pub struct Rules<'a> {
     /// `--hidden`: names beginning with `.` are served.
     pub hidden: bool,
-    /// Digests are on: sidecars and manifests exist.
+    /// Digests are on: sidecars, manifests and zip archives exist (a zip needs every CRC-32).
     pub checksums: bool,
+    /// The root directory's own name, which names its archives (empty: no archives).
+    pub root_name: &'a [u8],
 }
 
 /// Resolves `path` (sent as `raw_path` with `query`) to a target. `lookup` is asked for the
@@ -177,7 +184,7 @@ pub fn target<F, D>(
     path: &RequestPath,
     raw_path: &str,
     query: Option<&str>,
-    rules: Rules,
+    rules: Rules<'_>,
     mut lookup: impl FnMut(&[u8]) -> Found<F, D>,
 ) -> Target<F, D> {
     if !rules.hidden && path.is_hidden() {
@@ -191,14 +198,31 @@ pub fn target<F, D>(
         Found::Dir(_) => Target::Redirect(with_slash(raw_path, query)),
         Found::Failed(err) => Target::Failed(err),
         Found::WouldBlock => Target::WouldBlock,
-        Found::Missing if path.trailing_slash || !rules.checksums => Target::NotFound,
+        Found::Missing if path.trailing_slash => Target::NotFound,
         Found::Missing => {
             let Some(last) = path.segments.last() else {
                 return Target::NotFound;
             };
             let parent_len = relative.len() - last.len();
+            let parent = &relative[..parent_len.saturating_sub(1)];
+            if let Some((format, stem)) = Format::of_name(last) {
+                let parent_name = match path.segments.len() {
+                    1 => rules.root_name,
+                    n => &path.segments[n - 2],
+                };
+                if stem == parent_name && (format == Format::Tar || rules.checksums) {
+                    return match lookup(parent) {
+                        Found::Dir(dir) => Target::Archive(dir, format),
+                        Found::WouldBlock => Target::WouldBlock,
+                        Found::Failed(err) => Target::Failed(err),
+                        _ => Target::NotFound,
+                    };
+                }
+            }
+            if !rules.checksums {
+                return Target::NotFound;
+            }
             if last.as_slice() == MANIFEST_NAME {
-                let parent = &relative[..parent_len.saturating_sub(1)];
                 return match lookup(parent) {
                     Found::Dir(dir) => Target::Manifest(dir),
                     Found::WouldBlock => Target::WouldBlock,
@@ -348,7 +372,7 @@ mod tests {
         D,
     }
 
-    fn resolve(path: &str, query: Option<&str>, rules: Rules) -> String {
+    fn resolve(path: &str, query: Option<&str>, rules: Rules<'_>) -> String {
         let tree: HashMap<&[u8], Kind> = HashMap::from([
             (&b""[..], Kind::D),
             (b"a.txt", Kind::F),
@@ -358,6 +382,7 @@ mod tests {
             (b"real", Kind::D),
             (b"real/SHA256SUMS", Kind::F),
             (b".hidden", Kind::F),
+            (b"sub/sub.zip", Kind::F),
         ]);
         let Ok(parsed) = parse(path) else {
             return "bad".into();
@@ -372,6 +397,7 @@ mod tests {
             Target::Sidecar(f, name) => format!("sidecar {f} {}", String::from_utf8_lossy(&name)),
             Target::Listing(d) => format!("listing {d}"),
             Target::Manifest(d) => format!("manifest {d}"),
+            Target::Archive(d, f) => format!("archive {d} {f:?}"),
             Target::Redirect(to) => format!("301 {to}"),
             Target::NotFound => "404".into(),
             Target::Failed(e) => format!("failed {e}"),
@@ -379,9 +405,10 @@ mod tests {
         }
     }
 
-    const DEFAULT: Rules = Rules {
+    const DEFAULT: Rules<'static> = Rules {
         hidden: false,
         checksums: true,
+        root_name: b"top",
     };
 
     #[test]
@@ -409,6 +436,16 @@ mod tests {
             ("/missing/", None, "404"),
             ("/.hidden", None, "404"),
             ("/sub/../a.txt", None, "bad"),
+            ("/top.tar", None, "archive  Tar"),
+            ("/top.zip", None, "archive  Zip"),
+            ("/sub/sub.tar", None, "archive sub Tar"),
+            // A real file of the archive's name wins.
+            ("/sub/sub.zip", None, "file sub/sub.zip"),
+            ("/sub.tar", None, "404"),
+            ("/sub/top.tar", None, "404"),
+            ("/real/real.tar", None, "archive real Tar"),
+            ("/a.txt/a.txt.tar", None, "404"),
+            ("/sub/sub.tar/", None, "404"),
         ] {
             assert_eq!(resolve(path, query, DEFAULT), want, "{path} {query:?}");
         }
@@ -418,7 +455,7 @@ mod tests {
     fn hidden_names_need_the_flag_and_checksums_need_digests() {
         let hidden = Rules {
             hidden: true,
-            checksums: true,
+            ..DEFAULT
         };
         assert_eq!(resolve("/.hidden", None, hidden), "file .hidden");
         assert_eq!(resolve("/.hidden.sha256", None, DEFAULT), "404");
@@ -427,9 +464,15 @@ mod tests {
             "sidecar .hidden .hidden"
         );
         let no_digest = Rules {
-            hidden: false,
             checksums: false,
+            ..DEFAULT
         };
+        assert_eq!(resolve("/top.tar", None, no_digest), "archive  Tar");
+        assert_eq!(
+            resolve("/top.zip", None, no_digest),
+            "404",
+            "a zip needs the CRC-32s"
+        );
         assert_eq!(resolve("/a.txt.sha256", None, no_digest), "404");
         assert_eq!(resolve("/SHA256SUMS", None, no_digest), "404");
         assert_eq!(
