@@ -770,8 +770,8 @@ fn a_real_wget_r_interrupted_and_resumed_then_sha256sum_c_succeeds() {
     // The listing's own recipe (the index files removed, every folder checked).
     let again = tempfile::tempdir().unwrap();
     let html = String::from_utf8(get(&server, "/", &[]).body).unwrap();
-    let start = html.find("<pre>").unwrap() + 5;
-    let recipe = html[start..html.find("</pre>").unwrap()]
+    let start = html.find("<pre>wget -c -r").unwrap() + 5;
+    let recipe = html[start..start + html[start..].find("</pre>").unwrap()]
         .replace("&apos;", "'")
         .replace("&#39;", "'")
         .replace("&amp;", "&")

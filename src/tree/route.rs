@@ -188,7 +188,21 @@ pub fn target<F, D>(
     mut lookup: impl FnMut(&[u8]) -> Found<F, D>,
 ) -> Target<F, D> {
     if !rules.hidden && path.is_hidden() {
-        return Target::NotFound;
+        // The root's own name may begin with a dot: its archives are still not hidden entries
+        // (and no hidden file of that name is ever looked up).
+        let root_archive = match path.segments.as_slice() {
+            [only] if !path.trailing_slash => Format::of_name(only)
+                .filter(|(format, stem)| {
+                    *stem == rules.root_name && (*format == Format::Tar || rules.checksums)
+                })
+                .map(|(format, _)| format),
+            _ => None,
+        };
+        return match root_archive.map(|format| (format, lookup(b""))) {
+            Some((format, Found::Dir(dir))) => Target::Archive(dir, format),
+            Some((_, Found::WouldBlock)) => Target::WouldBlock,
+            _ => Target::NotFound,
+        };
     }
     let relative = path.relative();
     match lookup(&relative) {
@@ -459,6 +473,13 @@ mod tests {
         };
         assert_eq!(resolve("/.hidden", None, hidden), "file .hidden");
         assert_eq!(resolve("/.hidden.sha256", None, DEFAULT), "404");
+        let dot_root = Rules {
+            root_name: b".top",
+            ..DEFAULT
+        };
+        assert_eq!(resolve("/.top.tar", None, dot_root), "archive  Tar");
+        assert_eq!(resolve("/.hidden", None, dot_root), "404");
+        assert_eq!(resolve("/.top.tar/", None, dot_root), "404");
         assert_eq!(
             resolve("/.hidden.sha256", None, hidden),
             "sidecar .hidden .hidden"
