@@ -45,7 +45,7 @@ const WANT_REPR_DIGEST: HeaderName = HeaderName::from_static("want-repr-digest")
 pub struct Shared {
     pub config: Config,
     pub digests: Option<Arc<Digests>>,
-    pub archives: ArchiveCache,
+    pub archives: Arc<ArchiveCache>,
 }
 
 /// Everything a response can be.
@@ -261,14 +261,14 @@ async fn plan(req: &Request<Incoming>, shared: &Arc<Shared>) -> (Plan, Option<He
             let fields = req.headers().clone();
             let name = path.segments.last().cloned().unwrap_or_default();
             let plan = blocking(move || {
-                let digests = shared.digests.as_deref();
+                let digests = shared.digests.as_ref();
                 let root = &shared.config.root;
                 match archives::prepare(root, &dir, format, &name, digests, &shared.archives) {
                     Ok(Prepared::Ready(rep)) => {
                         decide(&fields, rep, shared.config.max_ranges, SystemTime::now())
                     }
                     Ok(Prepared::Pending(bytes)) => {
-                        let rate = digests.map_or(0.0, Digests::rate);
+                        let rate = digests.map_or(0.0, |d| d.rate());
                         Plan::ChecksumPending(digest::retry_after(0, bytes, rate))
                     }
                     Err(err) => {

@@ -66,7 +66,7 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
     let shared = Arc::new(Shared {
         config,
         digests,
-        archives: Default::default(),
+        archives: Arc::default(),
     });
     let config = &shared.config;
     let graceful = GracefulShutdown::new();

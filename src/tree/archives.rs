@@ -4,16 +4,21 @@
 //! member's version stamp, so any member added, removed or changed makes a new ETag.
 //!
 //! The layout (member offsets and framing) is computed once per archive version and cached; the
-//! walk, a `statx` per entry, is what tells whether the version is still the same. While the
-//! body streams, each member is opened when reached and must still have the stamp the archive
-//! announced, at its open and when its last byte is read: a member that changed cuts the
-//! connection, as a truncated file does, so no archive that claims success mixes versions.
+//! walk, a `statx` per entry, is what tells whether the version is still the same. A walked
+//! version is reused for [`FRESH_FOR`] (so a range request of a 10,000-member archive does not
+//! walk 10,000 entries each time), unless one of its members was found changed.
+//!
+//! That reuse never sends a wrong byte: while a body streams, each member is opened when reached
+//! and must still have the stamp the archive announced, at its open and when its last byte is
+//! read; a member that changed cuts the connection (as a truncated file does) and retires the
+//! cached version. So every response is exactly the version its ETag names, or is cut.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest as _, Sha256};
 
@@ -27,16 +32,32 @@ use crate::tree::route::Found;
 
 /// Most members one archive may have (a guard against walking an endless tree).
 pub const MAX_MEMBERS: usize = 1_000_000;
-/// Archive layouts kept (each is about 0.6 KiB per member).
-const CACHED_LAYOUTS: usize = 32;
+/// Archive versions kept (each is about 0.6 KiB per member).
+const CACHED_VERSIONS: usize = 32;
+/// How long a walked version is served without walking again. Changes show within this long;
+/// a member found changed retires the version at once.
+pub const FRESH_FOR: Duration = Duration::from_secs(1);
 
 /// An archive's key: the directory's path below the root, and the format.
 type ArchiveKey = (Vec<u8>, Format);
 
-/// Layouts by archive, each with the ETag of the version it was computed for.
+/// The last version walked of each archive.
 #[derive(Debug, Default)]
 pub struct ArchiveCache {
-    layouts: Mutex<HashMap<ArchiveKey, (String, Arc<Layout>)>>,
+    versions: Mutex<HashMap<ArchiveKey, Arc<Version>>>,
+}
+
+/// One walked version of an archive.
+#[derive(Debug)]
+struct Version {
+    etag: String,
+    layout: Arc<Layout>,
+    files: Arc<MemberFiles>,
+    newest: SystemTime,
+    top: Stamp,
+    walked_at: Instant,
+    /// A background walk of this archive is under way.
+    refreshing: AtomicBool,
 }
 
 /// What preparing an archive gives.
@@ -53,6 +74,17 @@ pub struct MemberFiles {
     /// By member index: the file's path below the root and the stamp announced (`None` for a
     /// directory).
     files: Vec<Option<(Vec<u8>, Stamp)>>,
+    /// Set when a member was found changed: this version is not reused.
+    stale: AtomicBool,
+}
+
+impl std::fmt::Debug for MemberFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemberFiles")
+            .field("members", &self.files.len())
+            .field("stale", &self.stale)
+            .finish()
+    }
 }
 
 impl MemberFiles {
@@ -63,7 +95,8 @@ impl MemberFiles {
             .ok_or_else(|| io::Error::other("no such archive member"))
     }
 
-    fn changed(rel: &[u8]) -> io::Error {
+    fn changed(&self, rel: &[u8]) -> io::Error {
+        self.stale.store(true, Ordering::Relaxed);
         io::Error::other(format!(
             "archive member '{}' changed since the archive was announced",
             String::from_utf8_lossy(rel)
@@ -79,11 +112,11 @@ impl MemberFiles {
         match found {
             Found::File(rep) if rep.stamp == *stamp => match rep.source {
                 Source::File(file) => Ok(Some(file)),
-                Source::Members(_) => Err(Self::changed(rel)),
+                Source::Members(_) => Err(self.changed(rel)),
             },
             Found::WouldBlock => Ok(None),
             Found::Failed(err) => Err(err),
-            _ => Err(Self::changed(rel)),
+            _ => Err(self.changed(rel)),
         }
     }
 }
@@ -97,7 +130,7 @@ impl Members for MemberFiles {
     fn open(&self, index: usize) -> io::Result<Arc<File>> {
         let (rel, _) = self.expected(index)?;
         self.opened(index, self.root.lookup(rel, true))?
-            .ok_or_else(|| Self::changed(rel))
+            .ok_or_else(|| self.changed(rel))
     }
 
     fn check(&self, index: usize, file: &File) -> io::Result<()> {
@@ -106,7 +139,7 @@ impl Members for MemberFiles {
         if now == *stamp {
             Ok(())
         } else {
-            Err(Self::changed(rel))
+            Err(self.changed(rel))
         }
     }
 }
@@ -203,14 +236,126 @@ fn etag_of(format: Format, walked: &[Walked]) -> String {
 /// Prepares the archive of `dir` (at `rel`, named `name`) in `format` (blocking: run it on the
 /// blocking pool). A zip needs every member's CRC-32 from the hasher: until all are known it is
 /// [`Prepared::Pending`] (and the missing ones are queued).
+///
+/// A version walked less than [`FRESH_FOR`] ago is served as it is; an older one too (its bytes
+/// are still checked member by member as they are sent), while a background walk replaces it,
+/// so a request never waits for the walk of a large tree that was walked before.
 pub fn prepare(
     root: &Arc<Root>,
     dir: &Dir,
     format: Format,
     name: &[u8],
-    digests: Option<&Digests>,
-    cache: &ArchiveCache,
+    digests: Option<&Arc<Digests>>,
+    cache: &Arc<ArchiveCache>,
 ) -> io::Result<Prepared> {
+    let key = (dir.rel().to_vec(), format);
+    let cached = cache.get(&key);
+    if let Some(version) = &cached
+        && !version.files.stale.load(Ordering::Relaxed)
+    {
+        if version.walked_at.elapsed() >= FRESH_FOR
+            && !version.refreshing.swap(true, Ordering::Relaxed)
+        {
+            refresh(root, dir, format, name, digests, cache, version);
+        }
+        return Ok(Prepared::Ready(representation(version, dir, name)));
+    }
+    match walk_version(
+        root,
+        dir,
+        format,
+        name,
+        digests.map(|d| &**d),
+        cached.as_deref(),
+    )? {
+        Walk::Ready(version) => {
+            cache.put(key, Arc::clone(&version));
+            Ok(Prepared::Ready(representation(&version, dir, name)))
+        }
+        Walk::Pending(bytes) => Ok(Prepared::Pending(bytes)),
+    }
+}
+
+/// Walks the archive again on a thread of its own and replaces the cached version; if that
+/// fails, the old version is retired so the next request walks (and reports) itself.
+fn refresh(
+    root: &Arc<Root>,
+    dir: &Dir,
+    format: Format,
+    name: &[u8],
+    digests: Option<&Arc<Digests>>,
+    cache: &Arc<ArchiveCache>,
+    old: &Arc<Version>,
+) {
+    let Ok(dir) = dir.try_clone() else {
+        old.files.stale.store(true, Ordering::Relaxed);
+        return;
+    };
+    let (root, digests, cache, retired) = (
+        Arc::clone(root),
+        digests.cloned(),
+        Arc::clone(cache),
+        Arc::clone(old),
+    );
+    let name = name.to_vec();
+    let spawned = std::thread::Builder::new()
+        .name("archive-walk".into())
+        .spawn(move || {
+            let key = (dir.rel().to_vec(), format);
+            match walk_version(
+                &root,
+                &dir,
+                format,
+                &name,
+                digests.as_deref(),
+                Some(&retired),
+            ) {
+                Ok(Walk::Ready(version)) => cache.put(key, version),
+                _ => retired.files.stale.store(true, Ordering::Relaxed),
+            }
+        });
+    if spawned.is_err() {
+        old.files.stale.store(true, Ordering::Relaxed);
+    }
+}
+
+impl ArchiveCache {
+    fn get(&self, key: &ArchiveKey) -> Option<Arc<Version>> {
+        self.versions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    fn put(&self, key: ArchiveKey, version: Arc<Version>) {
+        let mut versions = self
+            .versions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if versions.len() >= CACHED_VERSIONS && !versions.contains_key(&key) {
+            versions.clear();
+        }
+        versions.insert(key, version);
+    }
+}
+
+/// A walk's outcome.
+enum Walk {
+    Ready(Arc<Version>),
+    /// A zip still waiting for this many bytes of CRC-32s.
+    Pending(u64),
+}
+
+/// Walks the tree and builds its version (reusing `cached`'s layout when the ETag is the same).
+fn walk_version(
+    root: &Arc<Root>,
+    dir: &Dir,
+    format: Format,
+    name: &[u8],
+    digests: Option<&Digests>,
+    cached: Option<&Version>,
+) -> io::Result<Walk> {
     let top = match dir {
         Dir::Tree { fd, .. } => Stamp::of(&rustix::fs::fstat(fd)?),
         Dir::Files => return Err(io::ErrorKind::NotFound.into()),
@@ -235,7 +380,14 @@ pub fn prepare(
         stamp: top,
     }];
     let mut ancestors = HashSet::from([(top.dev, top.ino)]);
+    let started = Instant::now();
     walk(root, dir, &stem, &mut ancestors, &mut walked)?;
+    tracing::debug!(
+        "walked {} members for {} in {:?}",
+        walked.len(),
+        String::from_utf8_lossy(name),
+        started.elapsed()
+    );
     if format == Format::Zip {
         let Some(digests) = digests else {
             return Err(io::ErrorKind::NotFound.into());
@@ -268,30 +420,19 @@ pub fn prepare(
             }
         }
         if missing > 0 {
-            return Ok(Prepared::Pending(pending));
+            return Ok(Walk::Pending(pending));
         }
     }
     let etag = etag_of(format, &walked);
-    let dir_rel = dir.rel().to_vec();
-    let layout = {
-        let mut layouts = cache
-            .layouts
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        match layouts.get(&(dir_rel.clone(), format)) {
-            Some((tag, layout)) if *tag == etag => Arc::clone(layout),
-            _ => {
-                let members: Vec<Member> = walked.iter().map(|w| w.member.clone()).collect();
-                let layout = Arc::new(match format {
-                    Format::Tar => archive::tar::layout(&members),
-                    Format::Zip => archive::zip::layout(&members),
-                });
-                if layouts.len() >= CACHED_LAYOUTS {
-                    layouts.clear();
-                }
-                layouts.insert((dir_rel, format), (etag.clone(), Arc::clone(&layout)));
-                layout
-            }
+    tracing::debug!("etag after {:?}", started.elapsed());
+    let layout = match cached {
+        Some(version) if version.etag == etag => Arc::clone(&version.layout),
+        _ => {
+            let members: Vec<Member> = walked.iter().map(|w| w.member.clone()).collect();
+            Arc::new(match format {
+                Format::Tar => archive::tar::layout(&members),
+                Format::Zip => archive::zip::layout(&members),
+            })
         }
     };
     let newest = walked
@@ -299,22 +440,38 @@ pub fn prepare(
         .map(|w| w.stamp.modified())
         .max()
         .unwrap_or(UNIX_EPOCH);
-    let files = MemberFiles {
-        root: Arc::clone(root),
-        files: walked.into_iter().map(|w| w.file).collect(),
-    };
+    let version = Arc::new(Version {
+        etag,
+        layout,
+        files: Arc::new(MemberFiles {
+            root: Arc::clone(root),
+            files: walked.into_iter().map(|w| w.file).collect(),
+            stale: AtomicBool::new(false),
+        }),
+        newest,
+        top,
+        walked_at: Instant::now(),
+        refreshing: AtomicBool::new(false),
+    });
+    tracing::debug!("prepared after {:?}", started.elapsed());
+    Ok(Walk::Ready(version))
+}
+
+/// A request's representation of a walked version.
+fn representation(version: &Version, dir: &Dir, name: &[u8]) -> Representation {
     let mut rel = dir.rel().to_vec();
     if !rel.is_empty() {
         rel.push(b'/');
     }
     rel.extend_from_slice(name);
-    Ok(Prepared::Ready(Representation {
-        len: layout.len(),
-        layout: Some(layout),
-        source: Source::Members(Arc::new(files)),
-        modified: newest.min(SystemTime::now().max(newest)),
-        etag,
-        stamp: top,
+    let files: Arc<dyn Members> = version.files.clone();
+    Representation {
+        len: version.layout.len(),
+        layout: Some(Arc::clone(&version.layout)),
+        source: Source::Members(files),
+        modified: version.newest,
+        etag: version.etag.clone(),
+        stamp: version.top,
         identity: Arc::new(FileIdentity::new(rel, name)),
-    }))
+    }
 }

@@ -58,6 +58,17 @@ pub enum Dir {
 }
 
 impl Dir {
+    /// Another handle on the same directory.
+    pub fn try_clone(&self) -> io::Result<Dir> {
+        Ok(match self {
+            Dir::Tree { fd, rel } => Dir::Tree {
+                fd: fd.try_clone()?,
+                rel: rel.clone(),
+            },
+            Dir::Files => Dir::Files,
+        })
+    }
+
     /// The directory's path relative to the root (empty for the root).
     pub fn rel(&self) -> &[u8] {
         match self {
