@@ -28,6 +28,7 @@ use http_body::{Frame, SizeHint};
 use tokio::task::JoinHandle;
 
 use crate::multipart::Segment;
+use crate::representation::Stamp;
 
 /// Default for the largest positioned read, and so body frame (see the README's benchmark).
 pub const DEFAULT_CHUNK_SIZE: usize = 256 * 1024;
@@ -131,6 +132,8 @@ pub struct FileBody {
     /// File bytes produced so far (sizes the next read).
     sent: u64,
     read: Option<JoinHandle<PoolRead>>,
+    /// For a file: the version it was opened as, checked after every read but the first.
+    watch: Option<(Stamp, u64)>,
     /// Whether this body counts in [`LARGE_BODIES`].
     large: bool,
 }
@@ -153,6 +156,7 @@ impl FileBody {
         }
         FileBody {
             source,
+            watch: None,
             current: None,
             segments: segments.into(),
             remaining,
@@ -161,6 +165,39 @@ impl FileBody {
             read: None,
             large,
         }
+    }
+
+    /// Checks, after every read but the first, that the file is still the version `stamp` (with
+    /// `links` hard links) it was opened as: a size or mtime that changed (an in-place write, a
+    /// truncation), or a ctime that changed while the link count did not (a rewrite whose mtime
+    /// was set back), ends the body with an error, so the connection is cut before a byte of
+    /// another version is sent. Unlinking or replacing the path by rename changes only the
+    /// ctime and the link count: those responses finish, exact.
+    pub fn watching(mut self, stamp: Stamp, links: u64) -> FileBody {
+        self.watch = Some((stamp, links));
+        self
+    }
+
+    /// Why the file is no longer the version being sent, if it is not.
+    fn changed(&self, file: &File) -> Option<io::Error> {
+        let (want, links) = self.watch.as_ref()?;
+        let stat = match rustix::fs::fstat(file) {
+            Ok(stat) => stat,
+            Err(errno) => return Some(errno.into()),
+        };
+        let now = Stamp::of(&stat);
+        #[allow(clippy::unnecessary_cast)] // st_nlink's type differs between architectures
+        let same_links = stat.st_nlink as u64 == *links;
+        if now.size < want.size {
+            return Some(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file became shorter than the length announced",
+            ));
+        }
+        (now.size != want.size
+            || now.mtime != want.mtime
+            || (now.ctime != want.ctime && same_links))
+            .then(|| io::Error::other("the file changed while it was sent"))
     }
 
     /// The size of the next read: small until the client has proven it reads, then growing with
@@ -185,6 +222,14 @@ impl FileBody {
                 io::ErrorKind::UnexpectedEof,
                 "the file became shorter than the length announced",
             ))));
+        }
+        if self.sent > 0
+            && let Source::File(file) = &self.source
+            && let Some(err) = self.changed(file)
+        {
+            self.remaining = 0;
+            self.segments.clear();
+            return Poll::Ready(Some(Err(err)));
         }
         if let Some(Segment::File(range) | Segment::Member { range, .. }) =
             self.segments.front_mut()

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use clap::builder::TypedValueParser as _;
+use hyper::header::HeaderValue;
 
 use crate::body::DEFAULT_CHUNK_SIZE;
 use crate::error::StartupError;
@@ -61,6 +62,13 @@ pub struct Args {
     /// stay inside are followed; others are neither listed nor served).
     #[arg(long, env = "RANGESERVE_FOLLOW_SYMLINKS")]
     pub follow_symlinks: bool,
+
+    /// `Cache-Control` value for files and archives (default: none sent), e.g.
+    /// `public, max-age=3600` behind a CDN. Listings, sidecars and manifests always get
+    /// `no-cache` (they change when the tree does).
+    #[arg(long, env = "RANGESERVE_CACHE_CONTROL", value_name = "VALUE",
+          value_parser = parse_header_value)]
+    pub cache_control: Option<HeaderValue>,
 
     /// Where digests are kept across restarts (default: $XDG_STATE_HOME/rangeserve, else
     /// ~/.local/state/rangeserve).
@@ -142,6 +150,8 @@ pub struct Config {
     pub root: Arc<Root>,
     /// Where digests are kept, and whether the user chose it (then it must work).
     pub state_dir: Option<(PathBuf, bool)>,
+    /// `--cache-control` for files and archives.
+    pub cache_control: Option<HeaderValue>,
     pub addr: SocketAddr,
     pub chunk_size: usize,
     pub max_ranges: usize,
@@ -183,6 +193,7 @@ impl Args {
         Ok(Config {
             root: Arc::new(root),
             state_dir,
+            cache_control: self.cache_control.clone(),
             addr: SocketAddr::new(self.bind, self.port),
             chunk_size: self.chunk_size,
             max_ranges: self.max_ranges,
@@ -198,6 +209,14 @@ impl Args {
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         })
     }
+}
+
+/// A header value: visible ASCII and spaces only.
+fn parse_header_value(text: &str) -> Result<HeaderValue, String> {
+    HeaderValue::from_str(text)
+        .ok()
+        .filter(|_| !text.trim().is_empty())
+        .ok_or_else(|| "not a valid header value (visible ASCII)".to_string())
 }
 
 /// Checks each file and that no two share a name.
@@ -289,6 +308,8 @@ mod tests {
             &["rangeserve", "--file", "x", "--max-header-bytes", "100"],
             &["rangeserve", "--file", "x", "--send-timeout", "0"],
             &["rangeserve", "--hidden"],
+            &["rangeserve", "--file", "x", "--cache-control", "a\u{7f}b"],
+            &["rangeserve", "--file", "x", "--cache-control", " "],
         ] {
             assert!(Args::try_parse_from(argv).is_err(), "{argv:?}");
         }

@@ -21,6 +21,9 @@ use std::time::{Duration, SystemTime};
 pub struct Validators<'a> {
     /// The opaque-tag of our strong ETag, quotes included (`"abc"`); we never send weak tags.
     pub etag: &'a str,
+    /// Another strong ETag of this same version that clients may hold: the provisional tag
+    /// once the content tag is known (see `headers::content_etag`). Matches like `etag`.
+    pub also: Option<&'a str>,
     /// `Last-Modified` as sent: whole seconds, never later than the response's `Date`.
     pub last_modified: SystemTime,
 }
@@ -65,7 +68,7 @@ pub enum Cond {
 /// use rangeserve::conditional::{evaluate, Decision, Preconditions, Validators};
 /// use std::time::{Duration, UNIX_EPOCH};
 /// let modified = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
-/// let ours = Validators { etag: "\"v1\"", last_modified: modified };
+/// let ours = Validators { etag: "\"v1\"", also: None, last_modified: modified };
 /// let now = modified + Duration::from_secs(60);
 /// // A resume with the current ETag in If-Range gets its range...
 /// let resume = Preconditions { if_range: Some("\"v1\""), has_range: true, ..Default::default() };
@@ -81,7 +84,7 @@ pub fn evaluate(
 ) -> Decision {
     // Step 1 and 2: If-Match, else If-Unmodified-Since.
     let first = match fields.if_match {
-        Some(value) => check_if_match(value, validators.etag),
+        Some(value) => either(check_if_match, value, validators, Cond::True),
         None => fields.if_unmodified_since.map_or(Cond::None, |value| {
             check_if_unmodified_since(value, validators.last_modified)
         }),
@@ -91,7 +94,7 @@ pub fn evaluate(
     }
     // Step 3 and 4: If-None-Match, else If-Modified-Since. For GET and HEAD, false is 304.
     let second = match fields.if_none_match {
-        Some(value) => check_if_none_match(value, validators.etag),
+        Some(value) => either(check_if_none_match, value, validators, Cond::False),
         None => fields.if_modified_since.map_or(Cond::None, |value| {
             check_if_modified_since(value, validators.last_modified)
         }),
@@ -105,6 +108,21 @@ pub fn evaluate(
             .if_range
             .is_none_or(|value| check_if_range(value, validators, now) == Cond::True);
     Decision::Proceed { honor_range }
+}
+
+/// A list check against our ETag and, when there is one, the other tag of the same version:
+/// `decisive` (a match) with either wins.
+fn either(
+    check: fn(&str, &str) -> Cond,
+    value: &str,
+    validators: &Validators<'_>,
+    decisive: Cond,
+) -> Cond {
+    let main = check(value, validators.etag);
+    match validators.also {
+        Some(also) if main != decisive && check(value, also) == decisive => decisive,
+        _ => main,
+    }
 }
 
 /// §13.1.1: `*` or any member that matches our ETag by strong comparison.
@@ -155,7 +173,12 @@ pub fn check_if_range(value: &str, validators: &Validators<'_>, now: SystemTime)
     let value = value.trim();
     if value.starts_with('"') || value.starts_with("W/") {
         return match parse_entity_tag(value) {
-            Some((tag, "")) if strong_eq(tag, validators.etag) => Cond::True,
+            Some((tag, ""))
+                if strong_eq(tag, validators.etag)
+                    || validators.also.is_some_and(|also| strong_eq(tag, also)) =>
+            {
+                Cond::True
+            }
             _ => Cond::False,
         };
     }
@@ -270,6 +293,7 @@ mod tests {
     }
     fn validators() -> Validators<'static> {
         Validators {
+            also: None,
             etag: ETAG,
             last_modified: lm(),
         }
@@ -279,6 +303,42 @@ mod tests {
     }
     const SERVE: Decision = Proceed { honor_range: false };
     const RANGE: Decision = Proceed { honor_range: true };
+
+    #[test]
+    fn the_provisional_tag_of_the_same_version_matches_like_the_content_tag() {
+        let both = Validators {
+            also: Some("\"p-7\""),
+            ..validators()
+        };
+        let eval = |fields: Preconditions<'_>| evaluate(&fields, &both, later());
+        let range = |if_range| Preconditions {
+            if_range: Some(if_range),
+            has_range: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            eval(range("\"p-7\"")),
+            RANGE,
+            "a resume begun before the digest"
+        );
+        assert_eq!(eval(range(ETAG)), RANGE);
+        assert_eq!(eval(range("\"p-6\"")), SERVE, "another version's tag");
+        assert_eq!(eval(range("W/\"p-7\"")), SERVE, "If-Range is strong");
+        let if_match = |v| Preconditions {
+            if_match: Some(v),
+            ..Default::default()
+        };
+        assert_eq!(eval(if_match("\"p-7\"")), SERVE);
+        assert_eq!(eval(if_match("\"x\", \"p-7\"")), SERVE);
+        assert_eq!(eval(if_match("\"p-6\"")), PreconditionFailed);
+        let inm = |v| Preconditions {
+            if_none_match: Some(v),
+            ..Default::default()
+        };
+        assert_eq!(eval(inm("\"p-7\"")), NotModified);
+        assert_eq!(eval(inm("W/\"p-7\"")), NotModified);
+        assert_eq!(eval(inm("\"p-6\"")), SERVE);
+    }
 
     #[test]
     fn no_preconditions_serve_the_representation() {

@@ -161,14 +161,15 @@ async fn plan(req: &Request<Incoming>, shared: &Arc<Shared>) -> (Plan, Option<He
     }
     let digests = shared.digests.as_ref();
     match target {
-        Target::File(rep) => {
+        Target::File(mut rep) => {
             let status = digests.map(|d| d.ensure(&rep.stamp, &rep.identity.rel));
             let want = field(req.headers(), &WANT_REPR_DIGEST);
             let repr_digest = match status {
-                Some(digest::Status::Ready { field, .. })
-                    if digest::wants_sha256(want.as_deref()) =>
-                {
-                    Some(field)
+                Some(digest::Status::Ready { sum, field }) => {
+                    // The content tag from now on; the provisional one still names this version.
+                    let provisional = std::mem::replace(&mut rep.etag, headers::content_etag(&sum));
+                    rep.also = Some(provisional);
+                    digest::wants_sha256(want.as_deref()).then_some(field)
                 }
                 _ => None,
             };
@@ -420,6 +421,7 @@ pub fn decide(fields: &HeaderMap, rep: Representation, max_ranges: usize, now: S
     };
     let validators = Validators {
         etag: &rep.etag,
+        also: rep.also.as_deref(),
         last_modified: headers::last_modified(rep.modified, now),
     };
     match conditional::evaluate(&preconditions, &validators, now) {
@@ -512,6 +514,7 @@ pub fn respond(
         }
         Plan::Checksum(lines) => {
             fields.insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_PLAIN));
+            fields.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             (StatusCode::OK, bytes_body(&mut fields, lines, head))
         }
         Plan::ChecksumPending(seconds) => {
@@ -636,6 +639,9 @@ fn file_response(
     if let Some(value) = repr_digest {
         fields.insert(REPR_DIGEST, value);
     }
+    if let Some(value) = &config.cache_control {
+        fields.insert(header::CACHE_CONTROL, value.clone());
+    }
     validators(fields, rep.etag, rep.modified, now);
     if head {
         return Body::empty();
@@ -651,7 +657,11 @@ fn file_response(
             .collect(),
         None => segments,
     };
-    Body::File(FileBody::new(rep.source, segments, config.chunk_size))
+    let body = FileBody::new(rep.source, segments, config.chunk_size);
+    Body::File(match rep.layout {
+        Some(_) => body,
+        None => body.watching(rep.stamp, rep.links),
+    })
 }
 
 /// A random 32-hex-digit multipart boundary (std's per-process random SipHash keys; a file would

@@ -7,6 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
+use crate::representation::Stamp;
+
 /// `Content-Range` of a satisfied range (§14.4): `bytes first-last/len` for the half-open `range`.
 /// `range` must be non-empty.
 pub fn content_range(range: &Range<u64>, len: u64) -> String {
@@ -23,16 +25,34 @@ pub fn unsatisfied_range(len: u64) -> String {
     format!("bytes */{len}")
 }
 
-/// A strong `ETag` (§8.8.3) for one version of a file: it changes when the inode, the size or
-/// the modification time (to the nanosecond) changes. Files dated before 1970 count as 1970; the
-/// inode and size still tell their versions apart.
-pub fn etag(inode: u64, len: u64, modified: SystemTime) -> String {
-    let since_epoch = modified.duration_since(UNIX_EPOCH).unwrap_or_default();
+/// The provisional strong `ETag` (§8.8.3) of a version whose SHA-256 is not known yet: from
+/// its inode, size, modification time and status-change time (to the nanosecond). The ctime is
+/// what tells apart an in-place rewrite that restored the size and the mtime (`touch -r`): it
+/// cannot be set back. Never equal to a [`content_etag`] (those begin with `sha256-`).
+pub fn etag(stamp: &Stamp) -> String {
     format!(
-        "\"{inode:x}-{len:x}-{:x}.{:x}\"",
-        since_epoch.as_secs(),
-        since_epoch.subsec_nanos()
+        "\"{:x}-{:x}-{:x}.{:x}-{:x}.{:x}\"",
+        stamp.ino,
+        stamp.size,
+        stamp.mtime.0.max(0),
+        stamp.mtime.1,
+        stamp.ctime.0.max(0),
+        stamp.ctime.1
     )
+}
+
+/// The strong `ETag` of a version whose SHA-256 is known: derived from the content alone, so
+/// every replica serving the same bytes sends the same tag whatever its inode or mtime, and
+/// different bytes never share one (128 bits of SHA-256; §8.8.3 asks only that a strong tag
+/// change with the representation data, which a content digest does by construction).
+pub fn content_etag(sha256: &[u8; 32]) -> String {
+    let mut tag = String::with_capacity(42);
+    tag.push_str("\"sha256-");
+    for byte in &sha256[..16] {
+        let _ = write!(tag, "{byte:02x}");
+    }
+    tag.push('"');
+    tag
 }
 
 /// `Last-Modified` as sent (§8.8.2.1): the modification time in whole seconds, and never later
@@ -115,13 +135,37 @@ mod tests {
 
     #[test]
     fn etag_is_strong_and_changes_with_each_validator_section_8_8_3() {
-        let t = UNIX_EPOCH + Duration::new(1_700_000_000, 5);
-        let tag = etag(7, 100, t);
+        let stamp = Stamp {
+            dev: 1,
+            ino: 7,
+            size: 100,
+            mtime: (1_700_000_000, 5),
+            ctime: (1_700_000_001, 6),
+        };
+        let tag = etag(&stamp);
         assert!(tag.starts_with('"') && tag.ends_with('"') && !tag.starts_with("W/"));
-        assert_ne!(tag, etag(8, 100, t));
-        assert_ne!(tag, etag(7, 101, t));
-        assert_ne!(tag, etag(7, 100, t + Duration::from_nanos(1)));
-        assert_eq!(tag, etag(7, 100, t));
+        assert_ne!(tag, etag(&Stamp { ino: 8, ..stamp }));
+        assert_ne!(tag, etag(&Stamp { size: 101, ..stamp }));
+        assert_ne!(
+            tag,
+            etag(&Stamp {
+                mtime: (1_700_000_000, 6),
+                ..stamp
+            })
+        );
+        assert_ne!(
+            tag,
+            etag(&Stamp {
+                ctime: (1_700_000_002, 6),
+                ..stamp
+            }),
+            "touch -r"
+        );
+        assert_eq!(tag, etag(&stamp));
+        let content = content_etag(&[0xab; 32]);
+        assert_eq!(content, format!("\"sha256-{}\"", "ab".repeat(16)));
+        assert_ne!(content, content_etag(&[0xac; 32]));
+        assert!(!tag.starts_with("\"sha256-"), "the two kinds never collide");
         assert!(
             crate::conditional::parse_entity_tag(&tag)
                 .is_some_and(|(t, rest)| t == tag && rest.is_empty())

@@ -159,8 +159,14 @@ pub struct Representation {
     pub layout: Option<Arc<Layout>>,
     pub len: u64,
     pub modified: SystemTime,
+    /// The strong ETag sent: the content tag once the SHA-256 is known, else the provisional.
     pub etag: String,
+    /// The provisional tag, when `etag` is the content tag (both name this version).
+    pub also: Option<String>,
     pub stamp: Stamp,
+    /// Hard links when opened (a file unlinked or replaced by rename while it is sent has
+    /// fewer, and only a new ctime: its bytes did not change).
+    pub links: u64,
     pub identity: Arc<FileIdentity>,
 }
 
@@ -184,6 +190,7 @@ impl Representation {
     }
 
     /// The version described by `stat`, which must be the handle's own.
+    #[allow(clippy::unnecessary_cast)] // st_nlink's type differs between architectures
     pub fn from_stat(
         file: File,
         stat: &Stat,
@@ -202,7 +209,9 @@ impl Representation {
         let stamp = Stamp::of(stat);
         let modified = stamp.modified();
         Ok(Representation {
-            etag: headers::etag(stamp.ino, stamp.size, modified),
+            etag: headers::etag(&stamp),
+            also: None,
+            links: stat.st_nlink as u64,
             len: stamp.size,
             modified,
             stamp,

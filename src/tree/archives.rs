@@ -471,7 +471,9 @@ fn representation(version: &Version, dir: &Dir, name: &[u8]) -> Representation {
         source: Source::Members(files),
         modified: version.newest,
         etag: version.etag.clone(),
+        also: None,
         stamp: version.top,
+        links: 1,
         identity: Arc::new(FileIdentity::new(rel, name)),
     }
 }
