@@ -15,6 +15,7 @@ use hyper::header::HeaderValue;
 use crate::body::DEFAULT_CHUNK_SIZE;
 use crate::error::StartupError;
 use crate::representation::{NamedFile, Representation};
+use crate::tree::handles::DEFAULT_OPEN_FILES;
 use crate::tree::root::Root;
 
 /// Default for `--max-ranges`: more range-specs than this in one request → the whole file.
@@ -69,6 +70,12 @@ pub struct Args {
     #[arg(long, env = "RANGESERVE_CACHE_CONTROL", value_name = "VALUE",
           value_parser = parse_header_value)]
     pub cache_control: Option<HeaderValue>,
+
+    /// Most files kept open between requests (0: open every file anew each request). A kept
+    /// handle is reused only while the file's stamp (inode, size, mtime, ctime) is unchanged.
+    #[arg(long, env = "RANGESERVE_OPEN_FILES", value_name = "N", default_value_t = DEFAULT_OPEN_FILES,
+          value_parser = clap::value_parser!(u32).range(0..=1_000_000).map(|n| n as usize))]
+    pub open_files: usize,
 
     /// Where digests are kept across restarts (default: $XDG_STATE_HOME/rangeserve, else
     /// ~/.local/state/rangeserve).
@@ -176,15 +183,12 @@ impl Args {
                     "--dir and --file cannot be used together: serve a folder or files",
                 ));
             }
-            (Some(dir), []) => {
-                Root::tree(dir, self.hidden, self.follow_symlinks).map_err(|source| {
-                    StartupError::Dir {
-                        path: dir.clone(),
-                        source,
-                    }
-                })?
-            }
-            (None, files) => Root::Files(named_files(files)?),
+            (Some(dir), []) => Root::tree(dir, self.hidden, self.follow_symlinks, self.open_files)
+                .map_err(|source| StartupError::Dir {
+                    path: dir.clone(),
+                    source,
+                })?,
+            (None, files) => Root::Files(named_files(files, self.open_files > 0)?),
         };
         let state_dir = match &self.state_dir {
             Some(dir) => Some((dir.clone(), true)),
@@ -220,14 +224,14 @@ fn parse_header_value(text: &str) -> Result<HeaderValue, String> {
 }
 
 /// Checks each file and that no two share a name.
-fn named_files(paths: &[PathBuf]) -> Result<Vec<NamedFile>, StartupError> {
+fn named_files(paths: &[PathBuf], keep_open: bool) -> Result<Vec<NamedFile>, StartupError> {
     let mut files: Vec<NamedFile> = Vec::with_capacity(paths.len());
     for path in paths {
         let file_error = |source| StartupError::File {
             path: path.clone(),
             source,
         };
-        let named = NamedFile::new(path).map_err(file_error)?;
+        let named = NamedFile::new(path, keep_open).map_err(file_error)?;
         Representation::open(&named.path, Arc::clone(&named.identity)).map_err(file_error)?;
         if let Some(first) = files
             .iter()

@@ -46,6 +46,8 @@ pub struct Shared {
     pub config: Config,
     pub digests: Option<Arc<Digests>>,
     pub archives: Arc<ArchiveCache>,
+    /// Connections being served (the last one to end closes the kept file handles).
+    pub connections: std::sync::atomic::AtomicUsize,
 }
 
 /// Everything a response can be.

@@ -20,6 +20,7 @@ use rustix::fs::{FileType, Stat};
 use crate::archive::Layout;
 use crate::body::Source;
 use crate::headers;
+use crate::tree::handles::Handles;
 
 impl std::fmt::Debug for Representation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -81,16 +82,20 @@ pub struct NamedFile {
     pub identity: Arc<FileIdentity>,
     /// `/` + the percent-encoded name.
     pub url_path: String,
+    /// Its open handle, kept while the file is unchanged (see `tree::handles`).
+    pub handle: Arc<Handles>,
 }
 
 impl NamedFile {
-    pub fn new(path: &Path) -> io::Result<NamedFile> {
+    /// `keep_open`: keep a handle between requests (`--open-files` above 0).
+    pub fn new(path: &Path, keep_open: bool) -> io::Result<NamedFile> {
         let path = std::path::absolute(path)?;
         let name = path
             .file_name()
             .map(|n| n.as_bytes().to_vec())
             .unwrap_or_default();
         Ok(NamedFile {
+            handle: Arc::new(Handles::new(usize::from(keep_open))),
             url_path: headers::url_path(&name),
             identity: Arc::new(FileIdentity::new(name.clone(), &name)),
             path,
@@ -190,9 +195,18 @@ impl Representation {
     }
 
     /// The version described by `stat`, which must be the handle's own.
-    #[allow(clippy::unnecessary_cast)] // st_nlink's type differs between architectures
     pub fn from_stat(
         file: File,
+        stat: &Stat,
+        identity: Arc<FileIdentity>,
+    ) -> io::Result<Representation> {
+        Representation::from_shared(Arc::new(file), stat, identity)
+    }
+
+    /// The version of a shared (cached) handle described by `stat`, which must be its own.
+    #[allow(clippy::unnecessary_cast)] // st_nlink's type differs between architectures
+    pub fn from_shared(
+        file: Arc<File>,
         stat: &Stat,
         identity: Arc<FileIdentity>,
     ) -> io::Result<Representation> {
@@ -215,7 +229,7 @@ impl Representation {
             len: stamp.size,
             modified,
             stamp,
-            source: Source::File(Arc::new(file)),
+            source: Source::File(file),
             layout: None,
             identity,
         })

@@ -7,6 +7,7 @@
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use hyper::server::conn::http1;
@@ -67,6 +68,7 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
         config,
         digests,
         archives: Arc::default(),
+        connections: Default::default(),
     });
     let config = &shared.config;
     let graceful = GracefulShutdown::new();
@@ -157,12 +159,17 @@ async fn serve(
         shared.config.idle_timeout,
         shared.config.send_timeout,
     );
-    let service = service_fn(move |req| handler::handle(req, Arc::clone(&shared), peer));
+    shared.connections.fetch_add(1, Ordering::Relaxed);
+    let served = Arc::clone(&shared);
+    let service = service_fn(move |req| handler::handle(req, Arc::clone(&served), peer));
     if let Err(err) = watcher
         .watch(http.serve_connection(TokioIo::new(io), service))
         .await
     {
         tracing::debug!("connection from {peer} ended: {err}");
+    }
+    if shared.connections.fetch_sub(1, Ordering::Relaxed) == 1 {
+        shared.config.root.forget_handles();
     }
     drop(permit);
 }

@@ -178,10 +178,11 @@ fn three_hundred_stalled_full_file_readers_hold_bounded_memory() {
         peak_kib < 40 * 1024,
         "peak RSS {peak_kib} KiB: responses are being buffered"
     );
-    assert_eq!(
-        file_handles(pid, &path),
-        300,
-        "each stalled reader holds its file"
+    // Issue 14: responses to an unchanged file share one kept handle instead of one open each.
+    let handles = file_handles(pid, &path);
+    assert!(
+        (1..=300).contains(&handles),
+        "the stalled readers hold the file ({handles} handles)"
     );
     println!(
         "descriptors: {baseline_fds} at rest, {} with 300 stalled readers",

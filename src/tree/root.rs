@@ -23,8 +23,10 @@ use std::sync::Arc;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
+use crate::body::Source;
 use crate::cached_io;
 use crate::representation::{FileIdentity, NamedFile, Representation, Stamp, file_mode, file_type};
+use crate::tree::handles::{Cached, Handles};
 use crate::tree::listing::{Entry, Kind};
 use crate::tree::route::{Found, Rules};
 
@@ -46,6 +48,8 @@ pub struct TreeRoot {
     pub path: PathBuf,
     pub hidden: bool,
     pub follow_symlinks: bool,
+    /// Open handles of unchanged files, by relative path.
+    handles: Handles,
 }
 
 /// A directory found by a lookup.
@@ -102,7 +106,13 @@ impl Listed {
 impl Root {
     /// Opens `path` as a directory root. A missing path, a file, or an unreadable directory is
     /// an error (the caller names the path).
-    pub fn tree(path: &Path, hidden: bool, follow_symlinks: bool) -> io::Result<Root> {
+    /// `open_files` bounds the handles kept open between requests (0: none).
+    pub fn tree(
+        path: &Path,
+        hidden: bool,
+        follow_symlinks: bool,
+        open_files: usize,
+    ) -> io::Result<Root> {
         let fd = rustix::fs::open(
             path,
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -120,6 +130,7 @@ impl Root {
             path,
             hidden,
             follow_symlinks,
+            handles: Handles::new(open_files),
         }))
     }
 
@@ -144,9 +155,15 @@ impl Root {
     /// `blocking` false it only does what the kernel's caches can answer, else says
     /// `WouldBlock`; with `blocking` true it may wait for the disk (blocking pool only).
     pub fn lookup(&self, rel: &[u8], blocking: bool) -> Lookup {
+        self.lookup_keeping(rel, blocking, true)
+    }
+
+    /// [`Root::lookup`]; `keep` false leaves the kept handles alone (a background reader's
+    /// opens must not fill them, nor put back a handle on a file deleted meanwhile).
+    fn lookup_keeping(&self, rel: &[u8], blocking: bool, keep: bool) -> Lookup {
         match self {
-            Root::Tree(tree) => tree.lookup(rel, blocking),
-            Root::Files(files) => lookup_named(files, rel, blocking),
+            Root::Tree(tree) => tree.lookup(rel, blocking, keep),
+            Root::Files(files) => lookup_named(files, rel, blocking, keep),
         }
     }
 
@@ -156,6 +173,15 @@ impl Root {
             (Root::Tree(tree), Dir::Tree { fd, rel }) => tree.entries(fd, rel),
             (Root::Files(files), _) => Ok(files.iter().filter_map(listed_named).collect()),
             (Root::Tree(_), Dir::Files) => Ok(Vec::new()),
+        }
+    }
+
+    /// Closes every kept handle (when no connection is left: an idle server holds no file open,
+    /// so a deleted file's space is freed and a filesystem can be unmounted).
+    pub fn forget_handles(&self) {
+        match self {
+            Root::Tree(tree) => tree.handles.clear(),
+            Root::Files(files) => files.iter().for_each(|f| f.handle.clear()),
         }
     }
 
@@ -194,12 +220,10 @@ impl Root {
 
     /// Opens the file at `rel` for hashing (blocking).
     pub fn open_file(&self, rel: &[u8]) -> io::Result<File> {
-        match self.lookup(rel, true) {
+        match self.lookup_keeping(rel, true, false) {
             Found::File(rep) => match rep.source {
-                crate::body::Source::File(file) => {
-                    Arc::try_unwrap(file).or_else(|file| file.try_clone())
-                }
-                crate::body::Source::Members(_) => Err(io::ErrorKind::InvalidInput.into()),
+                Source::File(file) => Arc::try_unwrap(file).or_else(|file| file.try_clone()),
+                Source::Members(_) => Err(io::ErrorKind::InvalidInput.into()),
             },
             Found::Failed(err) => Err(err),
             _ => Err(io::ErrorKind::NotFound.into()),
@@ -279,13 +303,16 @@ impl TreeRoot {
         Ok((really == self.path || really.starts_with(&self.path)).then_some(fd))
     }
 
-    fn lookup(&self, rel: &[u8], blocking: bool) -> Lookup {
+    fn lookup(&self, rel: &[u8], blocking: bool, keep_handle: bool) -> Lookup {
         // Without RESOLVE_BENEATH (--follow-symlinks) the kernel would walk `..`: refuse it here
         // too, whatever the caller checked.
         if self.follow_symlinks
             && (rel.first() == Some(&b'/') || rel.split(|&b| b == b'/').any(|s| s == b".."))
         {
             return Found::Missing;
+        }
+        if let Some(found) = self.cached(rel) {
+            return found;
         }
         let fd = match self.open_path(rel, blocking) {
             Ok(Some(fd)) => fd,
@@ -322,12 +349,29 @@ impl TreeRoot {
                     Representation::from_stat(file, &same, identity)
                 });
                 match built {
-                    Ok(rep) => Found::File(rep),
+                    Ok(rep) => {
+                        if keep_handle {
+                            keep(&self.handles, rel, &rep);
+                        }
+                        Found::File(rep)
+                    }
                     Err(err) => missing_or_failed(err),
                 }
             }
             _ => Found::Missing,
         }
+    }
+
+    /// The cached handle of `rel`, if it has one and the path's stamp is still its own.
+    fn cached(&self, rel: &[u8]) -> Option<Lookup> {
+        if rel.is_empty() || !self.handles.has(rel) {
+            return None;
+        }
+        reuse(
+            &self.handles,
+            rel,
+            rustix::fs::statat(&self.fd, as_path(rel), AtFlags::empty()),
+        )
     }
 
     fn entries(&self, dir_fd: &OwnedFd, rel: &[u8]) -> io::Result<Vec<Listed>> {
@@ -413,7 +457,38 @@ fn missing_or_failed(err: io::Error) -> Lookup {
     }
 }
 
-fn lookup_named(files: &[NamedFile], rel: &[u8], blocking: bool) -> Lookup {
+/// Reuses the cached handle of `key` if `stat` (of its path, now) shows the same version.
+fn reuse(
+    handles: &Handles,
+    key: &[u8],
+    stat: rustix::io::Result<rustix::fs::Stat>,
+) -> Option<Lookup> {
+    let stat = match stat {
+        Ok(stat) if file_type(&stat) == FileType::RegularFile => stat,
+        _ => {
+            // Gone or no longer a file: forget it and look it up the usual way.
+            handles.remove(key);
+            return None;
+        }
+    };
+    let cached = handles.get(key, &Stamp::of(&stat))?;
+    match Representation::from_shared(cached.file, &stat, cached.identity) {
+        Ok(rep) => Some(Found::File(rep)),
+        Err(_) => None,
+    }
+}
+
+/// Keeps a freshly opened file's handle for the next request.
+fn keep(handles: &Handles, key: &[u8], rep: &Representation) {
+    if let Source::File(file) = &rep.source {
+        handles.put(
+            key,
+            Cached::new(Arc::clone(file), rep.stamp, Arc::clone(&rep.identity)),
+        );
+    }
+}
+
+fn lookup_named(files: &[NamedFile], rel: &[u8], blocking: bool, keep_handle: bool) -> Lookup {
     let named = match (files, rel) {
         ([only], b"") => only,
         (_, b"") => return Found::Dir(Dir::Files),
@@ -422,6 +497,12 @@ fn lookup_named(files: &[NamedFile], rel: &[u8], blocking: bool) -> Lookup {
             None => return Found::Missing,
         },
     };
+    let key = &named.identity.rel;
+    if named.handle.has(key)
+        && let Some(found) = reuse(&named.handle, key, rustix::fs::stat(&named.path))
+    {
+        return found;
+    }
     let identity = Arc::clone(&named.identity);
     let opened = if blocking {
         Representation::open(&named.path, identity)
@@ -433,7 +514,12 @@ fn lookup_named(files: &[NamedFile], rel: &[u8], blocking: bool) -> Lookup {
         }
     };
     match opened {
-        Ok(rep) => Found::File(rep),
+        Ok(rep) => {
+            if keep_handle {
+                keep(&named.handle, key, &rep);
+            }
+            Found::File(rep)
+        }
         Err(err) => missing_or_failed(err),
     }
 }
@@ -482,7 +568,7 @@ mod tests {
             0,
         )
         .unwrap();
-        let served = Root::tree(root, false, false).unwrap();
+        let served = Root::tree(root, false, false, 16).unwrap();
         (dir, outside, served)
     }
 
@@ -516,7 +602,7 @@ mod tests {
     #[test]
     fn follow_symlinks_follows_links_that_leave_the_root() {
         let (dir, _outside, _) = tree();
-        let root = Root::tree(dir.path(), false, true).unwrap();
+        let root = Root::tree(dir.path(), false, true, 16).unwrap();
         assert_eq!(kind(&root, b"escape"), "file");
         assert_eq!(kind(&root, b"sub/a.txt"), "file");
         assert_eq!(kind(&root, b"sub/../../etc/passwd"), "missing");
@@ -543,9 +629,9 @@ mod tests {
     fn a_file_root_is_refused_as_not_a_directory() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("f"), b"").unwrap();
-        let err = Root::tree(&dir.path().join("f"), false, false).unwrap_err();
+        let err = Root::tree(&dir.path().join("f"), false, false, 16).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotADirectory);
-        let err = Root::tree(&dir.path().join("missing"), false, false).unwrap_err();
+        let err = Root::tree(&dir.path().join("missing"), false, false, 16).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
     }
 }

@@ -1,0 +1,167 @@
+//! The kept file handles (`--open-files`) against the real binary: while a connection stays open
+//! the server keeps the file open between requests, and every kind of change is still seen
+//! exactly as a fresh open would see it: rename-replace, in-place write, a rewrite whose mtime
+//! was set back, truncate, permission change, delete and recreate. With no connection left, no
+//! file is held open.
+
+mod common;
+
+use std::fs;
+use std::net::TcpStream;
+use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::path::Path;
+use std::process::Command;
+
+use common::{Reply, Server, file_handles, random_bytes, request, run, sha256_hex};
+
+fn get(server: &Server, path: &str) -> Reply {
+    request(server.addr, "GET", path, &[])
+}
+
+fn assert_serves(server: &Server, path: &str, data: &[u8], what: &str) -> String {
+    let reply = get(server, path);
+    assert_eq!(reply.status, 200, "{what}");
+    assert_eq!(sha256_hex(&reply.body), sha256_hex(data), "{what}");
+    reply.header("etag").unwrap().to_string()
+}
+
+/// Runs every change against a server serving `file` at `url`, with a keep-alive connection
+/// held open so the kept handle survives between requests.
+fn every_change_is_seen(server: &Server, file: &Path, url: &str) {
+    let _idle = TcpStream::connect(server.addr).unwrap();
+    let first = random_bytes(300_000, 1);
+    let tag1 = assert_serves(server, url, &first, "first");
+    assert_serves(server, url, &first, "again, from the kept handle");
+    assert_eq!(
+        file_handles(server.pid(), file),
+        1,
+        "the handle is kept between requests"
+    );
+
+    // Rename-replace.
+    let second = random_bytes(300_000, 2);
+    let staged = file.with_extension("staged");
+    fs::write(&staged, &second).unwrap();
+    fs::rename(&staged, file).unwrap();
+    let tag2 = assert_serves(server, url, &second, "after a rename-replace");
+    assert_ne!(tag1, tag2);
+
+    // In place, same size.
+    let mut third = second.clone();
+    third[1000..2000].fill(0xAB);
+    fs::OpenOptions::new()
+        .write(true)
+        .open(file)
+        .unwrap()
+        .write_all_at(&third[1000..2000], 1000)
+        .unwrap();
+    let tag3 = assert_serves(server, url, &third, "after an in-place write");
+    assert_ne!(tag2, tag3);
+
+    // In place, then the mtime set back: only the ctime tells.
+    let mut fourth = third.clone();
+    fourth[5] ^= 0xFF;
+    let reference = file.with_extension("ref");
+    fs::write(&reference, b"").unwrap();
+    run(Command::new("touch").arg("-r").arg(file).arg(&reference));
+    fs::OpenOptions::new()
+        .write(true)
+        .open(file)
+        .unwrap()
+        .write_all_at(&fourth[5..6], 5)
+        .unwrap();
+    run(Command::new("touch").arg("-r").arg(&reference).arg(file));
+    assert_serves(
+        server,
+        url,
+        &fourth,
+        "after a rewrite with the mtime restored",
+    );
+
+    // Truncate.
+    fs::OpenOptions::new()
+        .write(true)
+        .open(file)
+        .unwrap()
+        .set_len(1000)
+        .unwrap();
+    assert_serves(server, url, &fourth[..1000], "after a truncate");
+
+    // Permission change (the server runs unprivileged).
+    fs::set_permissions(file, fs::Permissions::from_mode(0o000)).unwrap();
+    assert_eq!(get(server, url).status, 403, "made unreadable");
+    fs::set_permissions(file, fs::Permissions::from_mode(0o644)).unwrap();
+    assert_serves(server, url, &fourth[..1000], "readable again");
+
+    // Delete, then recreate.
+    fs::remove_file(file).unwrap();
+    assert_eq!(get(server, url).status, 404, "deleted");
+    // (The hasher may still be reading an earlier version for a moment.)
+    common::eventually("a deleted file is not held", || {
+        file_handles(server.pid(), file) == 0
+    });
+    let fifth = random_bytes(5000, 5);
+    fs::write(file, &fifth).unwrap();
+    fs::set_permissions(file, fs::Permissions::from_mode(0o644)).unwrap();
+    assert_serves(server, url, &fifth, "recreated");
+}
+
+fn unprivileged(args: &[&str], target: &Path) -> Server {
+    let mut cmd = common::rangeserve_unprivileged();
+    cmd.args(args)
+        .arg(target)
+        .args(["--bind", "127.0.0.1", "--port", "0", "--idle-timeout", "60"]);
+    Server::spawn(cmd)
+}
+
+fn shared_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    dir
+}
+
+#[test]
+fn a_named_file_sees_every_change_through_its_kept_handle() {
+    let dir = shared_dir();
+    let file = dir.path().join("f.bin");
+    fs::write(&file, random_bytes(300_000, 1)).unwrap();
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+    let server = unprivileged(&["--file"], &file);
+    every_change_is_seen(&server, &file, "/f.bin");
+}
+
+#[test]
+fn a_file_below_a_dir_sees_every_change_through_its_kept_handle() {
+    let dir = shared_dir();
+    fs::create_dir(dir.path().join("sub")).unwrap();
+    fs::set_permissions(dir.path().join("sub"), fs::Permissions::from_mode(0o777)).unwrap();
+    let file = dir.path().join("sub/f.bin");
+    fs::write(&file, random_bytes(300_000, 1)).unwrap();
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+    let server = unprivileged(&["--dir"], dir.path());
+    every_change_is_seen(&server, &file, "/sub/f.bin");
+}
+
+#[test]
+fn an_idle_server_holds_no_file_and_open_files_0_keeps_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f.bin");
+    fs::write(&file, b"data").unwrap();
+    let server = Server::start_dir(dir.path(), &["--no-digest"]);
+    {
+        let _idle = TcpStream::connect(server.addr).unwrap();
+        assert_eq!(get(&server, "/f.bin").body, b"data");
+        assert_eq!(file_handles(server.pid(), &file), 1);
+    }
+    common::eventually("the last connection closes the kept handles", || {
+        file_handles(server.pid(), &file) == 0
+    });
+    let none = Server::start_dir(dir.path(), &["--no-digest", "--open-files", "0"]);
+    let _idle = TcpStream::connect(none.addr).unwrap();
+    assert_eq!(get(&none, "/f.bin").body, b"data");
+    assert_eq!(
+        file_handles(none.pid(), &file),
+        0,
+        "--open-files 0 keeps nothing"
+    );
+}
