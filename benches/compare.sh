@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# rangeserve vs nginx (sendfile) on loopback, measured side by side in one run.
+# rangeserve vs nginx on loopback, measured side by side in one run: nginx with sendfile on (its
+# default fast path), with sendfile off (the fair comparison for a server that copies), and with
+# open_file_cache on (its best configuration for small files).
 #
 #   bash benches/compare.sh            # ROUNDS=3 by default; ROUNDS=5 bash benches/compare.sh for more
 #
@@ -60,11 +62,14 @@ wait_port() { # wait_port PORT: poll until it accepts (bounded)
 
 start_rangeserve() { # start_rangeserve FILE -> prints "PID PORT"
   local port; port=$(free_port)
-  RUST_LOG=warn "$BIN" --file "$1" --bind 127.0.0.1 --port "$port" >/dev/null 2>>"$WORK/rangeserve.log" &
+  RUST_LOG=warn "$BIN" --file "$1" --bind 127.0.0.1 --port "$port" --state-dir "$WORK/state" >/dev/null 2>>"$WORK/rangeserve.log" &
   echo "$! $port"
 }
 
-start_nginx() { # -> prints "PID PORT"
+start_nginx() { # start_nginx [on|off|cache] -> prints "PID PORT"
+  local variant=${1:-on} sendfile=on cache=""
+  [ "$variant" = off ] && sendfile=off
+  [ "$variant" = cache ] && cache="open_file_cache max=1000 inactive=60s; open_file_cache_valid 60s;"
   local port dir; port=$(free_port); dir=$(mktemp -d "$WORK/nginx.XXXX")
   cat > "$dir/nginx.conf" <<EOF
 worker_processes 2;
@@ -74,7 +79,8 @@ error_log $dir/error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
-  sendfile on;
+  sendfile $sendfile;
+  $cache
   tcp_nopush on;
   keepalive_requests 100000;
   client_body_temp_path $dir/body;
@@ -111,6 +117,36 @@ p99_ms_of() { awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub("us","",v); print v/1000
 
 m_range_1k() { wrk_run -H 'Range: bytes=1000-1999' "http://127.0.0.1:$1/mid.bin" > "$WORK/wrk.out"; echo "$(rps_of < "$WORK/wrk.out") $(p99_ms_of < "$WORK/wrk.out")"; }
 m_small_rps() { wrk_run "http://127.0.0.1:$1/small.bin" | rps_of; }
+
+TICK=$(getconf CLK_TCK)
+cpu_of() { # cpu_of PID... -> utime+stime ticks of those processes
+  local t=0 p
+  for p in "$@"; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
+  echo "$t"
+}
+# m_wrk_cpu "PIDS" URL [wrk args] -> "req/s p99_ms server_cpu_us_per_request"
+m_wrk_cpu() {
+  local pids=$1 url=$2; shift 2
+  local c0 c1 reqs
+  # shellcheck disable=SC2086
+  c0=$(cpu_of $pids)
+  wrk_run "$@" "$url" > "$WORK/wrk.out"
+  # shellcheck disable=SC2086
+  c1=$(cpu_of $pids)
+  reqs=$(awk '/requests in/ {print $1}' "$WORK/wrk.out")
+  echo "$(rps_of < "$WORK/wrk.out") $(p99_ms_of < "$WORK/wrk.out") $(echo "($c1 - $c0) * 1000000 / $TICK / $reqs" | bc -l)"
+}
+# m_parallel "PIDS" PORT -> "aggregate_MB/s server_cpu_s_per_GiB" for 16 parallel 1 GiB downloads
+m_parallel() {
+  local pids=$1 port=$2 c0 c1 t0 t1 curls=() i
+  # shellcheck disable=SC2086
+  c0=$(cpu_of $pids); t0=$(date +%s.%N)
+  for i in $(seq 1 16); do curl -s -o /dev/null --max-time 120 "http://127.0.0.1:$port/big.bin" & curls+=($!); done
+  for i in "${curls[@]}"; do wait "$i" || true; done
+  # shellcheck disable=SC2086
+  t1=$(date +%s.%N); c1=$(cpu_of $pids)
+  echo "$(echo "16 * $BIG / ($t1 - $t0) / 1000000" | bc -l) $(echo "($c1 - $c0) / $TICK / 16" | bc -l)"
+}
 
 m_aria2_s() {
   rm -f "$DL/big.bin"
@@ -154,8 +190,10 @@ nginx_pids() { echo "$1 $(pgrep -P "$1" | tr '\n' ' ')"; }
 read -r RS_BIG_PID RS_BIG < <(start_rangeserve "$WORK/www/big.bin"); PIDS+=("$RS_BIG_PID")
 read -r RS_MID_PID RS_MID < <(start_rangeserve "$WORK/www/mid.bin"); PIDS+=("$RS_MID_PID")
 read -r RS_SMALL_PID RS_SMALL < <(start_rangeserve "$WORK/www/small.bin"); PIDS+=("$RS_SMALL_PID")
-read -r NG_PID NG < <(start_nginx); PIDS+=("$NG_PID")
-for p in "$RS_BIG" "$RS_MID" "$RS_SMALL" "$NG"; do wait_port "$p"; done
+read -r NG_PID NG < <(start_nginx on); PIDS+=("$NG_PID")
+read -r NGOFF_PID NGOFF < <(start_nginx off); PIDS+=("$NGOFF_PID")
+read -r NGC_PID NGC < <(start_nginx cache); PIDS+=("$NGC_PID")
+for p in "$RS_BIG" "$RS_MID" "$RS_SMALL" "$NG" "$NGOFF" "$NGC"; do wait_port "$p"; done
 # rangeserve hashes each file at start; let that finish before measuring steady state.
 for _ in $(seq 1 600); do
   code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$RS_BIG/big.bin.sha256")
@@ -167,7 +205,9 @@ check_same() { # check_same URL FILE
   local got want; got=$(curl -sf "$1" | sha256sum | cut -d' ' -f1); want=$(sha256sum < "$2" | cut -d' ' -f1)
   [ "$got" = "$want" ] || { echo "$1 does not serve $2" >&2; exit 1; }
 }
-for f in big mid small; do check_same "http://127.0.0.1:$NG/$f.bin" "$WORK/www/$f.bin"; done
+for port in "$NG" "$NGOFF" "$NGC"; do
+  for f in big mid small; do check_same "http://127.0.0.1:$port/$f.bin" "$WORK/www/$f.bin"; done
+done
 check_same "http://127.0.0.1:$RS_BIG/big.bin" "$WORK/www/big.bin"
 check_same "http://127.0.0.1:$RS_MID/mid.bin" "$WORK/www/mid.bin"
 check_same "http://127.0.0.1:$RS_SMALL/small.bin" "$WORK/www/small.bin"
@@ -182,6 +222,22 @@ for round in $(seq 1 "$ROUNDS"); do
   read -r rps p99 < <(m_range_1k "$NG");        record range_ng "$rps"; record p99_ng "$p99"
   record small_rs "$(m_small_rps "$RS_SMALL")"; record small_ng "$(m_small_rps "$NG")"
   record aria_rs "$(m_aria2_s "$RS_BIG")";      record aria_ng "$(m_aria2_s "$NG")"
+  # CPU per request and per GiB: rangeserve, then each nginx configuration.
+  for who in rs ng ngoff ngc; do
+    case $who in
+      rs) mid_pids=$RS_MID_PID; small_pids=$RS_SMALL_PID; big_pids=$RS_BIG_PID
+          mid=$RS_MID; small=$RS_SMALL; big=$RS_BIG ;;
+      ng) mid_pids=$(nginx_pids "$NG_PID"); small_pids=$mid_pids; big_pids=$mid_pids; mid=$NG; small=$NG; big=$NG ;;
+      ngoff) mid_pids=$(nginx_pids "$NGOFF_PID"); small_pids=$mid_pids; big_pids=$mid_pids; mid=$NGOFF; small=$NGOFF; big=$NGOFF ;;
+      ngc) mid_pids=$(nginx_pids "$NGC_PID"); small_pids=$mid_pids; big_pids=$mid_pids; mid=$NGC; small=$NGC; big=$NGC ;;
+    esac
+    read -r rps _ us < <(m_wrk_cpu "$mid_pids" "http://127.0.0.1:$mid/mid.bin" -H 'Range: bytes=1000-1999')
+    record "cpu_range_$who" "$us"; record "rps_range_$who" "$rps"
+    read -r rps _ us < <(m_wrk_cpu "$small_pids" "http://127.0.0.1:$small/small.bin")
+    record "cpu_small_$who" "$us"; record "rps_small_$who" "$rps"
+    read -r mbs cpu < <(m_parallel "$big_pids" "$big")
+    record "par_mbs_$who" "$mbs"; record "par_cpu_$who" "$cpu"
+  done
 done
 
 # Peak RSS: fresh servers, one stalled-readers run each, after rangeserve's hash is done.
@@ -206,7 +262,7 @@ RSS_NG=$(m_stalled_rss "$NG_PORT" $(nginx_pids "$NG_PID"))
 kill "$RS_PID" 2>/dev/null || true
 fresh_first_download() { # fresh_first_download [FLAGS] -> MB/s
   local port pid; port=$(free_port)
-  RUST_LOG=warn "$BIN" --file "$WORK/www/big.bin" --bind 127.0.0.1 --port "$port" "$@" >/dev/null 2>>"$WORK/rangeserve.log" &
+  RUST_LOG=warn "$BIN" --file "$WORK/www/big.bin" --bind 127.0.0.1 --port "$port" --state-dir "$WORK/state-$RANDOM" "$@" >/dev/null 2>>"$WORK/rangeserve.log" &
   pid=$!
   wait_port "$port"
   m_full_mbs "$port"
@@ -239,3 +295,19 @@ printf '| peak RSS, %d stalled 1 GiB readers, %ss | MiB | %.1f | %.1f | %s× | �
   "$STALLED" "$STALL_SECS" "$(echo "$RSS_RS/1024" | bc -l)" "$(echo "$RSS_NG/1024" | bc -l)" "$(ratio "$RSS_RS" "$RSS_NG")"
 printf '| 1 GiB from a fresh server, hashing vs --no-digest | MB/s | %.1f | %.1f (no hash) | %s× | no regression |\n' \
   "$(med hashing_rs)" "$(med nohash_rs)" "$(ratio "$(med hashing_rs)" "$(med nohash_rs)")"
+
+# Against each nginx configuration: server CPU (utime+stime of its processes, from /proc).
+echo
+echo "| server CPU | unit | rangeserve | nginx sendfile on | ratio | nginx sendfile off | ratio | nginx open_file_cache | ratio | target |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+row3() { # row3 LABEL UNIT KEY TARGET
+  local a b c d; a=$(med "$3_rs"); b=$(med "$3_ng"); c=$(med "$3_ngoff"); d=$(med "$3_ngc")
+  printf '| %s | %s | %.2f | %.2f | %s× | %.2f | %s× | %.2f | %s× | %s |\n' "$1" "$2" "$a" "$b" "$(ratio "$a" "$b")" \
+    "$c" "$(ratio "$a" "$c")" "$d" "$(ratio "$a" "$d")" "$4"
+}
+row3 "CPU per request, 1 KiB range (wrk -t2 -c64)" "µs" cpu_range "≤ 0.8× (sendfile on)"
+row3 "CPU per request, 4 KiB file (wrk -t2 -c64)" "µs" cpu_small "≤ 0.8× (sendfile on)"
+row3 "requests/s, 1 KiB range (same runs)" "req/s" rps_range "≥ 1.15× (sendfile on)"
+row3 "requests/s, 4 KiB file (same runs)" "req/s" rps_small "≥ 1.15× (sendfile on)"
+row3 "CPU per GiB, 16 parallel 1 GiB downloads" "s" par_cpu "≤ 1.5× (sendfile on)"
+row3 "aggregate, 16 parallel 1 GiB downloads" "MB/s" par_mbs "-"
