@@ -161,132 +161,12 @@ async fn plan(req: &Request<Incoming>, shared: &Arc<Shared>) -> (Plan, Option<He
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return (Plan::MethodNotAllowed, None);
     }
-    let digests = shared.digests.as_ref();
     match target {
-        Target::File(mut rep) => {
-            let status = digests.map(|d| d.ensure(&rep.stamp, &rep.identity.rel));
-            let want = field(req.headers(), &WANT_REPR_DIGEST);
-            let repr_digest = match status {
-                Some(digest::Status::Ready { sum, field }) => {
-                    // The content tag from now on; the provisional one still names this version.
-                    let provisional = std::mem::replace(&mut rep.etag, headers::content_etag(&sum));
-                    rep.also = Some(provisional);
-                    digest::wants_sha256(want.as_deref()).then_some(field)
-                }
-                _ => None,
-            };
-            let max_ranges = shared.config.max_ranges;
-            let plan = decide(req.headers(), rep, max_ranges, SystemTime::now());
-            (plan, repr_digest)
-        }
-        Target::Sidecar(rep, name) => {
-            let plan = match digests.map(|d| d.ensure(&rep.stamp, &rep.identity.rel)) {
-                Some(digest::Status::Ready { sum, .. }) => {
-                    Plan::Checksum(listing::checksum_line(&sum, &name).into())
-                }
-                Some(digest::Status::Hashing { done, total, rate }) => {
-                    Plan::ChecksumPending(digest::retry_after(done, total, rate))
-                }
-                None => Plan::NotFound,
-            };
-            (plan, None)
-        }
-        Target::Listing(dir) => {
-            let json = route::wants_json(
-                req.uri().query(),
-                field(req.headers(), &header::ACCEPT).as_deref(),
-            );
-            let origin = origin(req.headers());
-            let if_none_match = field(req.headers(), &header::IF_NONE_MATCH).map(Cow::into_owned);
-            let shared = Arc::clone(shared);
-            let plan = blocking(move || {
-                let entries = match read_entries(&shared, &dir, &path) {
-                    Ok(entries) => entries,
-                    Err(status) => return Plan::OpenFailed(status),
-                };
-                let page = Page {
-                    segments: &path.segments,
-                    origin: origin.as_deref(),
-                    entries: &entries,
-                    checksums: shared.digests.is_some(),
-                    archive_name: path
-                        .segments
-                        .last()
-                        .map(Vec::as_slice)
-                        .or(Some(shared.config.root.name()))
-                        .filter(|name| !name.is_empty()),
-                };
-                let body = if json {
-                    listing::json(&page)
-                } else {
-                    listing::html(&page)
-                };
-                let etag = format!("\"{}\"", digest::hex(&Sha256::digest(&body)[..12]));
-                let listing = Listing {
-                    body: body.into(),
-                    etag,
-                    json,
-                };
-                match if_none_match {
-                    Some(value)
-                        if conditional::check_if_none_match(&value, &listing.etag)
-                            == Cond::False =>
-                    {
-                        Plan::ListingNotModified(listing)
-                    }
-                    _ => Plan::Listing(listing),
-                }
-            })
-            .await;
-            (plan, None)
-        }
-        Target::Manifest(dir) => {
-            let shared = Arc::clone(shared);
-            let plan = blocking(move || {
-                let entries = match read_entries(&shared, &dir, &path) {
-                    Ok(entries) => entries,
-                    Err(status) => return Plan::OpenFailed(status),
-                };
-                match listing::manifest(&entries) {
-                    Ok(Some(text)) => Plan::Checksum(text.into()),
-                    Ok(None) => Plan::NotFound,
-                    Err(_) => {
-                        let rate = shared.digests.as_ref().map_or(0.0, |d| d.rate());
-                        Plan::ChecksumPending(digest::retry_after(0, pending_bytes(&entries), rate))
-                    }
-                }
-            })
-            .await;
-            (plan, None)
-        }
-        Target::Archive(dir, format) => {
-            let shared = Arc::clone(shared);
-            let fields = req.headers().clone();
-            let name = path.segments.last().cloned().unwrap_or_default();
-            let plan = blocking(move || {
-                let digests = shared.digests.as_ref();
-                let root = &shared.config.root;
-                match archives::prepare(root, &dir, format, &name, digests, &shared.archives) {
-                    Ok(Prepared::Ready(rep)) => {
-                        decide(&fields, rep, shared.config.max_ranges, SystemTime::now())
-                    }
-                    Ok(Prepared::Pending(bytes)) => {
-                        let rate = digests.map_or(0.0, |d| d.rate());
-                        Plan::ChecksumPending(digest::retry_after(0, bytes, rate))
-                    }
-                    Err(err) => {
-                        tracing::warn!(
-                            "cannot archive '{}': {}",
-                            route::display(&path.segments).trim_end_matches('/'),
-                            error::describe(&err)
-                        );
-                        Plan::OpenFailed(error::status_for(&err))
-                    }
-                }
-            })
-            .await;
-            (plan, None)
-        }
+        Target::File(rep) => file_plan(req, shared, rep),
+        Target::Sidecar(rep, name) => (sidecar_plan(shared, &rep, &name), None),
+        Target::Listing(dir) => (listing_plan(req, shared, dir, path).await, None),
+        Target::Manifest(dir) => (manifest_plan(shared, dir, path).await, None),
+        Target::Archive(dir, format) => (archive_plan(req, shared, dir, format, path).await, None),
         Target::Redirect(location) => (Plan::Redirect(location), None),
         Target::NotFound => (Plan::NotFound, None),
         Target::Failed(err) => {
@@ -299,6 +179,163 @@ async fn plan(req: &Request<Incoming>, shared: &Arc<Shared>) -> (Plan, Option<He
         }
         Target::WouldBlock => (Plan::OpenFailed(StatusCode::INTERNAL_SERVER_ERROR), None),
     }
+}
+
+/// A file: its digest (the content ETag and `Repr-Digest` once known), then [`decide`].
+fn file_plan(
+    req: &Request<Incoming>,
+    shared: &Shared,
+    mut rep: Representation,
+) -> (Plan, Option<HeaderValue>) {
+    let status = shared
+        .digests
+        .as_ref()
+        .map(|d| d.ensure(&rep.stamp, &rep.identity.rel));
+    let want = field(req.headers(), &WANT_REPR_DIGEST);
+    let repr_digest = match status {
+        Some(digest::Status::Ready { sum, field }) => {
+            // The content tag from now on; the provisional one still names this version.
+            let provisional = std::mem::replace(&mut rep.etag, headers::content_etag(&sum));
+            rep.also = Some(provisional);
+            digest::wants_sha256(want.as_deref()).then_some(field)
+        }
+        _ => None,
+    };
+    let plan = decide(
+        req.headers(),
+        rep,
+        shared.config.max_ranges,
+        SystemTime::now(),
+    );
+    (plan, repr_digest)
+}
+
+/// `<name>.sha256`: the `sha256sum` line of the file's current version, or 503 while hashing.
+fn sidecar_plan(shared: &Shared, rep: &Representation, name: &[u8]) -> Plan {
+    let status = shared
+        .digests
+        .as_ref()
+        .map(|d| d.ensure(&rep.stamp, &rep.identity.rel));
+    match status {
+        Some(digest::Status::Ready { sum, .. }) => {
+            Plan::Checksum(listing::checksum_line(&sum, name).into())
+        }
+        Some(digest::Status::Hashing { done, total, rate }) => {
+            Plan::ChecksumPending(digest::retry_after(done, total, rate))
+        }
+        None => Plan::NotFound,
+    }
+}
+
+/// A directory's listing, HTML or JSON, read and rendered on the blocking pool; 304 when the
+/// client has its ETag.
+async fn listing_plan(
+    req: &Request<Incoming>,
+    shared: &Arc<Shared>,
+    dir: Dir,
+    path: RequestPath,
+) -> Plan {
+    let json = route::wants_json(
+        req.uri().query(),
+        field(req.headers(), &header::ACCEPT).as_deref(),
+    );
+    let origin = origin(req.headers());
+    let if_none_match = field(req.headers(), &header::IF_NONE_MATCH).map(Cow::into_owned);
+    let shared = Arc::clone(shared);
+    blocking(move || {
+        let entries = match read_entries(&shared, &dir, &path) {
+            Ok(entries) => entries,
+            Err(status) => return Plan::OpenFailed(status),
+        };
+        let page = Page {
+            segments: &path.segments,
+            origin: origin.as_deref(),
+            entries: &entries,
+            checksums: shared.digests.is_some(),
+            archive_name: path
+                .segments
+                .last()
+                .map(Vec::as_slice)
+                .or(Some(shared.config.root.name()))
+                .filter(|name| !name.is_empty()),
+        };
+        let body = if json {
+            listing::json(&page)
+        } else {
+            listing::html(&page)
+        };
+        let etag = format!("\"{}\"", digest::hex(&Sha256::digest(&body)[..12]));
+        let listing = Listing {
+            body: body.into(),
+            etag,
+            json,
+        };
+        match if_none_match {
+            Some(value)
+                if conditional::check_if_none_match(&value, &listing.etag) == Cond::False =>
+            {
+                Plan::ListingNotModified(listing)
+            }
+            _ => Plan::Listing(listing),
+        }
+    })
+    .await
+}
+
+/// `SHA256SUMS` of a directory's files, once every digest is known (503 until then; 404 for a
+/// directory without files).
+async fn manifest_plan(shared: &Arc<Shared>, dir: Dir, path: RequestPath) -> Plan {
+    let shared = Arc::clone(shared);
+    blocking(move || {
+        let entries = match read_entries(&shared, &dir, &path) {
+            Ok(entries) => entries,
+            Err(status) => return Plan::OpenFailed(status),
+        };
+        match listing::manifest(&entries) {
+            Ok(Some(text)) => Plan::Checksum(text.into()),
+            Ok(None) => Plan::NotFound,
+            Err(_) => {
+                let rate = shared.digests.as_ref().map_or(0.0, |d| d.rate());
+                Plan::ChecksumPending(digest::retry_after(0, pending_bytes(&entries), rate))
+            }
+        }
+    })
+    .await
+}
+
+/// A directory as one archive, prepared on the blocking pool, then planned like a file.
+async fn archive_plan(
+    req: &Request<Incoming>,
+    shared: &Arc<Shared>,
+    dir: Dir,
+    format: crate::archive::Format,
+    path: RequestPath,
+) -> Plan {
+    let shared = Arc::clone(shared);
+    let fields = req.headers().clone();
+    let name = path.segments.last().cloned().unwrap_or_default();
+    blocking(move || {
+        let digests = shared.digests.as_ref();
+        let root = &shared.config.root;
+        match archives::prepare(root, &dir, format, &name, digests, &shared.archives) {
+            Ok(Prepared::Ready(rep)) => {
+                decide(&fields, rep, shared.config.max_ranges, SystemTime::now())
+            }
+            Ok(Prepared::Pending(bytes)) => {
+                let rate = digests.map_or(0.0, |d| d.rate());
+                Plan::ChecksumPending(digest::retry_after(0, bytes, rate))
+            }
+            Err(err) => {
+                tracing::warn!(
+                    "cannot archive '{}': {}",
+                    route::display(&path.segments).trim_end_matches('/'),
+                    error::describe(&err)
+                );
+                Plan::OpenFailed(error::status_for(&err))
+            }
+        }
+    })
+    .await
 }
 
 /// Resolves the path against the root: inline if every lookup is answered from the kernel's
