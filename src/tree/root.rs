@@ -348,15 +348,7 @@ impl TreeRoot {
                     let same = rustix::fs::fstat(&file)?;
                     Representation::from_stat(file, &same, identity)
                 });
-                match built {
-                    Ok(rep) => {
-                        if keep_handle {
-                            keep(&self.handles, rel, &rep);
-                        }
-                        Found::File(rep)
-                    }
-                    Err(err) => missing_or_failed(err),
-                }
+                found_file(&self.handles, rel, keep_handle, built)
             }
             _ => Found::Missing,
         }
@@ -478,13 +470,23 @@ fn reuse(
     }
 }
 
-/// Keeps a freshly opened file's handle for the next request.
-fn keep(handles: &Handles, key: &[u8], rep: &Representation) {
-    if let Source::File(file) = &rep.source {
-        handles.put(
-            key,
-            Cached::new(Arc::clone(file), rep.stamp, Arc::clone(&rep.identity)),
-        );
+/// The lookup of a freshly opened file; its handle is kept for the next request when
+/// `keep_handle`.
+fn found_file(
+    handles: &Handles,
+    key: &[u8],
+    keep_handle: bool,
+    opened: io::Result<Representation>,
+) -> Lookup {
+    match opened {
+        Ok(rep) => {
+            if keep_handle && let Source::File(file) = &rep.source {
+                let cached = Cached::new(Arc::clone(file), rep.stamp, Arc::clone(&rep.identity));
+                handles.put(key, cached);
+            }
+            Found::File(rep)
+        }
+        Err(err) => missing_or_failed(err),
     }
 }
 
@@ -513,15 +515,7 @@ fn lookup_named(files: &[NamedFile], rel: &[u8], blocking: bool, keep_handle: bo
             Err(err) => Err(err),
         }
     };
-    match opened {
-        Ok(rep) => {
-            if keep_handle {
-                keep(&named.handle, key, &rep);
-            }
-            Found::File(rep)
-        }
-        Err(err) => missing_or_failed(err),
-    }
+    found_file(&named.handle, key, keep_handle, opened)
 }
 
 fn listed_named(file: &NamedFile) -> Option<Listed> {
