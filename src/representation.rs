@@ -2,7 +2,8 @@
 //! version stamp ([`Stamp`]), and one opened version of it per request ([`Representation`]:
 //! handle, length, modification time, ETag).
 //!
-//! Every request opens the path anew and reads the metadata from that handle (`fstat`), so the
+//! Every request opens the path anew and reads the metadata from that handle (`fstat`), or reuses
+//! a kept handle whose stamp equals what a `statx` of the path finds now (`tree::handles`), so the
 //! validators, the status, the lengths and the bytes of one response all describe one version,
 //! even if the file is replaced by rename while the response streams. Opening is done inline when
 //! the kernel can do it from its caches (see `cached_io`), else on the blocking pool.
