@@ -424,7 +424,6 @@ fn walk_version(
         }
     }
     let etag = etag_of(format, &walked);
-    tracing::debug!("etag after {:?}", started.elapsed());
     let layout = match cached {
         Some(version) if version.etag == etag => Arc::clone(&version.layout),
         _ => {
@@ -453,7 +452,6 @@ fn walk_version(
         walked_at: Instant::now(),
         refreshing: AtomicBool::new(false),
     });
-    tracing::debug!("prepared after {:?}", started.elapsed());
     Ok(Walk::Ready(version))
 }
 
