@@ -12,9 +12,8 @@
 //! [`body`] streams bytes in positioned reads (from a file or an archive's members), [`handler`]
 //! turns a request into a [`handler::Plan`] and the plan into a response, [`access_log`] logs
 //! each response when its body ends, [`digest`] hashes each version of each file (SHA-256 and
-//! CRC-32) and keeps the digests across restarts, [`timed_io`] enforces the idle and send-stall
-//! timeouts, [`server`] accepts connections (up to a limit) and drains them on shutdown, and
-//! [`workers`] runs the per-CPU runtimes that serve them. [`cli`] turns the command line into a
+//! CRC-32) and keeps the digests across restarts, [`net`] accepts connections (up to a limit), serves them on per-CPU
+//! runtimes with the idle and send-stall timeouts, and drains them on shutdown. [`cli`] turns the command line into a
 //! checked [`cli::Config`].
 
 #![forbid(unsafe_code)]
@@ -30,9 +29,7 @@ pub mod error;
 pub mod handler;
 pub mod headers;
 pub mod multipart;
+pub mod net;
 pub mod range;
 pub mod representation;
-pub mod server;
-pub mod timed_io;
 pub mod tree;
-pub mod workers;

@@ -30,5 +30,5 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), StartupError> {
-    rangeserve::server::run(args.into_config()?)
+    rangeserve::net::listener::run(args.into_config()?)
 }

@@ -22,11 +22,11 @@ use crate::digest::store::Store;
 use crate::digest::{self, Digests};
 use crate::error::StartupError;
 use crate::handler::{self, Shared};
+use crate::net::timed_io::TimedIo;
+use crate::net::workers::Workers;
 use crate::representation::{NamedFile, Representation};
-use crate::timed_io::TimedIo;
 use crate::tree::listing::{self, Page};
 use crate::tree::root::Root;
-use crate::workers::Workers;
 
 /// Pause after a failed `accept` (e.g. out of descriptors), so the loop does not spin.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
