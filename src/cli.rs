@@ -14,6 +14,7 @@ use hyper::header::HeaderValue;
 
 use crate::body::DEFAULT_CHUNK_SIZE;
 use crate::error::StartupError;
+use crate::net::tls::KeyFiles;
 use crate::representation::{NamedFile, Representation};
 use crate::tree::handles::DEFAULT_OPEN_FILES;
 use crate::tree::root::Root;
@@ -25,6 +26,17 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// Default for `--max-header-bytes`: ample for any real client, small enough that a stalled
 /// connection holds little (hyper uses the same bound for its write buffer).
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Default for `--max-streams` (the value RFC 9113 §6.5.2 recommends as the least to allow).
+pub const DEFAULT_MAX_STREAMS: u32 = 100;
+
+/// Where the HTTPS certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSource {
+    /// `--tls-cert` and `--tls-key`.
+    Files(KeyFiles),
+    /// `--tls-self-signed`: made and kept under the state directory.
+    SelfSigned,
+}
 
 const EXAMPLES: &str = "\
 Examples:
@@ -144,6 +156,37 @@ pub struct Args {
     #[arg(long, env = "RANGESERVE_NO_DIGEST")]
     pub no_digest: bool,
 
+    /// PEM certificate chain (end-entity first) for HTTPS; needs --tls-key. The port then speaks
+    /// TLS 1.2 and 1.3 only, offering HTTP/2 and HTTP/1.1. SIGHUP, or a change of either file,
+    /// reloads both (new handshakes get the new certificate; connections in flight keep theirs).
+    #[arg(
+        long,
+        env = "RANGESERVE_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1; RSA, ECDSA or Ed25519) of --tls-cert.
+    #[arg(
+        long,
+        env = "RANGESERVE_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// HTTPS with a certificate made for this machine's names, kept (key mode 0600) under the
+    /// state directory so a restart presents the same one; the banner prints its fingerprint
+    /// and commands that check it.
+    #[arg(long, env = "RANGESERVE_TLS_SELF_SIGNED", conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub tls_self_signed: bool,
+
+    /// Most HTTP/2 streams (requests) in flight on one connection.
+    #[arg(long, env = "RANGESERVE_MAX_STREAMS", value_name = "N", default_value_t = DEFAULT_MAX_STREAMS,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_streams: u32,
+
     /// Largest request header block accepted, in bytes (at least 8192); larger → 431.
     #[arg(long, env = "RANGESERVE_MAX_HEADER_BYTES", value_name = "BYTES", default_value_t = DEFAULT_MAX_HEADER_BYTES,
           value_parser = clap::value_parser!(u32).range(8192..=(1 << 20)).map(|n| n as usize))]
@@ -168,6 +211,10 @@ pub struct Config {
     pub send_timeout: Duration,
     pub max_connections: usize,
     pub max_header_bytes: usize,
+    /// HTTPS, when asked for.
+    pub tls: Option<TlsSource>,
+    /// `--max-streams`: HTTP/2 streams per connection.
+    pub max_streams: u32,
     /// Hash each version for `Repr-Digest` and the sidecar (`--no-digest` turns it off).
     pub digest: bool,
     pub workers: usize,
@@ -207,6 +254,12 @@ impl Args {
             send_timeout: Duration::from_secs(self.send_timeout),
             max_connections: self.max_connections,
             max_header_bytes: self.max_header_bytes,
+            tls: match (self.tls_cert, self.tls_key, self.tls_self_signed) {
+                (Some(cert), Some(key), _) => Some(TlsSource::Files(KeyFiles { cert, key })),
+                (_, _, true) => Some(TlsSource::SelfSigned),
+                _ => None,
+            },
+            max_streams: self.max_streams,
             digest: !self.no_digest,
             workers: self
                 .workers
@@ -314,6 +367,19 @@ mod tests {
             &["rangeserve", "--hidden"],
             &["rangeserve", "--file", "x", "--cache-control", "a\u{7f}b"],
             &["rangeserve", "--file", "x", "--cache-control", " "],
+            &["rangeserve", "--file", "x", "--tls-cert", "c"],
+            &["rangeserve", "--file", "x", "--tls-key", "k"],
+            &[
+                "rangeserve",
+                "--file",
+                "x",
+                "--tls-self-signed",
+                "--tls-cert",
+                "c",
+                "--tls-key",
+                "k",
+            ],
+            &["rangeserve", "--file", "x", "--max-streams", "0"],
         ] {
             assert!(Args::try_parse_from(argv).is_err(), "{argv:?}");
         }

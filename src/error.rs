@@ -23,6 +23,10 @@ pub enum StartupError {
     StateDir { path: PathBuf, source: io::Error },
     /// The listening socket could not be bound (port in use, address not on this host, ...).
     Bind { addr: SocketAddr, source: io::Error },
+    /// The TLS certificate or key cannot be used (names the file and the reason).
+    Tls(crate::net::tls::TlsError),
+    /// The self-signed certificate could not be made or kept.
+    SelfSigned { path: PathBuf, source: io::Error },
     /// The async runtime could not be built.
     Runtime(io::Error),
 }
@@ -58,6 +62,13 @@ impl fmt::Display for StartupError {
             StartupError::Bind { addr, source } => {
                 write!(f, "cannot listen on {addr}: {}", describe(source))
             }
+            StartupError::Tls(err) => write!(f, "{err}"),
+            StartupError::SelfSigned { path, source } => write!(
+                f,
+                "cannot keep the self-signed certificate in '{}': {}",
+                path.display(),
+                describe(source)
+            ),
             StartupError::Runtime(source) => write!(f, "cannot start the runtime: {source}"),
         }
     }

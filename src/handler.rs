@@ -239,7 +239,12 @@ async fn listing_plan(
         req.uri().query(),
         field(req.headers(), &header::ACCEPT).as_deref(),
     );
-    let origin = origin(req.headers());
+    let scheme = if shared.config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let origin = origin(req, scheme);
     let if_none_match = field(req.headers(), &header::IF_NONE_MATCH).map(Cow::into_owned);
     let shared = Arc::clone(shared);
     blocking(move || {
@@ -430,16 +435,20 @@ fn pending_bytes(entries: &[listing::Entry]) -> u64 {
         .sum()
 }
 
-/// `http://HOST` from the request's `Host`, for the copy-paste commands; `None` if absent or
-/// not a plain host[:port] (it goes into a shell command a person may paste).
-fn origin(fields: &HeaderMap) -> Option<String> {
-    let host = fields.get(header::HOST)?.to_str().ok()?;
+/// `http://HOST` (or `https://`) from the request's `Host` (HTTP/2: `:authority`), for the
+/// copy-paste commands; `None` if absent or not a plain host[:port] (it goes into a shell
+/// command a person may paste).
+fn origin(req: &Request<Incoming>, scheme: &str) -> Option<String> {
+    let host = match req.headers().get(header::HOST) {
+        Some(host) => host.to_str().ok()?,
+        None => req.uri().authority()?.as_str(),
+    };
     let plain = !host.is_empty()
         && host.len() <= 255
         && host
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
-    plain.then(|| format!("http://{host}"))
+    plain.then(|| format!("{scheme}://{host}"))
 }
 
 /// Applies the preconditions (RFC 9110 §13.2.2) and then the `Range` (§14.2) of a GET or HEAD.

@@ -10,19 +10,23 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
 
-use crate::cli::Config;
+use crate::cli::{Config, TlsSource};
 use crate::digest::store::Store;
 use crate::digest::{self, Digests};
 use crate::error::StartupError;
 use crate::handler::{self, Shared};
+use crate::net::self_signed;
+use crate::net::streams::StreamExecutor;
 use crate::net::timed_io::TimedIo;
+use crate::net::tls::{self as tls_config, KeyFiles, Reloadable};
 use crate::net::workers::Workers;
 use crate::representation::{NamedFile, Representation};
 use crate::tree::listing::{self, Page};
@@ -54,14 +58,35 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
     } else {
         None
     };
+    let tls = match &config.tls {
+        Some(source) => Some(Tls::start(source, &config)?),
+        None => None,
+    };
     let listener = TcpListener::bind(config.addr).await.map_err(bind_error)?;
     let local = listener.local_addr().map_err(bind_error)?;
-    print_banner(&config, local);
+    if let Some(tls) = &tls {
+        // Listening for SIGHUP before the banner is out: from then on a SIGHUP reloads, it never
+        // ends the process.
+        let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .map_err(|err| tracing::warn!("cannot listen for SIGHUP: {err}"))
+            .ok();
+        tokio::spawn(watch_key_files(
+            tls.files.clone(),
+            Arc::clone(&tls.resolver),
+            hangup,
+        ));
+    }
+    let lines = ClientLines::new(local, tls.as_ref());
+    print_banner(&config, local, tls.as_ref(), &lines);
     tracing::info!("serving with {} worker(s)", workers.count());
 
     if let (Some(digests), Root::Files(files)) = (&digests, &*config.root) {
         for file in files {
-            tokio::spawn(watch_versions(Arc::clone(digests), file.clone(), local));
+            tokio::spawn(watch_versions(
+                Arc::clone(digests),
+                file.clone(),
+                lines.clone(),
+            ));
         }
     }
     let shared = Arc::new(Shared {
@@ -73,11 +98,6 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
     let config = &shared.config;
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(config.max_connections));
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(config.header_timeout)
-        .max_buf_size(config.max_header_bytes)
-        .keep_alive(true);
 
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -121,7 +141,7 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
                     stream,
                     peer,
                     Arc::clone(&shared),
-                    http.clone(),
+                    tls.as_ref().map(|tls| tls.acceptor.clone()),
                     graceful.watcher(),
                     permit,
                 );
@@ -138,12 +158,13 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
     Ok(())
 }
 
-/// Serves one connection on the worker it was handed to; its slot is freed when it ends.
+/// Serves one connection on the worker it was handed to (after the TLS handshake, if any);
+/// its slot is freed when it ends.
 async fn serve(
     stream: std::net::TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    http: http1::Builder,
+    tls: Option<TlsAcceptor>,
     watcher: Watcher,
     permit: OwnedSemaphorePermit,
 ) {
@@ -154,13 +175,51 @@ async fn serve(
             return;
         }
     };
-    let io = TimedIo::new(
-        stream,
-        shared.config.idle_timeout,
-        shared.config.send_timeout,
-    );
+    let config = &shared.config;
+    let streams = StreamExecutor::new(config.send_timeout);
+    let io = TimedIo::new(stream, config.idle_timeout, config.send_timeout)
+        .with_streams(streams.in_flight());
+    let http = http_builder(config, streams);
     shared.connections.fetch_add(1, Ordering::Relaxed);
-    let served = Arc::clone(&shared);
+    match tls {
+        None => serve_http(&http, io, peer, &shared, watcher).await,
+        // A handshake gets as long as a request header (a client that trickles or never sends
+        // its ClientHello is dropped, like one that trickles a header).
+        Some(acceptor) => {
+            match tokio::time::timeout(config.header_timeout, acceptor.accept(io)).await {
+                Ok(Ok(tls)) => {
+                    let http = match tls.get_ref().1.alpn_protocol() {
+                        Some(b"h2") => http.http2_only(),
+                        _ => http.http1_only(),
+                    };
+                    serve_http(&http, tls, peer, &shared, watcher).await;
+                }
+                Ok(Err(err)) => tracing::debug!("TLS handshake with {peer} failed: {err}"),
+                Err(_) => tracing::debug!(
+                    "TLS handshake with {peer} not done within the header timeout ({:?}); closed",
+                    config.header_timeout
+                ),
+            }
+        }
+    }
+    if shared.connections.fetch_sub(1, Ordering::Relaxed) == 1 {
+        shared.config.root.forget_handles();
+    }
+    drop(permit);
+}
+
+/// Runs hyper on one connection: HTTP/1.1, or HTTP/2 (by ALPN over TLS; by its preface, prior
+/// knowledge, on a plain port).
+async fn serve_http<I>(
+    http: &auto::Builder<StreamExecutor>,
+    io: I,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+    watcher: Watcher,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let served = Arc::clone(shared);
     let service = service_fn(move |req| handler::handle(req, Arc::clone(&served), peer));
     if let Err(err) = watcher
         .watch(http.serve_connection(TokioIo::new(io), service))
@@ -168,10 +227,133 @@ async fn serve(
     {
         tracing::debug!("connection from {peer} ended: {err}");
     }
-    if shared.connections.fetch_sub(1, Ordering::Relaxed) == 1 {
-        shared.config.root.forget_handles();
+}
+
+/// hyper's connection settings. HTTP/1.1: the header timeout and size limit, keep-alive.
+/// HTTP/2: at most `--max-streams` concurrent streams and `--max-header-bytes` of header list
+/// (which also bounds a CONTINUATION flood: h2 counts the fragments against it); reset streams
+/// are bounded by h2's defaults, which answer the rapid-reset pattern (CVE-2023-44487) with
+/// GOAWAY; a larger send buffer per stream than hyper's 400 KiB default, so one stream keeps a
+/// long link full (the client's receive window, not this, is the cap on bytes in flight).
+fn http_builder(config: &Config, streams: StreamExecutor) -> auto::Builder<StreamExecutor> {
+    let mut http = auto::Builder::new(streams);
+    http.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_timeout)
+        .max_buf_size(config.max_header_bytes)
+        .keep_alive(true);
+    http.http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(config.max_streams)
+        .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
+        .max_send_buf_size(H2_SEND_BUFFER)
+        .max_pending_accept_reset_streams(H2_MAX_PENDING_RESETS)
+        .max_local_error_reset_streams(H2_MAX_LOCAL_RESETS);
+    http
+}
+
+/// Bytes hyper buffers per HTTP/2 stream ahead of the socket.
+const H2_SEND_BUFFER: usize = 1024 * 1024;
+/// Streams a client may open and reset before the server has accepted them (h2's default, 20:
+/// past it the connection is closed with GOAWAY, the rapid-reset answer).
+const H2_MAX_PENDING_RESETS: usize = 20;
+/// Streams the server may reset for a client's protocol errors before closing the connection.
+const H2_MAX_LOCAL_RESETS: usize = 1024;
+
+/// HTTPS: the acceptor handshakes go through, the resolver a reload swaps the key in, the files
+/// it reloads from, and (for `--tls-self-signed`) the names the certificate covers.
+struct Tls {
+    acceptor: TlsAcceptor,
+    resolver: Arc<Reloadable>,
+    files: KeyFiles,
+    self_signed: Option<Vec<String>>,
+}
+
+impl Tls {
+    /// Loads (or, self-signed, makes) the certificate: any problem is a start-up error.
+    fn start(source: &TlsSource, config: &Config) -> Result<Tls, StartupError> {
+        let provider = tls_config::provider();
+        let (files, self_signed) = match source {
+            TlsSource::Files(files) => (files.clone(), None),
+            TlsSource::SelfSigned => {
+                let Some((state, _)) = &config.state_dir else {
+                    return Err(StartupError::Usage(
+                        "--tls-self-signed keeps its certificate in the state directory: give --state-dir",
+                    ));
+                };
+                let dir = state.join("tls");
+                let names = self_signed::machine_names(config.addr.ip());
+                let (files, made) = self_signed::ensure(&dir, &names).map_err(|source| {
+                    StartupError::SelfSigned {
+                        path: dir.clone(),
+                        source,
+                    }
+                })?;
+                if made {
+                    tracing::info!(
+                        "made a self-signed certificate for {} in {}",
+                        names.join(", "),
+                        dir.display()
+                    );
+                }
+                (files, Some(names))
+            }
+        };
+        let key = files.load(&provider).map_err(StartupError::Tls)?;
+        let resolver = Reloadable::new(key);
+        let server = tls_config::server_config(Arc::clone(&resolver), provider)
+            .map_err(StartupError::Runtime)?;
+        Ok(Tls {
+            acceptor: TlsAcceptor::from(Arc::new(server)),
+            resolver,
+            files,
+            self_signed,
+        })
     }
-    drop(permit);
+}
+
+/// How often the certificate and key files are looked at for a change.
+const KEY_FILES_POLL: Duration = Duration::from_secs(2);
+
+/// Reloads the certificate and key on SIGHUP and when either file changes. A reload that fails
+/// (a file missing, half-written, or the key not the certificate's) keeps the current key and
+/// says why; the next change or SIGHUP tries again.
+async fn watch_key_files(
+    files: KeyFiles,
+    resolver: Arc<Reloadable>,
+    mut hangup: Option<tokio::signal::unix::Signal>,
+) {
+    let mut seen = files.stamp();
+    let mut tick = tokio::time::interval(KEY_FILES_POLL);
+    loop {
+        let why = tokio::select! {
+            Some(()) = async {
+                match &mut hangup {
+                    Some(hangup) => hangup.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => "SIGHUP",
+            _ = tick.tick() => {
+                if files.stamp() == seen {
+                    continue;
+                }
+                "the files changed"
+            }
+        };
+        seen = files.stamp();
+        match files.load(&tls_config::provider()) {
+            Ok(key) => {
+                let fingerprint = key.cert.first().map(|c| tls_config::fingerprint(c));
+                resolver.replace(key);
+                tracing::info!(
+                    "{why}: reloaded the TLS certificate {} (SHA-256 {}); new connections get it",
+                    files.cert.display(),
+                    fingerprint.unwrap_or_default()
+                );
+            }
+            Err(err) => tracing::warn!("{why}: {err}; keeping the certificate in use"),
+        }
+    }
 }
 
 /// Unsent bytes the kernel may queue per connection (`TCP_NOTSENT_LOWAT`). Without it the send
@@ -240,7 +422,7 @@ const VERSION_POLL_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Starts hashing each new version of a named file as soon as it appears (requests also start
 /// it), and prints the digest and a verification recipe to stdout the first time one is ready.
-async fn watch_versions(digests: Arc<Digests>, file: NamedFile, local: SocketAddr) {
+async fn watch_versions(digests: Arc<Digests>, file: NamedFile, lines: ClientLines) {
     let mut announced: Option<String> = None;
     let mut interval = tokio::time::interval(VERSION_POLL_INTERVAL / 8);
     loop {
@@ -254,7 +436,7 @@ async fn watch_versions(digests: Arc<Digests>, file: NamedFile, local: SocketAdd
         match digests.ensure(&rep.stamp, &rep.identity.rel) {
             digest::Status::Ready { sum, .. } if announced.as_ref() != Some(&rep.etag) => {
                 if announced.is_none() {
-                    print_digest_banner(&file, &sum, local);
+                    print_digest_banner(&file, &sum, &lines);
                 }
                 announced = Some(rep.etag);
                 interval = tokio::time::interval(VERSION_POLL_INTERVAL);
@@ -285,10 +467,64 @@ async fn shutdown_signal() -> &'static str {
     }
 }
 
+/// How the banner's URLs and client lines look: the origin (scheme and address) and, for a
+/// self-signed certificate, the options each client needs to check it.
+#[derive(Debug, Clone)]
+struct ClientLines {
+    origin: String,
+    curl: String,
+    wget: String,
+    aria2c: String,
+}
+
+impl ClientLines {
+    fn new(local: SocketAddr, tls: Option<&Tls>) -> ClientLines {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let origin = format!("{scheme}://{}", banner_host(local));
+        match tls {
+            Some(tls) if tls.self_signed.is_some() => {
+                let key = tls.resolver.current();
+                let pin = key
+                    .key
+                    .public_key()
+                    .map(|spki| tls_config::pinned_key(spki.as_ref()))
+                    .unwrap_or_default();
+                let ca = shell_quote(&tls.files.cert.display().to_string());
+                ClientLines {
+                    origin,
+                    curl: format!("--pinnedpubkey '{pin}' -k "),
+                    wget: format!("--ca-certificate={ca} "),
+                    aria2c: format!("--ca-certificate={ca} "),
+                }
+            }
+            _ => ClientLines {
+                origin,
+                curl: String::new(),
+                wget: String::new(),
+                aria2c: String::new(),
+            },
+        }
+    }
+
+    fn resume(&self, url: &str) -> String {
+        format!(
+            "\x20 wget {}-c '{url}'\n\
+             \x20 curl {}-C - -O '{url}'\n\
+             \x20 aria2c {}-x 8 '{url}'\n",
+            self.wget, self.curl, self.aria2c
+        )
+    }
+}
+
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
 /// The start-up banner on stdout: what is served, where, and lines to paste into a client.
 /// Tests read the `listening on` line to learn the port.
-fn print_banner(config: &Config, local: SocketAddr) {
-    let origin = format!("http://{}", banner_host(local));
+fn print_banner(config: &Config, local: SocketAddr, tls: Option<&Tls>, lines: &ClientLines) {
+    let origin = &lines.origin;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let other_hosts = if local.ip().is_unspecified() {
         " (from another machine, use this machine's address instead)"
     } else {
@@ -296,29 +532,23 @@ fn print_banner(config: &Config, local: SocketAddr) {
     };
     let version = env!("CARGO_PKG_VERSION");
     let mut banner = String::new();
-    let resume_lines = |url: &str| {
-        format!(
-            "\x20 wget -c '{url}'\n\
-             \x20 curl -C - -O '{url}'\n\
-             \x20 aria2c -x 8 '{url}'\n"
-        )
-    };
+    let tls_lines = tls.map(tls_banner).unwrap_or_default();
     match &*config.root {
         Root::Files(files) if files.len() == 1 => {
             let file = &files[0];
             let url = format!("{origin}{}", file.url_path);
             banner.push_str(&format!(
                 "rangeserve {version}: serving {path}\n\
-                 listening on http://{local}\n\
+                 listening on {scheme}://{local}\n{tls_lines}\
                  \n  {url}{other_hosts}\n\
-                 \nResume an interrupted download with any of:\n{lines}",
+                 \nResume an interrupted download with any of:\n{resume}",
                 path = file.path.display(),
-                lines = resume_lines(&url),
+                resume = lines.resume(&url),
             ));
         }
         Root::Files(files) => {
             banner.push_str(&format!(
-                "rangeserve {version}: serving {} files\nlistening on http://{local}\n\n  {origin}/{other_hosts}\n\n",
+                "rangeserve {version}: serving {} files\nlistening on {scheme}://{local}\n{tls_lines}\n  {origin}/{other_hosts}\n\n",
                 files.len()
             ));
             for file in files {
@@ -327,21 +557,21 @@ fn print_banner(config: &Config, local: SocketAddr) {
             if let Some(first) = files.first() {
                 banner.push_str(&format!(
                     "\nResume an interrupted download with any of:\n{}",
-                    resume_lines(&format!("{origin}{}", first.url_path))
+                    lines.resume(&format!("{origin}{}", first.url_path))
                 ));
             }
         }
         Root::Tree(tree) => {
             let page = Page {
                 segments: &[],
-                origin: Some(&origin),
+                origin: Some(origin),
                 entries: &[],
                 checksums: config.digest,
                 archive_name: None,
             };
             banner.push_str(&format!(
                 "rangeserve {version}: serving directory {path}\n\
-                 listening on http://{local}\n\
+                 listening on {scheme}://{local}\n{tls_lines}\
                  \n  {origin}/{other_hosts}\n\
                  \nFetch the whole folder resumably (run it again to resume){then}:\n\
                  {recipe}\n",
@@ -353,6 +583,12 @@ fn print_banner(config: &Config, local: SocketAddr) {
                     ""
                 },
             ));
+            if !lines.wget.is_empty() {
+                banner.push_str(&format!(
+                    "  (add {}to wget for the self-signed certificate)\n",
+                    lines.wget
+                ));
+            }
             match config.root.largest_file(LARGEST_FILE_SCAN) {
                 Some((rel, size)) => {
                     let url = format!("{origin}{}", rel_url(&rel));
@@ -360,7 +596,7 @@ fn print_banner(config: &Config, local: SocketAddr) {
                         "\nLargest file: {} ({}); resume an interrupted download with any of:\n{}",
                         String::from_utf8_lossy(&rel),
                         listing::human_size(size),
-                        resume_lines(&url)
+                        lines.resume(&url)
                     ));
                 }
                 None => banner.push_str("\n(no files in it yet)\n"),
@@ -368,6 +604,31 @@ fn print_banner(config: &Config, local: SocketAddr) {
         }
     }
     print_stdout(&banner);
+}
+
+/// The banner's TLS lines: the certificate's fingerprint, and for a self-signed one what it
+/// covers, where it is kept and how the client lines check it.
+fn tls_banner(tls: &Tls) -> String {
+    let key = tls.resolver.current();
+    let fingerprint = key
+        .cert
+        .first()
+        .map(|cert| tls_config::fingerprint(cert))
+        .unwrap_or_default();
+    match &tls.self_signed {
+        None => format!(
+            "TLS certificate {} (SHA-256 fingerprint {fingerprint})\n",
+            tls.files.cert.display()
+        ),
+        Some(names) => format!(
+            "TLS: self-signed certificate for {names}, kept in {cert}\n\
+             \x20 SHA-256 fingerprint {fingerprint}\n\
+             \x20 (compare it out of band: openssl x509 -noout -fingerprint -sha256 -in CERT; the curl\n\
+             \x20 lines below pin its public key, the wget and aria2c lines trust only that file)\n",
+            names = names.join(", "),
+            cert = tls.files.cert.display(),
+        ),
+    }
 }
 
 /// How many entries the banner looks at to find the largest file (a huge tree is not walked
@@ -390,14 +651,15 @@ fn rel_url(rel: &[u8]) -> String {
 }
 
 /// The digest part of the banner, printed when the first hash is ready.
-fn print_digest_banner(file: &NamedFile, sum: &digest::Sha256Digest, local: SocketAddr) {
-    let url = format!("http://{}{}", banner_host(local), file.url_path);
+fn print_digest_banner(file: &NamedFile, sum: &digest::Sha256Digest, lines: &ClientLines) {
+    let url = format!("{}{}", lines.origin, file.url_path);
     print_stdout(&format!(
         "\nsha256 {}  {}\n\
          Prove a resumed download whole:\n\
-         \x20 wget -c '{url}' && wget -q -O - '{url}.sha256' | sha256sum -c\n",
+         \x20 wget {wget}-c '{url}' && wget {wget}-q -O - '{url}.sha256' | sha256sum -c\n",
         digest::hex(sum),
         file.identity.display_name,
+        wget = lines.wget,
     ));
 }
 

@@ -3,8 +3,9 @@
 //! - **send stall**: a write that stays blocked (the client reads nothing) for `send_timeout`
 //!   fails, so hyper drops the connection and with it the response's file handle and buffer;
 //! - **idle**: a connection on which nothing was read or written for `idle_timeout`, while no
-//!   write is blocked, fails (an idle keep-alive connection, or a client that connected and said
-//!   nothing).
+//!   write is blocked and no HTTP/2 stream is in flight, fails (an idle keep-alive connection, or
+//!   a client that connected and said nothing). An HTTP/2 stream waiting for flow-control window
+//!   is timed by `net::streams` instead.
 //!
 //! The request-header timeout (a client trickling a header) is hyper's own `header_read_timeout`.
 //! Deadlines are checked lazily: a successful read or write only records the time (no timer
@@ -12,6 +13,8 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -29,6 +32,8 @@ pub struct TimedIo<T> {
     /// Since when the current write has been blocked, if it is.
     blocked_since: Option<Instant>,
     stall: Pin<Box<Sleep>>,
+    /// HTTP/2 streams in flight on this connection (see `net::streams`), if it may carry any.
+    streams: Option<Arc<AtomicUsize>>,
 }
 
 impl<T> TimedIo<T> {
@@ -42,7 +47,20 @@ impl<T> TimedIo<T> {
             idle: Box::pin(tokio::time::sleep_until(now + idle_timeout)),
             blocked_since: None,
             stall: Box::pin(tokio::time::sleep_until(now + send_timeout)),
+            streams: None,
         }
+    }
+
+    /// Not idle while any of these streams is in flight.
+    pub fn with_streams(mut self, streams: Arc<AtomicUsize>) -> TimedIo<T> {
+        self.streams = Some(streams);
+        self
+    }
+
+    fn streams_in_flight(&self) -> bool {
+        self.streams
+            .as_ref()
+            .is_some_and(|n| n.load(Ordering::Relaxed) > 0)
     }
 
     /// Polls the idle timer: `Err` once `idle_timeout` has passed since the last activity.
@@ -114,7 +132,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Pending => {
                 // A blocked write is the stall timer's business, not idleness.
-                if this.blocked_since.is_none() {
+                if this.blocked_since.is_none() && !this.streams_in_flight() {
                     this.poll_idle(cx)?;
                 }
                 Poll::Pending
