@@ -1,5 +1,8 @@
-//! RFC 9110 semantics against the real binary, over a raw socket, with exact header and byte
-//! checks: methods and paths, Range (§14), preconditions (§13), 206 (§15.3.7), 416 (§15.5.17).
+//! RFC 9110 semantics against the real binary, with exact header and byte checks: methods and
+//! paths, Range (§14), preconditions (§13), 206 (§15.3.7), 416 (§15.5.17). Each test runs twice:
+//! over HTTP/1.1 on a raw socket (`over_http1::…`) and over HTTP/2 with hyper's client, h2c
+//! with prior knowledge (`over_http2::…`, which also checks that no HTTP/2 response carries a
+//! connection-specific field), and must see the same statuses, fields and bytes.
 
 mod common;
 
@@ -7,7 +10,59 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Reply, Server, get, parse_multipart, random_file, request, sha256_hex};
+use std::net::SocketAddr;
+
+use common::{Reply, Server, parse_multipart, random_file, request, sha256_hex};
+
+/// How a test talks to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    Http1,
+    Http2,
+}
+
+impl Transport {
+    fn send(self, addr: SocketAddr, method: &str, path: &str, fields: &[(&str, &str)]) -> Reply {
+        match self {
+            Transport::Http1 => request(addr, method, path, fields),
+            Transport::Http2 => common::h2::request(addr, method, path, fields),
+        }
+    }
+}
+
+/// Runs each named test over both transports.
+macro_rules! over_both {
+    ($($name:ident),* $(,)?) => {
+        mod over_http1 {
+            $( #[test] fn $name() { super::$name(super::Transport::Http1) } )*
+        }
+        mod over_http2 {
+            $( #[test] fn $name() { super::$name(super::Transport::Http2) } )*
+        }
+    };
+}
+
+over_both!(
+    a_plain_get_sends_the_whole_file_with_every_representation_header,
+    the_file_is_served_at_root_and_at_its_encoded_name_and_nothing_else,
+    methods_other_than_get_and_head_get_405_with_allow_section_15_5_6,
+    head_sends_the_headers_of_get_without_the_body_section_9_3_2,
+    single_ranges_send_exactly_the_bytes_asked_section_14_1_2,
+    several_ranges_are_multipart_byteranges_in_the_order_asked_section_15_3_7_2,
+    adjacent_or_overlapping_neighbours_coalesce_into_one_part,
+    amplification_guard_sends_the_whole_file_instead,
+    unsatisfiable_ranges_get_416_with_the_length_section_15_5_17,
+    invalid_ranges_and_unknown_units_are_ignored_section_14_2,
+    if_match_needs_a_strong_match_section_13_1_1,
+    if_unmodified_since_fails_only_after_a_change_section_13_1_4,
+    if_none_match_gives_304_with_validators_and_no_body_section_13_1_2,
+    if_modified_since_gives_304_at_or_after_last_modified_section_13_1_3,
+    if_range_serves_the_range_only_for_the_current_version_section_13_1_5,
+    a_changed_file_gets_new_validators_and_an_old_if_range_gets_the_new_file,
+    a_file_dated_in_the_future_is_announced_as_modified_now_section_8_8_2_1,
+    an_empty_file_is_200_with_length_zero_and_any_range_is_416,
+    every_response_is_logged_with_range_status_and_bytes_sent,
+);
 
 /// Chunk size used by these servers: small, so ranges cross chunk boundaries.
 const CHUNK: usize = 1000;
@@ -18,13 +73,14 @@ const MTIME: u64 = 1_000_000_000;
 const LAST_MODIFIED: &str = "Sun, 09 Sep 2001 01:46:40 GMT";
 
 struct Fixture {
+    transport: Transport,
     _dir: tempfile::TempDir,
     path: PathBuf,
     data: Vec<u8>,
     server: Server,
 }
 
-fn fixture_named(name: &str, len: usize) -> Fixture {
+fn fixture_named(name: &str, len: usize, transport: Transport) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let (path, data) = random_file(dir.path(), name, len, len as u64);
     set_mtime(&path, UNIX_EPOCH + Duration::from_secs(MTIME));
@@ -38,6 +94,7 @@ fn fixture_named(name: &str, len: usize) -> Fixture {
             .is_some_and(|tag| tag.starts_with("\"sha256-"))
     });
     Fixture {
+        transport,
         _dir: dir,
         path,
         data,
@@ -45,8 +102,8 @@ fn fixture_named(name: &str, len: usize) -> Fixture {
     }
 }
 
-fn fixture() -> Fixture {
-    fixture_named("video.mp4", LEN)
+fn fixture(transport: Transport) -> Fixture {
+    fixture_named("video.mp4", LEN, transport)
 }
 
 fn set_mtime(path: &std::path::Path, time: SystemTime) {
@@ -60,7 +117,11 @@ fn set_mtime(path: &std::path::Path, time: SystemTime) {
 
 impl Fixture {
     fn get(&self, fields: &[(&str, &str)]) -> Reply {
-        get(self.server.addr, fields)
+        self.request("GET", "/", fields)
+    }
+
+    fn request(&self, method: &str, path: &str, fields: &[(&str, &str)]) -> Reply {
+        self.transport.send(self.server.addr, method, path, fields)
     }
 
     fn etag(&self) -> String {
@@ -92,9 +153,8 @@ fn assert_single_range(reply: &Reply, data: &[u8], first: usize, last: usize) {
     assert_eq!(sha256_hex(&reply.body), sha256_hex(&data[first..=last]));
 }
 
-#[test]
-fn a_plain_get_sends_the_whole_file_with_every_representation_header() {
-    let f = fixture();
+fn a_plain_get_sends_the_whole_file_with_every_representation_header(t: Transport) {
+    let f = fixture(t);
     let reply = f.get(&[]);
     assert_full_file(&reply, &f.data);
     assert_eq!(reply.header("accept-ranges"), Some("bytes"));
@@ -112,9 +172,8 @@ fn a_plain_get_sends_the_whole_file_with_every_representation_header() {
     assert!(reply.header("date").is_some(), "§6.6.1 Date");
 }
 
-#[test]
-fn the_file_is_served_at_root_and_at_its_encoded_name_and_nothing_else() {
-    let f = fixture_named("my film é.bin", 3000);
+fn the_file_is_served_at_root_and_at_its_encoded_name_and_nothing_else(t: Transport) {
+    let f = fixture_named("my film é.bin", 3000, t);
     for path in [
         "/",
         "/my%20film%20%C3%A9.bin",
@@ -122,7 +181,7 @@ fn the_file_is_served_at_root_and_at_its_encoded_name_and_nothing_else() {
         "/?x=1",
         "/my%20film%20%C3%A9.bin?t=2",
     ] {
-        let reply = request(f.server.addr, "GET", path, &[]);
+        let reply = f.request("GET", path, &[]);
         assert_full_file(&reply, &f.data);
         assert_eq!(
             reply.header("content-type"),
@@ -142,19 +201,17 @@ fn the_file_is_served_at_root_and_at_its_encoded_name_and_nothing_else() {
         "/../my%20film%20%C3%A9.bin",
         "//",
     ] {
-        let reply = request(f.server.addr, "GET", path, &[]);
+        let reply = f.request("GET", path, &[]);
         assert_eq!(reply.status, 404, "{path}");
         reply.assert_exact_length();
         assert_eq!(reply.body, b"not found\n");
     }
 }
 
-#[test]
-fn methods_other_than_get_and_head_get_405_with_allow_section_15_5_6() {
-    let f = fixture();
+fn methods_other_than_get_and_head_get_405_with_allow_section_15_5_6(t: Transport) {
+    let f = fixture(t);
     for method in ["POST", "PUT", "DELETE", "OPTIONS", "PATCH"] {
-        let reply = request(
-            f.server.addr,
+        let reply = f.request(
             method,
             "/",
             &[("Range", "bytes=0-9"), ("Content-Length", "0")],
@@ -165,10 +222,9 @@ fn methods_other_than_get_and_head_get_405_with_allow_section_15_5_6() {
     }
 }
 
-#[test]
-fn head_sends_the_headers_of_get_without_the_body_section_9_3_2() {
-    let f = fixture();
-    let full = request(f.server.addr, "HEAD", "/", &[]);
+fn head_sends_the_headers_of_get_without_the_body_section_9_3_2(t: Transport) {
+    let f = fixture(t);
+    let full = f.request("HEAD", "/", &[]);
     assert_eq!(full.status, 200);
     assert_eq!(full.content_length(), Some(LEN as u64));
     assert!(full.body.is_empty());
@@ -182,7 +238,7 @@ fn head_sends_the_headers_of_get_without_the_body_section_9_3_2() {
     ] {
         assert_eq!(full.header(name), get.header(name), "{name}");
     }
-    let ranged = request(f.server.addr, "HEAD", "/", &[("Range", "bytes=10-19")]);
+    let ranged = f.request("HEAD", "/", &[("Range", "bytes=10-19")]);
     assert_eq!(ranged.status, 206);
     assert_eq!(
         ranged.header("content-range"),
@@ -192,9 +248,8 @@ fn head_sends_the_headers_of_get_without_the_body_section_9_3_2() {
     assert!(ranged.body.is_empty());
 }
 
-#[test]
-fn single_ranges_send_exactly_the_bytes_asked_section_14_1_2() {
-    let f = fixture();
+fn single_ranges_send_exactly_the_bytes_asked_section_14_1_2(t: Transport) {
+    let f = fixture(t);
     let last = LEN - 1;
     let cases: &[(&str, usize, usize)] = &[
         ("bytes=0-0", 0, 0),
@@ -223,9 +278,8 @@ fn single_ranges_send_exactly_the_bytes_asked_section_14_1_2() {
     }
 }
 
-#[test]
-fn several_ranges_are_multipart_byteranges_in_the_order_asked_section_15_3_7_2() {
-    let f = fixture();
+fn several_ranges_are_multipart_byteranges_in_the_order_asked_section_15_3_7_2(t: Transport) {
+    let f = fixture(t);
     let reply = f.get(&[("Range", "bytes=9000-9999, 0-0, 500-2500")]);
     assert_eq!(reply.status, 206);
     assert!(
@@ -247,16 +301,14 @@ fn several_ranges_are_multipart_byteranges_in_the_order_asked_section_15_3_7_2()
     }
 }
 
-#[test]
-fn adjacent_or_overlapping_neighbours_coalesce_into_one_part() {
-    let f = fixture();
+fn adjacent_or_overlapping_neighbours_coalesce_into_one_part(t: Transport) {
+    let f = fixture(t);
     assert_single_range(&f.get(&[("Range", "bytes=0-99,100-199")]), &f.data, 0, 199);
     assert_single_range(&f.get(&[("Range", "bytes=50-149,0-99")]), &f.data, 0, 149);
 }
 
-#[test]
-fn amplification_guard_sends_the_whole_file_instead() {
-    let f = fixture();
+fn amplification_guard_sends_the_whole_file_instead(t: Transport) {
+    let f = fixture(t);
     let many: Vec<String> = (0..101).map(|i| format!("{0}-{0}", i * 3)).collect();
     assert_full_file(
         &f.get(&[("Range", &format!("bytes={}", many.join(",")))]),
@@ -277,13 +329,19 @@ fn amplification_guard_sends_the_whole_file_instead() {
     let dir = tempfile::tempdir().unwrap();
     let (path, data) = random_file(dir.path(), "x.bin", 5000, 9);
     let strict = Server::start(&path, &["--max-ranges", "2"]);
-    assert_eq!(get(strict.addr, &[("Range", "bytes=0-1,5-6")]).status, 206);
-    assert_full_file(&get(strict.addr, &[("Range", "bytes=0-1,5-6,9-10")]), &data);
+    assert_eq!(
+        t.send(strict.addr, "GET", "/", &[("Range", "bytes=0-1,5-6")])
+            .status,
+        206
+    );
+    assert_full_file(
+        &t.send(strict.addr, "GET", "/", &[("Range", "bytes=0-1,5-6,9-10")]),
+        &data,
+    );
 }
 
-#[test]
-fn unsatisfiable_ranges_get_416_with_the_length_section_15_5_17() {
-    let f = fixture();
+fn unsatisfiable_ranges_get_416_with_the_length_section_15_5_17(t: Transport) {
+    let f = fixture(t);
     for range in [
         format!("bytes={LEN}-"),
         format!("bytes={LEN}-{}", LEN + 10),
@@ -301,9 +359,8 @@ fn unsatisfiable_ranges_get_416_with_the_length_section_15_5_17() {
     }
 }
 
-#[test]
-fn invalid_ranges_and_unknown_units_are_ignored_section_14_2() {
-    let f = fixture();
+fn invalid_ranges_and_unknown_units_are_ignored_section_14_2(t: Transport) {
+    let f = fixture(t);
     for range in [
         "bytes=5-2",
         "items=0-5",
@@ -321,9 +378,8 @@ fn invalid_ranges_and_unknown_units_are_ignored_section_14_2() {
     );
 }
 
-#[test]
-fn if_match_needs_a_strong_match_section_13_1_1() {
-    let f = fixture();
+fn if_match_needs_a_strong_match_section_13_1_1(t: Transport) {
+    let f = fixture(t);
     let etag = f.etag();
     assert_single_range(
         &f.get(&[("If-Match", &etag), ("Range", "bytes=10-20")]),
@@ -341,9 +397,8 @@ fn if_match_needs_a_strong_match_section_13_1_1() {
     }
 }
 
-#[test]
-fn if_unmodified_since_fails_only_after_a_change_section_13_1_4() {
-    let f = fixture();
+fn if_unmodified_since_fails_only_after_a_change_section_13_1_4(t: Transport) {
+    let f = fixture(t);
     assert_full_file(&f.get(&[("If-Unmodified-Since", LAST_MODIFIED)]), &f.data);
     assert_eq!(
         f.get(&[("If-Unmodified-Since", "Sun, 09 Sep 2001 01:46:39 GMT")])
@@ -361,9 +416,8 @@ fn if_unmodified_since_fails_only_after_a_change_section_13_1_4() {
     assert_single_range(&reply, &f.data, 100, LEN - 1);
 }
 
-#[test]
-fn if_none_match_gives_304_with_validators_and_no_body_section_13_1_2() {
-    let f = fixture();
+fn if_none_match_gives_304_with_validators_and_no_body_section_13_1_2(t: Transport) {
+    let f = fixture(t);
     let etag = f.etag();
     for value in [
         etag.clone(),
@@ -387,13 +441,12 @@ fn if_none_match_gives_304_with_validators_and_no_body_section_13_1_2() {
         .status,
         304
     );
-    let head = request(f.server.addr, "HEAD", "/", &[("If-None-Match", &etag)]);
+    let head = f.request("HEAD", "/", &[("If-None-Match", &etag)]);
     assert_eq!(head.status, 304);
 }
 
-#[test]
-fn if_modified_since_gives_304_at_or_after_last_modified_section_13_1_3() {
-    let f = fixture();
+fn if_modified_since_gives_304_at_or_after_last_modified_section_13_1_3(t: Transport) {
+    let f = fixture(t);
     for date in [
         LAST_MODIFIED,
         "Sun, 09 Sep 2001 01:46:41 GMT",
@@ -416,9 +469,8 @@ fn if_modified_since_gives_304_at_or_after_last_modified_section_13_1_3() {
     );
 }
 
-#[test]
-fn if_range_serves_the_range_only_for_the_current_version_section_13_1_5() {
-    let f = fixture();
+fn if_range_serves_the_range_only_for_the_current_version_section_13_1_5(t: Transport) {
+    let f = fixture(t);
     let etag = f.etag();
     let ranged = |if_range: &str| f.get(&[("If-Range", if_range), ("Range", "bytes=1000-2999")]);
     assert_single_range(&ranged(&etag), &f.data, 1000, 2999);
@@ -434,9 +486,8 @@ fn if_range_serves_the_range_only_for_the_current_version_section_13_1_5() {
     }
 }
 
-#[test]
-fn a_changed_file_gets_new_validators_and_an_old_if_range_gets_the_new_file() {
-    let f = fixture();
+fn a_changed_file_gets_new_validators_and_an_old_if_range_gets_the_new_file(t: Transport) {
+    let f = fixture(t);
     let old_etag = f.etag();
     let new_data = common::random_bytes(LEN + 500, 77);
     let replacement = f.path.with_extension("tmp");
@@ -456,9 +507,8 @@ fn a_changed_file_gets_new_validators_and_an_old_if_range_gets_the_new_file() {
     );
 }
 
-#[test]
-fn a_file_dated_in_the_future_is_announced_as_modified_now_section_8_8_2_1() {
-    let f = fixture();
+fn a_file_dated_in_the_future_is_announced_as_modified_now_section_8_8_2_1(t: Transport) {
+    let f = fixture(t);
     set_mtime(
         &f.path,
         SystemTime::now() + Duration::from_secs(86_400 * 365),
@@ -472,9 +522,8 @@ fn a_file_dated_in_the_future_is_announced_as_modified_now_section_8_8_2_1() {
     );
 }
 
-#[test]
-fn an_empty_file_is_200_with_length_zero_and_any_range_is_416() {
-    let f = fixture_named("empty.txt", 0);
+fn an_empty_file_is_200_with_length_zero_and_any_range_is_416(t: Transport) {
+    let f = fixture_named("empty.txt", 0, t);
     let reply = f.get(&[]);
     assert_eq!((reply.status, reply.content_length()), (200, Some(0)));
     assert!(reply.body.is_empty());
@@ -487,7 +536,7 @@ fn an_empty_file_is_200_with_length_zero_and_any_range_is_416() {
 
 #[test]
 fn pipelined_requests_on_one_connection_are_framed_exactly() {
-    let f = fixture();
+    let f = fixture(Transport::Http1);
     let raw = "GET / HTTP/1.1\r\nHost: x\r\nRange: bytes=0-9\r\n\r\n\
                HEAD / HTTP/1.1\r\nHost: x\r\n\r\n\
                GET / HTTP/1.1\r\nHost: x\r\nRange: bytes=7-\r\n\r\n\
@@ -518,11 +567,10 @@ fn pipelined_requests_on_one_connection_are_framed_exactly() {
     assert!(rest.is_empty(), "no stray bytes after the last response");
 }
 
-#[test]
-fn every_response_is_logged_with_range_status_and_bytes_sent() {
-    let f = fixture();
+fn every_response_is_logged_with_range_status_and_bytes_sent(t: Transport) {
+    let f = fixture(t);
     f.get(&[("Range", "bytes=0-99")]);
-    request(f.server.addr, "GET", "/nope", &[]);
+    f.request("GET", "/nope", &[]);
     common::eventually("access log lines missing", || {
         let log = f.server.log();
         let ranged = log

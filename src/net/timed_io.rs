@@ -172,8 +172,12 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_flush(cx);
-        this.on_write(cx, polled)
+        match Pin::new(&mut this.inner).poll_flush(cx) {
+            // A flush that moved nothing is not activity: HTTP/2 flushes on every wake-up, and
+            // would otherwise keep a connection whose streams all wait for window "active".
+            Poll::Ready(done) => Poll::Ready(done),
+            blocked => this.on_write(cx, blocked),
+        }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+pub mod h2;
+
 /// How long any single wait in a test may take before the test fails instead of hanging.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -21,6 +23,10 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_rangeserve");
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    /// `http` or `https`, as the banner's `listening on` line says.
+    pub scheme: &'static str,
+    /// Everything the server printed on stdout so far (the banner).
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
     log_path: PathBuf,
     _log_dir: tempfile::TempDir,
 }
@@ -73,16 +79,27 @@ impl Server {
             .expect("spawn rangeserve");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
+        let printed = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let out = std::sync::Arc::clone(&printed);
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some(addr) = line.strip_prefix("listening on http://") {
-                    let _ = tx.send(addr.trim().to_string());
+                {
+                    let mut out = out.lock().unwrap();
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+                if let Some(rest) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(rest.trim().to_string());
                 }
             }
         });
-        let addr: SocketAddr = match rx.recv_timeout(PATIENCE) {
-            Ok(addr) => addr.parse().unwrap(),
+        let (scheme, addr): (&'static str, SocketAddr) = match rx.recv_timeout(PATIENCE) {
+            Ok(url) => match url.split_once("://") {
+                Some(("https", addr)) => ("https", addr.parse().unwrap()),
+                Some(("http", addr)) => ("http", addr.parse().unwrap()),
+                _ => panic!("a listening line without a URL: {url}"),
+            },
             Err(_) => {
                 let _ = child.kill();
                 panic!(
@@ -96,13 +113,20 @@ impl Server {
         Server {
             child,
             addr,
+            scheme,
+            stdout: printed,
             log_path,
             _log_dir: log_dir,
         }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        format!("{}://{}{}", self.scheme, self.addr, path)
+    }
+
+    /// What the server printed on stdout so far (the banner, then the digest lines).
+    pub fn banner(&self) -> String {
+        self.stdout.lock().unwrap().clone()
     }
 
     pub fn pid(&self) -> u32 {
