@@ -23,6 +23,7 @@ use crate::digest::store::Store;
 use crate::digest::{self, Digests};
 use crate::error::StartupError;
 use crate::handler::{self, Shared};
+use crate::net::coalesce::Coalesce;
 use crate::net::self_signed;
 use crate::net::streams::StreamExecutor;
 use crate::net::timed_io::TimedIo;
@@ -187,13 +188,13 @@ async fn serve(
         // its ClientHello is dropped, like one that trickles a header).
         Some(acceptor) => {
             match tokio::time::timeout(config.header_timeout, acceptor.accept(io)).await {
-                Ok(Ok(tls)) => {
-                    let http = match tls.get_ref().1.alpn_protocol() {
-                        Some(b"h2") => http.http2_only(),
-                        _ => http.http1_only(),
-                    };
-                    serve_http(&http, tls, peer, &shared, watcher).await;
-                }
+                Ok(Ok(tls)) => match tls.get_ref().1.alpn_protocol() {
+                    Some(b"h2") => {
+                        let http = http.http2_only();
+                        serve_http(&http, Coalesce::new(tls), peer, &shared, watcher).await;
+                    }
+                    _ => serve_http(&http.http1_only(), tls, peer, &shared, watcher).await,
+                },
                 Ok(Err(err)) => tracing::debug!("TLS handshake with {peer} failed: {err}"),
                 Err(_) => tracing::debug!(
                     "TLS handshake with {peer} not done within the header timeout ({:?}); closed",
