@@ -188,3 +188,118 @@ fn sigterm_lets_an_http_2_download_finish() {
     let status = server.wait_exit(PATIENCE).expect("exits once drained");
     assert!(status.success());
 }
+
+/// Reads frames until the server sends GOAWAY (returns its error code) or closes (`None`).
+fn read_until_goaway(stream: &mut std::net::TcpStream) -> Option<u32> {
+    use std::io::Read;
+    loop {
+        let mut head = [0u8; 9];
+        stream.read_exact(&mut head).ok()?;
+        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let mut payload = vec![0u8; len];
+        stream.read_exact(&mut payload).ok()?;
+        if head[3] == 7 && payload.len() >= 8 {
+            return Some(u32::from_be_bytes([
+                payload[4], payload[5], payload[6], payload[7],
+            ]));
+        }
+    }
+}
+
+#[test]
+fn the_rapid_reset_pattern_gets_goaway_cve_2023_44487() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = random_file(dir.path(), "a.bin", 1 << 20, 5);
+    let server = Server::start(&path, &[]);
+    let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    out.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]); // SETTINGS
+    // HPACK: :method GET (static 2), :scheme http (6), :path / (4), :authority "x" (literal,
+    // indexed name 1, not added to the table).
+    let block = [0x82, 0x86, 0x84, 0x01, 0x01, b'x'];
+    for i in 0..500u32 {
+        let id = (2 * i + 1).to_be_bytes();
+        // HEADERS, END_STREAM | END_HEADERS.
+        out.extend_from_slice(&[
+            0,
+            0,
+            block.len() as u8,
+            1,
+            0x05,
+            id[0] & 0x7f,
+            id[1],
+            id[2],
+            id[3],
+        ]);
+        out.extend_from_slice(&block);
+        // RST_STREAM, CANCEL (0x8).
+        out.extend_from_slice(&[0, 0, 4, 3, 0, id[0] & 0x7f, id[1], id[2], id[3], 0, 0, 0, 8]);
+    }
+    let _ = stream.write_all(&out); // the server may close before it has read everything
+    let code = read_until_goaway(&mut stream);
+    // ENHANCE_YOUR_CALM (0xb): h2's answer once more than 20 streams are reset before accepted.
+    assert_eq!(
+        code,
+        Some(0xb),
+        "the flood should end in GOAWAY(ENHANCE_YOUR_CALM)"
+    );
+    // And the server goes on serving others.
+    let reply = common::h2::request(server.addr, "GET", "/a.bin", &[("Range", "bytes=0-9")]);
+    assert_eq!(reply.status, 206);
+}
+
+#[test]
+fn listings_sidecars_manifests_and_archives_are_the_same_over_http_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("share");
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    random_file(&root, "one.bin", 3000, 6);
+    random_file(&root.join("sub"), "two.bin", 5000, 7);
+    let server = Server::start_dir(&root, &[]);
+    eventually("the digests are known", || {
+        ["/SHA256SUMS", "/sub/SHA256SUMS"]
+            .iter()
+            .all(|m| common::request(server.addr, "GET", m, &[]).status == 200)
+    });
+    for (path, fields) in [
+        ("/", &[][..]),
+        ("/?format=json", &[][..]),
+        ("/sub/", &[("Accept", "application/json")][..]),
+        ("/one.bin.sha256", &[][..]),
+        ("/SHA256SUMS", &[][..]),
+        ("/sub", &[][..]),
+        ("/missing", &[][..]),
+        ("/.hidden", &[][..]),
+    ] {
+        let h1 = common::request(server.addr, "GET", path, fields);
+        let h2 = common::h2::request(server.addr, "GET", path, fields);
+        assert_eq!(h1.status, h2.status, "{path}");
+        assert_eq!(
+            h1.header("content-type"),
+            h2.header("content-type"),
+            "{path}"
+        );
+        assert_eq!(h1.header("etag"), h2.header("etag"), "{path}");
+        assert_eq!(h1.header("location"), h2.header("location"), "{path}");
+        assert_eq!(
+            sha256_hex(&h1.body),
+            sha256_hex(&h2.body),
+            "{path}: the same bytes (listings name the host as the client did: both say {})",
+            server.addr
+        );
+    }
+    // The archive of the whole folder, and a range of it.
+    for range in [None, Some("bytes=100-2099")] {
+        let fields: Vec<(&str, &str)> = range.iter().map(|r| ("Range", *r)).collect();
+        let h1 = common::request(server.addr, "GET", "/share.tar", &fields);
+        let h2 = common::h2::request(server.addr, "GET", "/share.tar", &fields);
+        assert_eq!(
+            (h1.status, h1.header("content-range")),
+            (h2.status, h2.header("content-range"))
+        );
+        assert!(h1.status == 200 || h1.status == 206, "{}", h1.status);
+        assert_eq!(sha256_hex(&h1.body), sha256_hex(&h2.body));
+    }
+}

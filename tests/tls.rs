@@ -599,3 +599,54 @@ fn unusable_certificate_files_are_one_line_and_exit_2() {
         );
     }
 }
+
+#[test]
+fn a_changed_certificate_file_is_picked_up_without_a_signal() {
+    let pki = pki();
+    let (path, _) = random_file(pki.dir.path(), "x.bin", 1000, 11);
+    let live_cert = pki.dir.path().join("live.pem");
+    let live_key = pki.dir.path().join("live.key");
+    fs::copy(&pki.cert, &live_cert).unwrap();
+    fs::copy(&pki.key, &live_key).unwrap();
+    let server = Server::start(
+        &path,
+        &[
+            "--tls-cert",
+            live_cert.to_str().unwrap(),
+            "--tls-key",
+            live_key.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(presented_fingerprint(&server), file_fingerprint(&pki.cert));
+    // The way certbot and friends replace them: new files renamed over the old.
+    let (issuer, _) = ca();
+    let (new_cert, new_key) = leaf(&issuer, pki.dir.path(), "renewed");
+    fs::copy(&new_key, pki.dir.path().join("k.tmp")).unwrap();
+    fs::copy(&new_cert, pki.dir.path().join("c.tmp")).unwrap();
+    fs::rename(pki.dir.path().join("k.tmp"), &live_key).unwrap();
+    fs::rename(pki.dir.path().join("c.tmp"), &live_cert).unwrap();
+    let new = file_fingerprint(&new_cert);
+    eventually("new clients see the renewed certificate", || {
+        presented_fingerprint(&server) == new
+    });
+}
+
+#[test]
+fn a_client_that_offers_no_alpn_gets_http_1_1() {
+    let pki = pki();
+    let (path, _) = random_file(pki.dir.path(), "x.bin", 1000, 12);
+    let server = start_tls(&path, &pki, &[]);
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "printf 'GET /x.bin HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n' \
+             | openssl s_client -quiet -connect {} -CAfile '{}' 2>/dev/null",
+            server.addr,
+            pki.ca.display()
+        ))
+        .output()
+        .unwrap();
+    let reply = String::from_utf8_lossy(&output.stdout);
+    assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
+    assert!(reply.contains("content-length: 1000\r\n"), "{reply}");
+}
