@@ -6,7 +6,8 @@
 #
 # Measures, for each server:
 #   - 1 GiB over HTTPS, one connection, HTTP/1.1 (curl --http1.1): MB/s and the server's CPU
-#     seconds (utime+stime of its processes, from /proc) for that GiB;
+#     seconds (utime+stime of its processes, from /proc) for that GiB, and the client's (curl is
+#     single-threaded: at ~1 s per GiB it is the limit on one connection);
 #   - the same over HTTP/2 (curl --http2);
 #   - new TLS connections per second, each fetching a 1 KiB range (benches/tls_client.py, two
 #     clients in parallel for 5 s), with session resumption and without: connections/s and the
@@ -109,16 +110,18 @@ TICK=$(getconf CLK_TCK)
 cpu_of() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
 server_pids() { echo "$1 $(pgrep -P "$1" | tr '\n' ' ')"; }
 
-# m_gib "PIDS" PORT --http1.1|--http2 -> "MB/s cpu_s_per_GiB"
+# m_gib "PIDS" PORT --http1.1|--http2 -> "MB/s server_cpu_s_per_GiB client_cpu_s_per_GiB"
 m_gib() {
-  local pids=$1 port=$2 proto=$3 c0 c1 mbs
+  local pids=$1 port=$2 proto=$3 c0 c1 mbs client
   # shellcheck disable=SC2086
   c0=$(cpu_of $pids)
-  mbs=$(curl -s --cacert "$CA" "$proto" -o /dev/null -w '%{speed_download}\n' --max-time 120 \
-    "https://localhost:$port/big.bin" --resolve "localhost:$port:127.0.0.1" | awk '{print $1/1e6}')
+  # The client's own CPU (bash's time: user and system seconds of curl).
+  client=$( { TIMEFORMAT='%U %S'; time curl -s --cacert "$CA" "$proto" -o /dev/null -w '%{speed_download}\n' \
+    --max-time 120 "https://localhost:$port/big.bin" --resolve "localhost:$port:127.0.0.1" > "$WORK/speed"; } 2>&1 )
+  mbs=$(awk '{print $1/1e6}' "$WORK/speed")
   # shellcheck disable=SC2086
   c1=$(cpu_of $pids)
-  echo "$mbs $(echo "($c1 - $c0) / $TICK" | bc -l)"
+  echo "$mbs $(echo "($c1 - $c0) / $TICK" | bc -l) $(echo "$client" | awk '{print $1 + $2}')"
 }
 
 # m_conns "PIDS" PORT resume|new -> "connections/s cpu_us_per_connection resumed_fraction"
@@ -161,8 +164,8 @@ for round in $(seq 1 "$ROUNDS"); do
   echo "round $round/$ROUNDS ..." >&2
   for who in rs ng; do
     if [ $who = rs ]; then pids=$RS_PIDS; port=$RS; else pids=$NG_PIDS; port=$NG; fi
-    read -r mbs cpu < <(m_gib "$pids" "$port" --http1.1); record "h1_mbs_$who" "$mbs"; record "h1_cpu_$who" "$cpu"
-    read -r mbs cpu < <(m_gib "$pids" "$port" --http2);   record "h2_mbs_$who" "$mbs"; record "h2_cpu_$who" "$cpu"
+    read -r mbs cpu ccpu < <(m_gib "$pids" "$port" --http1.1); record "h1_mbs_$who" "$mbs"; record "h1_cpu_$who" "$cpu"; record "h1_ccpu_$who" "$ccpu"
+    read -r mbs cpu ccpu < <(m_gib "$pids" "$port" --http2);   record "h2_mbs_$who" "$mbs"; record "h2_cpu_$who" "$cpu"; record "h2_ccpu_$who" "$ccpu"
     read -r cps us frac < <(m_conns "$pids" "$port" resume); record "res_cps_$who" "$cps"; record "res_us_$who" "$us"; record "res_frac_$who" "$frac"
     read -r cps us frac < <(m_conns "$pids" "$port" new);    record "new_cps_$who" "$cps"; record "new_us_$who" "$us"
   done
@@ -181,8 +184,10 @@ echo "| measurement | unit | rangeserve | nginx | ratio | target |"
 echo "| --- | --- | --- | --- | --- | --- |"
 row "1 GiB over HTTPS, HTTP/1.1, one connection" "MB/s" h1_mbs "≥ 1.0×"
 row "server CPU for that GiB" "s" h1_cpu "≤ 1.0×"
+row "client (curl) CPU for that GiB" "s" h1_ccpu "-"
 row "1 GiB over HTTP/2 (curl --http2)" "MB/s" h2_mbs "≥ 1.0×"
 row "server CPU for that GiB" "s" h2_cpu "-"
+row "client (curl + nghttp2) CPU for that GiB" "s" h2_ccpu "-"
 row "new TLS connections/s, 1 KiB range each, resumed" "conn/s" res_cps "≥ 1.0×"
 row "server CPU per resumed connection" "µs" res_us "-"
 row "new TLS connections/s, 1 KiB range each, full handshake" "conn/s" new_cps "≥ 1.0×"
