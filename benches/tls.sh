@@ -26,6 +26,7 @@ command -v nginx >/dev/null || need+=(nginx-light)
 command -v curl >/dev/null || need+=(curl)
 command -v openssl >/dev/null || need+=(openssl)
 command -v bc >/dev/null || need+=(bc)
+command -v h2load >/dev/null || need+=(nghttp2-client)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
@@ -124,6 +125,15 @@ m_gib() {
   echo "$mbs $(echo "($c1 - $c0) / $TICK" | bc -l) $(echo "$client" | awk '{print $1 + $2}')"
 }
 
+# m_h2load PORT [--h1] -> MB/s of one 1 GiB download by nghttp2's h2load (a C client that costs
+# less CPU per byte than curl, so the server's own limit shows)
+m_h2load() {
+  local port=$1; shift
+  h2load "$@" -n 1 -c 1 "https://localhost:$port/big.bin" 2>/dev/null |
+    awk '/finished in/ { for (i = 1; i <= NF; i++) if ($i ~ /B\/s$/) { v = $i; u = v; sub(/[KMG]?B\/s$/, "", v);
+      m = (u ~ /GB\/s$/) ? 1000 : (u ~ /MB\/s$/) ? 1 : (u ~ /KB\/s$/) ? 0.001 : 0.000001; print v * m } }'
+}
+
 # m_conns "PIDS" PORT resume|new -> "connections/s cpu_us_per_connection resumed_fraction"
 m_conns() {
   local pids=$1 port=$2 mode=$3 c0 c1 out
@@ -166,6 +176,7 @@ for round in $(seq 1 "$ROUNDS"); do
     if [ $who = rs ]; then pids=$RS_PIDS; port=$RS; else pids=$NG_PIDS; port=$NG; fi
     read -r mbs cpu ccpu < <(m_gib "$pids" "$port" --http1.1); record "h1_mbs_$who" "$mbs"; record "h1_cpu_$who" "$cpu"; record "h1_ccpu_$who" "$ccpu"
     read -r mbs cpu ccpu < <(m_gib "$pids" "$port" --http2);   record "h2_mbs_$who" "$mbs"; record "h2_cpu_$who" "$cpu"; record "h2_ccpu_$who" "$ccpu"
+    record "h2load_h1_$who" "$(m_h2load "$port" --h1)"; record "h2load_h2_$who" "$(m_h2load "$port")"
     read -r cps us frac < <(m_conns "$pids" "$port" resume); record "res_cps_$who" "$cps"; record "res_us_$who" "$us"; record "res_frac_$who" "$frac"
     read -r cps us frac < <(m_conns "$pids" "$port" new);    record "new_cps_$who" "$cps"; record "new_us_$who" "$us"
   done
@@ -193,5 +204,11 @@ row "server CPU per resumed connection" "µs" res_us "-"
 row "new TLS connections/s, 1 KiB range each, full handshake" "conn/s" new_cps "≥ 1.0×"
 row "server CPU per full-handshake connection" "µs" new_us "-"
 printf '| handshakes resumed (of the resumed runs) | fraction | %.2f | %.2f | - | - |\n' "$(med res_frac_rs)" "$(med res_frac_ng)"
-printf '| rangeserve HTTP/2 vs its own HTTPS/1.1 | MB/s | %.2f | %.2f | %s× | ≥ 0.9× |\n' \
+row "1 GiB, h2load --h1 (HTTPS/1.1)" "MB/s" h2load_h1 "-"
+row "1 GiB, h2load (HTTP/2)" "MB/s" h2load_h2 "-"
+printf '| rangeserve HTTP/2 vs its own HTTPS/1.1, curl | MB/s | %.2f | %.2f | %s× | ≥ 0.9× |\n' \
   "$(med h2_mbs_rs)" "$(med h1_mbs_rs)" "$(ratio "$(med h2_mbs_rs)" "$(med h1_mbs_rs)")"
+printf '| rangeserve HTTP/2 vs its own HTTPS/1.1, h2load | MB/s | %.2f | %.2f | %s× | ≥ 0.9× |\n' \
+  "$(med h2load_h2_rs)" "$(med h2load_h1_rs)" "$(ratio "$(med h2load_h2_rs)" "$(med h2load_h1_rs)")"
+printf '| nginx HTTP/2 vs its own HTTPS/1.1, curl / h2load | ratio | %s | %s | - | - |\n' \
+  "$(ratio "$(med h2_mbs_ng)" "$(med h1_mbs_ng)")" "$(ratio "$(med h2load_h2_ng)" "$(med h2load_h1_ng)")"

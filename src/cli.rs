@@ -45,6 +45,10 @@ Examples:
   wget -c -r -np -nH -R 'index.html*' http://HOST:8000/
   find . -name SHA256SUMS -execdir sha256sum -c {} +
 
+  rangeserve --dir season1/ --port 8443 --tls-self-signed
+  # HTTPS (and HTTP/2) with a certificate made for this machine and kept for the next start;
+  # the banner prints its fingerprint and client lines that check it
+
   rangeserve --file love.rmvb --port 8000
   # then, on any machine that can reach this one (resumes where it stopped):
   wget -c http://HOST:8000/love.rmvb
