@@ -59,8 +59,13 @@ Examples:
 /// stopped.
 #[derive(Debug, Parser)]
 #[command(version, about, after_help = EXAMPLES,
+          subcommand_negates_reqs = true, args_conflicts_with_subcommands = true,
           group(clap::ArgGroup::new("served").required(true).multiple(true).args(["file", "dir"])))]
 pub struct Args {
+    /// Instead of serving: print a completion script or the man page.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// A file to serve at `/<its file name>` (and at `/` when it is the only one). Repeat for
     /// more files; then `/` lists them.
     #[arg(long, env = "RANGESERVE_FILE", value_name = "PATH")]
@@ -195,6 +200,32 @@ pub struct Args {
     #[arg(long, env = "RANGESERVE_MAX_HEADER_BYTES", value_name = "BYTES", default_value_t = DEFAULT_MAX_HEADER_BYTES,
           value_parser = clap::value_parser!(u32).range(8192..=(1 << 20)).map(|n| n as usize))]
     pub max_header_bytes: usize,
+}
+
+/// What `rangeserve` can print instead of serving.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Print a shell completion script, e.g.
+    /// `rangeserve completions bash > ~/.local/share/bash-completion/completions/rangeserve`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `rangeserve man | man -l -`.
+    Man,
+}
+
+/// Writes what `command` prints to `out`.
+pub fn print(command: &Command, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use clap::CommandFactory as _;
+    let mut cli = Args::command();
+    match command {
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut cli, "rangeserve", out);
+            Ok(())
+        }
+        Command::Man => clap_mangen::Man::new(cli).render(out),
+    }
 }
 
 /// What the server runs with, validated.
@@ -349,6 +380,23 @@ mod tests {
         assert!(args.hidden && !args.follow_symlinks);
         let both = Args::try_parse_from(["rangeserve", "--dir", "d", "--file", "f"]).unwrap();
         assert!(matches!(both.into_config(), Err(StartupError::Usage(_))));
+    }
+
+    #[test]
+    fn completions_and_man_need_no_file_and_take_no_server_flags() {
+        let args = Args::try_parse_from(["rangeserve", "completions", "bash"]).unwrap();
+        assert!(matches!(args.command, Some(Command::Completions { .. })));
+        let args = Args::try_parse_from(["rangeserve", "man"]).unwrap();
+        assert!(matches!(args.command, Some(Command::Man)));
+        assert!(Args::try_parse_from(["rangeserve", "completions", "tcsh"]).is_err());
+        assert!(Args::try_parse_from(["rangeserve", "--port", "1", "man"]).is_err());
+        let mut man = Vec::new();
+        print(&Command::Man, &mut man).unwrap();
+        let man = String::from_utf8(man).unwrap();
+        assert!(
+            man.contains(".TH rangeserve") && man.contains("tls\\-self\\-signed"),
+            "{man}"
+        );
     }
 
     #[test]

@@ -197,3 +197,41 @@ fn sigint_exits_0() {
     let status = server.wait_exit(common::PATIENCE).expect("exits on SIGINT");
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn completions_are_valid_shell_and_the_man_page_renders() {
+    let bash = run(Command::new(BIN).args(["completions", "bash"]));
+    let script = String::from_utf8(bash.stdout).unwrap();
+    assert!(script.contains("--tls-self-signed") && script.contains("--dir"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rangeserve.bash");
+    std::fs::write(&path, &script).unwrap();
+    let checked = run(Command::new("bash").arg("-n").arg(&path));
+    assert!(checked.status.success());
+    for shell in ["zsh", "fish"] {
+        let out = run(Command::new(BIN).args(["completions", shell]));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("max-streams"),
+            "{shell}"
+        );
+    }
+    let man = run(Command::new(BIN).arg("man"));
+    let page = dir.path().join("rangeserve.1");
+    std::fs::write(&page, &man.stdout).unwrap();
+    let rendered = run(Command::new("groff").args(["-man", "-Tutf8"]).arg(&page));
+    let text = String::from_utf8_lossy(&rendered.stdout);
+    assert!(
+        text.contains("rangeserve") && text.contains("--tls-cert"),
+        "{text}"
+    );
+    // And serving still works the plain way (no subcommand).
+    let bad = Command::new(BIN)
+        .args(["--port", "1", "man"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "server flags with a subcommand are a usage error"
+    );
+}
