@@ -191,6 +191,10 @@ pub struct Args {
     #[arg(long, env = "RANGESERVE_TLS_SELF_SIGNED", conflicts_with_all = ["tls_cert", "tls_key"])]
     pub tls_self_signed: bool,
 
+    /// Also print, in the banner, a QR code of the first URL another machine can use.
+    #[arg(long, env = "RANGESERVE_QR")]
+    pub qr: bool,
+
     /// Most HTTP/2 streams (requests) in flight on one connection.
     #[arg(long, env = "RANGESERVE_MAX_STREAMS", value_name = "N", default_value_t = DEFAULT_MAX_STREAMS,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -250,6 +254,8 @@ pub struct Config {
     pub tls: Option<TlsSource>,
     /// `--max-streams`: HTTP/2 streams per connection.
     pub max_streams: u32,
+    /// `--qr`: a QR code in the banner.
+    pub qr: bool,
     /// Hash each version for `Repr-Digest` and the sidecar (`--no-digest` turns it off).
     pub digest: bool,
     pub workers: usize,
@@ -295,6 +301,7 @@ impl Args {
                 _ => None,
             },
             max_streams: self.max_streams,
+            qr: self.qr,
             digest: !self.no_digest,
             workers: self
                 .workers

@@ -30,6 +30,7 @@ pub mod handler;
 pub mod headers;
 pub mod multipart;
 pub mod net;
+pub mod ops;
 pub mod range;
 pub mod representation;
 pub mod tree;

@@ -30,6 +30,7 @@ use crate::net::streams::StreamExecutor;
 use crate::net::timed_io::TimedIo;
 use crate::net::tls::{self as tls_config, KeyFiles, Reloadable};
 use crate::net::workers::Workers;
+use crate::ops::{addresses, qr};
 use crate::representation::{NamedFile, Representation};
 use crate::tree::listing::{self, Page};
 use crate::tree::root::Root;
@@ -575,7 +576,10 @@ async fn shutdown_signal() -> &'static str {
 /// self-signed certificate, the options each client needs to check it.
 #[derive(Debug, Clone)]
 struct ClientLines {
+    /// The first of `origins`: the one the client lines use.
     origin: String,
+    /// `scheme://address` for every address a client can reach us at (see `ops::addresses`).
+    origins: Vec<String>,
     curl: String,
     wget: String,
     aria2c: String,
@@ -584,7 +588,16 @@ struct ClientLines {
 impl ClientLines {
     fn new(local: SocketAddr, tls: Option<&Tls>) -> ClientLines {
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let origin = format!("{scheme}://{}", banner_host(local));
+        let reachable =
+            addresses::reachable(local, &addresses::interfaces(), addresses::dual_stack());
+        let origins: Vec<String> = reachable
+            .iter()
+            .map(|addr| format!("{scheme}://{addr}"))
+            .collect();
+        let origin = origins
+            .first()
+            .cloned()
+            .unwrap_or_else(|| format!("{scheme}://{}", banner_host(local)));
         match tls {
             Some(tls) if tls.self_signed.is_some() => {
                 let key = tls.resolver.current();
@@ -596,6 +609,7 @@ impl ClientLines {
                 let ca = shell_quote(&tls.files.cert.display().to_string());
                 ClientLines {
                     origin,
+                    origins,
                     curl: format!("--pinnedpubkey '{pin}' -k "),
                     wget: format!("--ca-certificate={ca} "),
                     aria2c: format!("--ca-certificate={ca} "),
@@ -603,11 +617,20 @@ impl ClientLines {
             }
             _ => ClientLines {
                 origin,
+                origins,
                 curl: String::new(),
                 wget: String::new(),
                 aria2c: String::new(),
             },
         }
+    }
+
+    /// One indented line per address for `path` (a URL path beginning with `/`).
+    fn urls(&self, path: &str) -> String {
+        self.origins
+            .iter()
+            .map(|origin| format!("  {origin}{path}\n"))
+            .collect()
     }
 
     fn resume(&self, url: &str) -> String {
@@ -629,14 +652,10 @@ fn shell_quote(text: &str) -> String {
 fn print_banner(config: &Config, local: SocketAddr, tls: Option<&Tls>, lines: &ClientLines) {
     let origin = &lines.origin;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let other_hosts = if local.ip().is_unspecified() {
-        " (from another machine, use this machine's address instead)"
-    } else {
-        ""
-    };
     let version = env!("CARGO_PKG_VERSION");
     let mut banner = String::new();
     let tls_lines = tls.map(tls_banner).unwrap_or_default();
+    let mut qr_path = "/".to_string();
     match &*config.root {
         Root::Files(files) if files.len() == 1 => {
             let file = &files[0];
@@ -644,16 +663,19 @@ fn print_banner(config: &Config, local: SocketAddr, tls: Option<&Tls>, lines: &C
             banner.push_str(&format!(
                 "rangeserve {version}: serving {path}\n\
                  listening on {scheme}://{local}\n{tls_lines}\
-                 \n  {url}{other_hosts}\n\
+                 \n{urls}\
                  \nResume an interrupted download with any of:\n{resume}",
                 path = file.path.display(),
+                urls = lines.urls(&file.url_path),
                 resume = lines.resume(&url),
             ));
+            qr_path = file.url_path.clone();
         }
         Root::Files(files) => {
             banner.push_str(&format!(
-                "rangeserve {version}: serving {} files\nlistening on {scheme}://{local}\n{tls_lines}\n  {origin}/{other_hosts}\n\n",
-                files.len()
+                "rangeserve {version}: serving {} files\nlistening on {scheme}://{local}\n{tls_lines}\n{}\n",
+                files.len(),
+                lines.urls("/"),
             ));
             for file in files {
                 banner.push_str(&format!("  {origin}{}\n", file.url_path));
@@ -676,10 +698,11 @@ fn print_banner(config: &Config, local: SocketAddr, tls: Option<&Tls>, lines: &C
             banner.push_str(&format!(
                 "rangeserve {version}: serving directory {path}\n\
                  listening on {scheme}://{local}\n{tls_lines}\
-                 \n  {origin}/{other_hosts}\n\
+                 \n{urls}\
                  \nFetch the whole folder resumably (run it again to resume){then}:\n\
                  {recipe}\n",
                 path = tree.path.display(),
+                urls = lines.urls("/"),
                 recipe = indent(&listing::recipe(&page)),
                 then = if config.digest {
                     ", then prove every file whole"
@@ -707,7 +730,27 @@ fn print_banner(config: &Config, local: SocketAddr, tls: Option<&Tls>, lines: &C
             }
         }
     }
+    if config.qr {
+        banner.push_str(&qr_banner(lines, &qr_path));
+    }
     print_stdout(&banner);
+}
+
+/// `--qr`: the first address another machine can use, as a QR code.
+fn qr_banner(lines: &ClientLines, path: &str) -> String {
+    let remote = lines.origins.iter().find(|origin| {
+        !(origin.contains("://127.")
+            || origin.contains("://[::1]")
+            || origin.contains("://localhost"))
+    });
+    let Some(origin) = remote else {
+        return "\n(--qr: this server is reachable only on loopback; no QR code)\n".to_string();
+    };
+    let url = format!("{origin}{path}");
+    match qr::render(&url) {
+        Some(code) => format!("\n{url}\n{code}\n"),
+        None => format!("\n(--qr: {url} is too long for a QR code)\n"),
+    }
 }
 
 /// The banner's TLS lines: the certificate's fingerprint, and for a self-signed one what it
