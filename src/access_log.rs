@@ -9,13 +9,24 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
-use hyper::Method;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use hyper::header::HeaderValue;
+use hyper::{Method, Version};
 
 use crate::body::Body;
 
 /// The tracing target of access-log lines (`RUST_LOG=rangeserve::access=off` silences them).
 pub const TARGET: &str = "rangeserve::access";
+
+/// Whether log lines are JSON objects (`--log-format json`): the access line then carries its
+/// parts as fields instead of one formatted message.
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// Switches the access log to structured fields (set once at start-up).
+pub fn set_json(on: bool) {
+    JSON.store(on, Ordering::Relaxed);
+}
 
 /// What the access log says of one request.
 #[derive(Debug, Clone)]
@@ -27,6 +38,10 @@ pub struct Entry {
     pub range: Option<HeaderValue>,
     pub status: u16,
     pub started: Instant,
+    pub user_agent: Option<HeaderValue>,
+    pub version: Version,
+    /// For a 206 whose (first) range does not start at byte 0: where it starts.
+    pub resume_from: Option<u64>,
 }
 
 /// A body that counts what it yields and logs its [`Entry`] (if any) when dropped.
@@ -83,15 +98,44 @@ impl http_body::Body for LoggedBody {
 impl Drop for LoggedBody {
     fn drop(&mut self) {
         let Some(e) = &self.entry else { return };
+        let range = e
+            .range
+            .as_ref()
+            .map(|r| String::from_utf8_lossy(r.as_bytes()));
+        if JSON.load(Ordering::Relaxed) {
+            let (outcome, reason) = match &self.failure {
+                Some(reason) => ("failed", Some(reason.as_str())),
+                None if self.sent < self.promised => ("aborted", None),
+                None => ("ok", None),
+            };
+            let user_agent = e
+                .user_agent
+                .as_ref()
+                .map(|ua| String::from_utf8_lossy(ua.as_bytes()));
+            tracing::info!(
+                target: TARGET,
+                peer = %e.peer,
+                method = %e.method,
+                path = %e.path,
+                range = range.as_deref(),
+                status = e.status,
+                bytes_sent = self.sent,
+                bytes_promised = self.promised,
+                duration_ms = (e.started.elapsed().as_secs_f64() * 1000.0 * 10.0).round() / 10.0,
+                outcome,
+                reason,
+                user_agent = user_agent.as_deref(),
+                http_version = ?e.version,
+                resume_from = e.resume_from,
+                "access"
+            );
+            return;
+        }
         let outcome = match &self.failure {
             Some(reason) => format!("failed: {reason}"),
             None if self.sent < self.promised => "aborted".to_string(),
             None => "ok".to_string(),
         };
-        let range = e
-            .range
-            .as_ref()
-            .map(|r| String::from_utf8_lossy(r.as_bytes()));
         tracing::info!(
             target: TARGET,
             "{} \"{} {}\" range={} {} sent={}/{} {:.1}ms {}",

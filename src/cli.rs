@@ -191,6 +191,10 @@ pub struct Args {
     #[arg(long, env = "RANGESERVE_TLS_SELF_SIGNED", conflicts_with_all = ["tls_cert", "tls_key"])]
     pub tls_self_signed: bool,
 
+    /// Log lines as plain text, or one JSON object per line (access lines with their fields).
+    #[arg(long, env = "RANGESERVE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// Also print, in the banner, a QR code of the first URL another machine can use.
     #[arg(long, env = "RANGESERVE_QR")]
     pub qr: bool,
@@ -204,6 +208,13 @@ pub struct Args {
     #[arg(long, env = "RANGESERVE_MAX_HEADER_BYTES", value_name = "BYTES", default_value_t = DEFAULT_MAX_HEADER_BYTES,
           value_parser = clap::value_parser!(u32).range(8192..=(1 << 20)).map(|n| n as usize))]
     pub max_header_bytes: usize,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// What `rangeserve` can print instead of serving.

@@ -111,8 +111,30 @@ pub async fn handle(
             range: req.headers().get(header::RANGE).cloned(),
             status: response.status().as_u16(),
             started,
+            user_agent: req.headers().get(header::USER_AGENT).cloned(),
+            version: req.version(),
+            resume_from: resume_from(&response),
         });
     Ok(response.map(|body| LoggedBody::new(body, entry)))
+}
+
+/// Where a 206 with one range starts, when that is past byte 0 (a resume).
+fn resume_from<B>(response: &Response<B>) -> Option<u64> {
+    if response.status() != StatusCode::PARTIAL_CONTENT {
+        return None;
+    }
+    let range = response
+        .headers()
+        .get(header::CONTENT_RANGE)?
+        .to_str()
+        .ok()?;
+    let first: u64 = range
+        .strip_prefix("bytes ")?
+        .split('-')
+        .next()?
+        .parse()
+        .ok()?;
+    (first > 0).then_some(first)
 }
 
 /// RFC 9112 §3.2: an HTTP/1.1 request must carry exactly one `Host`, and no request two. An

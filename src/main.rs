@@ -7,7 +7,7 @@ use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use clap::Parser;
-use rangeserve::cli::Args;
+use rangeserve::cli::{Args, LogFormat};
 use rangeserve::error::StartupError;
 use tracing_subscriber::EnvFilter;
 
@@ -23,13 +23,22 @@ fn main() -> ExitCode {
             }
         };
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    match args.log_format {
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .init(),
+        LogFormat::Json => {
+            rangeserve::access_log::set_json(true);
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .event_format(rangeserve::ops::json_log::JsonLines)
+                .init()
+        }
+    }
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
