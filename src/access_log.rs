@@ -48,17 +48,24 @@ pub struct Entry {
 pub struct LoggedBody {
     inner: Body,
     entry: Option<Entry>,
+    /// For the metrics (kept whether or not the access log is on).
+    status: u16,
+    resume: bool,
     promised: u64,
     sent: u64,
     failure: Option<String>,
 }
 
 impl LoggedBody {
-    pub fn new(inner: Body, entry: Option<Entry>) -> LoggedBody {
+    /// `status` and `resume` (a 206 starting past byte 0) are what the metrics count.
+    pub fn new(inner: Body, entry: Option<Entry>, status: u16, resume: bool) -> LoggedBody {
         let promised = http_body::Body::size_hint(&inner).exact().unwrap_or(0);
+        crate::ops::metrics::transfer_started();
         LoggedBody {
             inner,
             entry,
+            status,
+            resume,
             promised,
             sent: 0,
             failure: None,
@@ -97,6 +104,7 @@ impl http_body::Body for LoggedBody {
 
 impl Drop for LoggedBody {
     fn drop(&mut self) {
+        crate::ops::metrics::transfer_ended(self.status, self.sent, self.resume);
         let Some(e) = &self.entry else { return };
         let range = e
             .range

@@ -195,6 +195,11 @@ pub struct Args {
     #[arg(long, env = "RANGESERVE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Serve Prometheus metrics at http://ADDR/metrics (and /healthz) on a listener of their
+    /// own, e.g. `127.0.0.1:9100`; never on the public port.
+    #[arg(long, env = "RANGESERVE_METRICS", value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
+
     /// Also print, in the banner, a QR code of the first URL another machine can use.
     #[arg(long, env = "RANGESERVE_QR")]
     pub qr: bool,
@@ -267,6 +272,8 @@ pub struct Config {
     pub max_streams: u32,
     /// `--qr`: a QR code in the banner.
     pub qr: bool,
+    /// `--metrics`: where the metrics listener binds.
+    pub metrics: Option<SocketAddr>,
     /// Hash each version for `Repr-Digest` and the sidecar (`--no-digest` turns it off).
     pub digest: bool,
     pub workers: usize,
@@ -313,6 +320,7 @@ impl Args {
             },
             max_streams: self.max_streams,
             qr: self.qr,
+            metrics: self.metrics,
             digest: !self.no_digest,
             workers: self
                 .workers

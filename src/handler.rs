@@ -102,6 +102,8 @@ pub async fn handle(
     let (plan, repr_digest) = plan(&req, &shared).await;
     let head = req.method() == Method::HEAD;
     let response = respond(plan, &shared.config, head, SystemTime::now(), repr_digest);
+    let status = response.status().as_u16();
+    let resume_from = resume_from(&response);
     // Built only when the access log is on (it costs allocations on every request).
     let entry =
         tracing::enabled!(target: access_log::TARGET, tracing::Level::INFO).then(|| Entry {
@@ -109,13 +111,13 @@ pub async fn handle(
             method: req.method().clone(),
             path: req.uri().path().to_string(),
             range: req.headers().get(header::RANGE).cloned(),
-            status: response.status().as_u16(),
+            status,
             started,
             user_agent: req.headers().get(header::USER_AGENT).cloned(),
             version: req.version(),
-            resume_from: resume_from(&response),
+            resume_from,
         });
-    Ok(response.map(|body| LoggedBody::new(body, entry)))
+    Ok(response.map(|body| LoggedBody::new(body, entry, status, resume_from.is_some())))
 }
 
 /// Where a 206 with one range starts, when that is past byte 0 (a resume).

@@ -153,6 +153,11 @@ impl Digests {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Files waiting to be hashed.
+    pub fn queue_len(&self) -> usize {
+        self.state().queue.len()
+    }
+
     /// The digest of this version, if known (queues nothing).
     pub fn known(&self, stamp: &Stamp) -> Option<Sha256Digest> {
         self.state().known.get(stamp).map(|(sums, _)| sums.sha256)
@@ -377,6 +382,7 @@ fn hash_file(
             Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(err) => return Err(err),
         };
+        crate::ops::metrics::HASHED_BYTES.fetch_add(n as u64, Ordering::Relaxed);
         hasher.update(&buf[..n]);
         crc.update(&buf[..n]);
         offset += n as u64;

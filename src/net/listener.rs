@@ -30,6 +30,7 @@ use crate::net::streams::StreamExecutor;
 use crate::net::timed_io::TimedIo;
 use crate::net::tls::{self as tls_config, KeyFiles, Reloadable};
 use crate::net::workers::Workers;
+use crate::ops::metrics as ops_metrics;
 use crate::ops::{addresses, qr};
 use crate::representation::{NamedFile, Representation};
 use crate::tree::listing::{self, Page};
@@ -67,6 +68,15 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
     };
     let listener = TcpListener::bind(config.addr).await.map_err(bind_error)?;
     let local = listener.local_addr().map_err(bind_error)?;
+    let metrics = match config.metrics {
+        Some(addr) => {
+            let error = |source| StartupError::Bind { addr, source };
+            let metrics = TcpListener::bind(addr).await.map_err(error)?;
+            let bound = metrics.local_addr().map_err(error)?;
+            Some((metrics, bound))
+        }
+        None => None,
+    };
     if let Some(tls) = &tls {
         // Listening for SIGHUP before the banner is out: from then on a SIGHUP reloads, it never
         // ends the process.
@@ -98,6 +108,10 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
         archives: Arc::default(),
         connections: Default::default(),
     });
+    if let Some((metrics, bound)) = metrics {
+        print_stdout(&format!("metrics on http://{bound}/metrics\n"));
+        tokio::spawn(serve_metrics(metrics, Arc::clone(&shared)));
+    }
     let config = &shared.config;
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(config.max_connections));
@@ -459,6 +473,70 @@ async fn watch_key_files(
             Err(err) => tracing::warn!("{why}: {err}; keeping the certificate in use"),
         }
     }
+}
+
+/// The `--metrics` listener: `/metrics` (OpenMetrics text) and `/healthz`, HTTP/1.1, on the
+/// acceptor's runtime (a scrape is rare and small).
+async fn serve_metrics(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                tracing::warn!("metrics: accept failed: {err}");
+                tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                continue;
+            }
+        };
+        let shared = Arc::clone(&shared);
+        let header_timeout = shared.config.header_timeout;
+        tokio::spawn(async move {
+            let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let shared = Arc::clone(&shared);
+                async move { Ok::<_, std::convert::Infallible>(metrics_response(&req, &shared)) }
+            });
+            let mut http = http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(header_timeout);
+            if let Err(err) = http.serve_connection(TokioIo::new(stream), service).await {
+                tracing::debug!("metrics connection from {peer}: {err}");
+            }
+        });
+    }
+}
+
+fn metrics_response(
+    req: &hyper::Request<hyper::body::Incoming>,
+    shared: &Shared,
+) -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
+    use hyper::header::{CONTENT_TYPE, HeaderValue};
+    let (status, content_type, body) = match (req.method().as_str(), req.uri().path()) {
+        ("GET" | "HEAD", "/metrics") => {
+            let queue = shared.digests.as_ref().map_or(0, |d| d.queue_len());
+            let text = ops_metrics::render(shared.connections.load(Ordering::Relaxed), queue);
+            (
+                hyper::StatusCode::OK,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                text,
+            )
+        }
+        ("GET" | "HEAD", "/healthz") => (hyper::StatusCode::OK, "text/plain", "ok\n".to_string()),
+        _ => (
+            hyper::StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found\n".to_string(),
+        ),
+    };
+    let body = if req.method() == hyper::Method::HEAD {
+        String::new()
+    } else {
+        body
+    };
+    let mut response = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
 }
 
 /// Unsent bytes the kernel may queue per connection (`TCP_NOTSENT_LOWAT`). Without it the send
