@@ -51,6 +51,8 @@ pub struct LoggedBody {
     /// For the metrics (kept whether or not the access log is on).
     status: u16,
     resume: bool,
+    /// For the live view, when this is a transfer worth showing.
+    transfer: Option<crate::ops::transfers::Handle>,
     promised: u64,
     sent: u64,
     failure: Option<String>,
@@ -66,10 +68,23 @@ impl LoggedBody {
             entry,
             status,
             resume,
+            transfer: None,
             promised,
             sent: 0,
             failure: None,
         }
+    }
+}
+
+impl LoggedBody {
+    /// Shows this body's progress in the live view (see `ops::transfers`).
+    pub fn tracked(mut self, transfer: crate::ops::transfers::Handle) -> LoggedBody {
+        self.transfer = Some(transfer);
+        self
+    }
+
+    pub fn promised(&self) -> u64 {
+        self.promised
     }
 }
 
@@ -86,6 +101,9 @@ impl http_body::Body for LoggedBody {
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
                 this.sent += frame.data_ref().map_or(0, |d| d.len() as u64);
+                if let Some(transfer) = &this.transfer {
+                    transfer.sent(this.sent);
+                }
             }
             Poll::Ready(Some(Err(err))) => this.failure = Some(err.to_string()),
             _ => {}

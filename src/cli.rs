@@ -200,6 +200,20 @@ pub struct Args {
     #[arg(long, env = "RANGESERVE_METRICS", value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
 
+    /// No live view of transfers on the terminal.
+    #[arg(long, env = "RANGESERVE_NO_PROGRESS")]
+    pub no_progress: bool,
+
+    /// When stderr is not a terminal (a service, a pipe): every SECS, one log line per transfer
+    /// that has run longer than that (0: none).
+    #[arg(
+        long,
+        env = "RANGESERVE_PROGRESS_INTERVAL",
+        value_name = "SECS",
+        default_value_t = 30
+    )]
+    pub progress_interval: u64,
+
     /// Also print, in the banner, a QR code of the first URL another machine can use.
     #[arg(long, env = "RANGESERVE_QR")]
     pub qr: bool,

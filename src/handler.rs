@@ -26,6 +26,7 @@ use crate::cli::Config;
 use crate::conditional::{self, Cond, Decision, Preconditions, Validators};
 use crate::digest::{self, Digests, Wanted};
 use crate::multipart::{self, Segment};
+use crate::ops::{live, transfers};
 use crate::range::{self, RangeRequest};
 use crate::representation::Representation;
 use crate::tree::archives::{self, ArchiveCache, Prepared};
@@ -117,7 +118,37 @@ pub async fn handle(
             version: req.version(),
             resume_from,
         });
-    Ok(response.map(|body| LoggedBody::new(body, entry, status, resume_from.is_some())))
+    let (parts, body) = response.into_parts();
+    let mut body = LoggedBody::new(body, entry, status, resume_from.is_some());
+    let promised = body.promised();
+    if promised >= transfers::TRACK_FROM && live::tracking() {
+        let (start, file_len) = extent(&parts.headers, promised);
+        body = body.tracked(transfers::registry().start(transfers::Transfer {
+            client: peer.ip(),
+            path: req.uri().path().to_string(),
+            file_len,
+            start,
+            promised,
+            started,
+            sent: Default::default(),
+        }));
+    }
+    Ok(Response::from_parts(parts, body))
+}
+
+/// Where a response's bytes start in the file and the file's length: from `Content-Range`
+/// for a single-range 206, else 0 and the body's length.
+fn extent(fields: &HeaderMap, promised: u64) -> (u64, u64) {
+    let parsed = fields
+        .get(header::CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("bytes "))
+        .and_then(|v| {
+            let (range, len) = v.split_once('/')?;
+            let first = range.split('-').next()?.parse().ok()?;
+            Some((first, len.parse().ok()?))
+        });
+    parsed.unwrap_or((0, promised))
 }
 
 /// Where a 206 with one range starts, when that is past byte 0 (a resume).

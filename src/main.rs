@@ -7,8 +7,11 @@ use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use clap::Parser;
+use std::time::Duration;
+
 use rangeserve::cli::{Args, LogFormat};
 use rangeserve::error::StartupError;
+use rangeserve::ops::live;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -24,7 +27,19 @@ fn main() -> ExitCode {
         };
     }
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let progress = live::mode(
+        args.no_progress,
+        args.log_format == LogFormat::Json,
+        Duration::from_secs(args.progress_interval),
+    );
     match args.log_format {
+        LogFormat::Text if matches!(progress, Some(live::Mode::Terminal)) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(live::LiveWriter)
+                .with_ansi(true)
+                .init()
+        }
         LogFormat::Text => tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
@@ -38,6 +53,11 @@ fn main() -> ExitCode {
                 .event_format(rangeserve::ops::json_log::JsonLines)
                 .init()
         }
+    }
+    if let Some(mode) = progress
+        && let Err(err) = live::start(mode)
+    {
+        tracing::warn!("cannot show transfers: {err}");
     }
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,

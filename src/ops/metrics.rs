@@ -24,6 +24,11 @@ static BODY_BYTES: AtomicU64 = AtomicU64::new(0);
 static RESUMES: AtomicU64 = AtomicU64::new(0);
 static TRANSFERS: AtomicI64 = AtomicI64::new(0);
 
+/// Body bytes of responses that have ended, since start.
+pub fn body_bytes() -> u64 {
+    BODY_BYTES.load(Ordering::Relaxed)
+}
+
 /// A response body began.
 pub fn transfer_started() {
     TRANSFERS.fetch_add(1, Ordering::Relaxed);
