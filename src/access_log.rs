@@ -53,6 +53,9 @@ pub struct LoggedBody {
     resume: bool,
     /// For the live view, when this is a transfer worth showing.
     transfer: Option<crate::ops::transfers::Handle>,
+    /// The rate limits on this body, and the part of a frame they have not let go yet.
+    throttle: Option<crate::share::throttle::Throttle>,
+    held: Bytes,
     promised: u64,
     sent: u64,
     failure: Option<String>,
@@ -69,6 +72,8 @@ impl LoggedBody {
             status,
             resume,
             transfer: None,
+            throttle: None,
+            held: Bytes::new(),
             promised,
             sent: 0,
             failure: None,
@@ -86,6 +91,19 @@ impl LoggedBody {
     pub fn promised(&self) -> u64 {
         self.promised
     }
+
+    /// Sends this body no faster than the throttle allows.
+    pub fn throttled(mut self, throttle: crate::share::throttle::Throttle) -> LoggedBody {
+        self.throttle = Some(throttle);
+        self
+    }
+
+    fn count(&mut self, frame: &Frame<Bytes>) {
+        self.sent += frame.data_ref().map_or(0, |d| d.len() as u64);
+        if let Some(transfer) = &self.transfer {
+            transfer.sent(self.sent);
+        }
+    }
 }
 
 impl http_body::Body for LoggedBody {
@@ -97,14 +115,32 @@ impl http_body::Body for LoggedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let this = self.get_mut();
+        if this.throttle.is_some() && this.held.is_empty() {
+            // Take the next frame to hold back; trailers and the end pass through.
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => this.held = data,
+                    Err(frame) => return Poll::Ready(Some(Ok(frame))),
+                },
+                Poll::Ready(Some(Err(err))) => {
+                    this.failure = Some(err.to_string());
+                    return Poll::Ready(Some(Err(err)));
+                }
+                other => return other,
+            }
+        }
+        if let Some(throttle) = &mut this.throttle {
+            if this.held.is_empty() {
+                return Poll::Ready(None);
+            }
+            let n = std::task::ready!(throttle.poll_grant(cx, this.held.len(), this.sent));
+            let frame = Frame::data(this.held.split_to(n));
+            this.count(&frame);
+            return Poll::Ready(Some(Ok(frame)));
+        }
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                this.sent += frame.data_ref().map_or(0, |d| d.len() as u64);
-                if let Some(transfer) = &this.transfer {
-                    transfer.sent(this.sent);
-                }
-            }
+            Poll::Ready(Some(Ok(frame))) => this.count(frame),
             Poll::Ready(Some(Err(err))) => this.failure = Some(err.to_string()),
             _ => {}
         }
@@ -112,7 +148,7 @@ impl http_body::Body for LoggedBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.held.is_empty() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

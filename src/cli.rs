@@ -200,6 +200,24 @@ pub struct Args {
     #[arg(long, env = "RANGESERVE_METRICS", value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
 
+    /// Most bytes per second for each response (`500k`, `2M`, `1.5G`; k = 1024).
+    #[arg(long, env = "RANGESERVE_LIMIT_RATE", value_name = "RATE", value_parser = crate::share::rate::parse_rate)]
+    pub limit_rate: Option<u64>,
+
+    /// With --limit-rate: the first SIZE bytes of each response go at full speed.
+    #[arg(long, env = "RANGESERVE_LIMIT_RATE_AFTER", value_name = "SIZE", value_parser = crate::share::rate::parse_size,
+          default_value = "0")]
+    pub limit_rate_after: u64,
+
+    /// Most bytes per second for all responses to one client address together (`aria2c -x 16`
+    /// gets what one `wget` gets), shared fairly between its downloads.
+    #[arg(long, env = "RANGESERVE_LIMIT_RATE_PER_CLIENT", value_name = "RATE", value_parser = crate::share::rate::parse_rate)]
+    pub limit_rate_per_client: Option<u64>,
+
+    /// Most bytes per second for the whole server, shared fairly (max-min) between downloads.
+    #[arg(long, env = "RANGESERVE_LIMIT_RATE_TOTAL", value_name = "RATE", value_parser = crate::share::rate::parse_rate)]
+    pub limit_rate_total: Option<u64>,
+
     /// No live view of transfers on the terminal.
     #[arg(long, env = "RANGESERVE_NO_PROGRESS")]
     pub no_progress: bool,
@@ -288,6 +306,8 @@ pub struct Config {
     pub qr: bool,
     /// `--metrics`: where the metrics listener binds.
     pub metrics: Option<SocketAddr>,
+    /// The rate limits.
+    pub limits: crate::share::throttle::Limits,
     /// Hash each version for `Repr-Digest` and the sidecar (`--no-digest` turns it off).
     pub digest: bool,
     pub workers: usize,
@@ -335,6 +355,12 @@ impl Args {
             max_streams: self.max_streams,
             qr: self.qr,
             metrics: self.metrics,
+            limits: crate::share::throttle::Limits {
+                per_response: self.limit_rate,
+                after: self.limit_rate_after,
+                per_client: self.limit_rate_per_client,
+                total: self.limit_rate_total,
+            },
             digest: !self.no_digest,
             workers: self
                 .workers

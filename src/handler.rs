@@ -49,6 +49,8 @@ pub struct Shared {
     pub archives: Arc<ArchiveCache>,
     /// Connections being served (the last one to end closes the kept file handles).
     pub connections: std::sync::atomic::AtomicUsize,
+    /// The rate-limit buckets shared between responses (per client, total).
+    pub buckets: crate::share::throttle::Buckets,
 }
 
 /// Everything a response can be.
@@ -121,6 +123,11 @@ pub async fn handle(
     let (parts, body) = response.into_parts();
     let mut body = LoggedBody::new(body, entry, status, resume_from.is_some());
     let promised = body.promised();
+    if promised > 0
+        && let Some(throttle) = shared.buckets.throttle(&shared.config.limits, peer.ip())
+    {
+        body = body.throttled(throttle);
+    }
     if promised >= transfers::TRACK_FROM && live::tracking() {
         let (start, file_len) = extent(&parts.headers, promised);
         body = body.tracked(transfers::registry().start(transfers::Transfer {

@@ -33,4 +33,5 @@ pub mod net;
 pub mod ops;
 pub mod range;
 pub mod representation;
+pub mod share;
 pub mod tree;

@@ -107,6 +107,7 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
         digests,
         archives: Arc::default(),
         connections: Default::default(),
+        buckets: Default::default(),
     });
     if let Some((metrics, bound)) = metrics {
         print_stdout(&format!("metrics on http://{bound}/metrics\n"));
