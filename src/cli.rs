@@ -200,6 +200,11 @@ pub struct Args {
     #[arg(long, env = "RANGESERVE_METRICS", value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
 
+    /// Require HTTP Basic credentials for every path: `USER:PASSWORD`, or `USER:sha256:HEX` (the
+    /// password's SHA-256, so it need not be on the command line). Repeat for more users.
+    #[arg(long, env = "RANGESERVE_AUTH", value_name = "USER:PASSWORD", value_parser = crate::share::auth::parse_credential)]
+    pub auth: Vec<crate::share::auth::Credential>,
+
     /// Most bytes per second for each response (`500k`, `2M`, `1.5G`; k = 1024).
     #[arg(long, env = "RANGESERVE_LIMIT_RATE", value_name = "RATE", value_parser = crate::share::rate::parse_rate)]
     pub limit_rate: Option<u64>,
@@ -308,6 +313,8 @@ pub struct Config {
     pub metrics: Option<SocketAddr>,
     /// The rate limits.
     pub limits: crate::share::throttle::Limits,
+    /// `--auth`: when not empty, every request needs one of these.
+    pub auth: Vec<crate::share::auth::Credential>,
     /// Hash each version for `Repr-Digest` and the sidecar (`--no-digest` turns it off).
     pub digest: bool,
     pub workers: usize,
@@ -355,6 +362,7 @@ impl Args {
             max_streams: self.max_streams,
             qr: self.qr,
             metrics: self.metrics,
+            auth: self.auth.clone(),
             limits: crate::share::throttle::Limits {
                 per_response: self.limit_rate,
                 after: self.limit_rate_after,

@@ -51,6 +51,8 @@ pub struct Shared {
     pub connections: std::sync::atomic::AtomicUsize,
     /// The rate-limit buckets shared between responses (per client, total).
     pub buckets: crate::share::throttle::Buckets,
+    /// Wrong `--auth` attempts per address.
+    pub failures: std::sync::Mutex<crate::share::auth::Failures>,
 }
 
 /// Everything a response can be.
@@ -58,6 +60,10 @@ pub struct Shared {
 pub enum Plan {
     /// 400: a missing, repeated or contradicting `Host`.
     BadRequest(&'static str),
+    /// 401 with the Basic challenge (`--auth`).
+    Unauthorized,
+    /// 429: too many wrong credentials from this address; retry after this many seconds.
+    TooManyAttempts(u64),
     /// The path names nothing that is served.
     NotFound,
     /// A method other than GET or HEAD.
@@ -102,7 +108,7 @@ pub async fn handle(
     peer: SocketAddr,
 ) -> Result<Response<LoggedBody>, Infallible> {
     let started = Instant::now();
-    let (plan, repr_digest) = plan(&req, &shared).await;
+    let (plan, repr_digest) = plan(&req, &shared, peer).await;
     let head = req.method() == Method::HEAD;
     let response = respond(plan, &shared.config, head, SystemTime::now(), repr_digest);
     let status = response.status().as_u16();
@@ -201,10 +207,58 @@ fn host_problem(req: &Request<Incoming>) -> Option<&'static str> {
     }
 }
 
+/// `--auth`: `None` when the request may go on, else the refusal (401, or 429 for an address
+/// with too many wrong attempts). Wrong credentials are logged with the peer.
+fn authenticate(req: &Request<Incoming>, shared: &Shared, peer: SocketAddr) -> Option<Plan> {
+    use crate::share::auth::{self, Verdict};
+    let credentials = &shared.config.auth;
+    if credentials.is_empty() {
+        return None;
+    }
+    let now = Instant::now();
+    let mut failures = match shared.failures.lock() {
+        Ok(f) => f,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if let Some(left) = failures.refused_for(peer.ip(), now) {
+        return Some(Plan::TooManyAttempts(auth::retry_after(left)));
+    }
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    match auth::check(credentials, given) {
+        Verdict::Allowed(_) => None,
+        Verdict::Missing => Some(Plan::Unauthorized),
+        Verdict::Wrong => {
+            tracing::warn!("wrong credentials from {peer} for {}", req.uri().path());
+            match failures.record(peer.ip(), now) {
+                Some(refused) => {
+                    tracing::warn!(
+                        "{}: more than {} wrong credentials in a minute; refused for {:?}",
+                        peer.ip(),
+                        auth::MAX_FAILURES,
+                        refused
+                    );
+                    Some(Plan::TooManyAttempts(auth::retry_after(refused)))
+                }
+                None => Some(Plan::Unauthorized),
+            }
+        }
+    }
+}
+
 /// The plan, and the `Repr-Digest` value for the version it serves when that is known.
-async fn plan(req: &Request<Incoming>, shared: &Arc<Shared>) -> (Plan, Option<HeaderValue>) {
+async fn plan(
+    req: &Request<Incoming>,
+    shared: &Arc<Shared>,
+    peer: SocketAddr,
+) -> (Plan, Option<HeaderValue>) {
     if let Some(problem) = host_problem(req) {
         return (Plan::BadRequest(problem), None);
+    }
+    if let Some(refusal) = authenticate(req, shared, peer) {
+        return (refusal, None);
     }
     let raw = req.uri().path();
     let path = match route::parse(raw) {
@@ -583,6 +637,25 @@ pub fn respond(
     let mut fields = HeaderMap::with_capacity(12);
     let (status, body) = match plan {
         Plan::BadRequest(reason) => text(&mut fields, StatusCode::BAD_REQUEST, reason),
+        Plan::Unauthorized => {
+            fields.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(crate::share::auth::CHALLENGE),
+            );
+            text(
+                &mut fields,
+                StatusCode::UNAUTHORIZED,
+                "authentication required\n",
+            )
+        }
+        Plan::TooManyAttempts(secs) => {
+            fields.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            text(
+                &mut fields,
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many wrong credentials from this address; try again later\n",
+            )
+        }
         Plan::NotFound => text(&mut fields, StatusCode::NOT_FOUND, "not found\n"),
         Plan::MethodNotAllowed => {
             fields.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));

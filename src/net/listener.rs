@@ -108,6 +108,7 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
         archives: Arc::default(),
         connections: Default::default(),
         buckets: Default::default(),
+        failures: Default::default(),
     });
     if let Some((metrics, bound)) = metrics {
         print_stdout(&format!("metrics on http://{bound}/metrics\n"));
@@ -808,6 +809,12 @@ fn print_banner(config: &Config, local: SocketAddr, tls: Option<&Tls>, lines: &C
                 None => banner.push_str("\n(no files in it yet)\n"),
             }
         }
+    }
+    if !config.auth.is_empty() && tls.is_none() {
+        banner.push_str(
+            "\nWarning: --auth over plain HTTP: the passwords travel in the clear (base64 is not \
+             encryption); add --tls-self-signed or --tls-cert/--tls-key.\n",
+        );
     }
     if config.qr {
         banner.push_str(&qr_banner(lines, &qr_path));
