@@ -205,6 +205,31 @@ pub struct Args {
     #[arg(long, env = "RANGESERVE_AUTH", value_name = "USER:PASSWORD", value_parser = crate::share::auth::parse_credential)]
     pub auth: Vec<crate::share::auth::Credential>,
 
+    /// Serve everything under `/<random 128-bit token>/` only (every other path is a miss). The
+    /// token is kept under the state directory and reused on restart, so links keep working.
+    #[arg(long, env = "RANGESERVE_SECRET_PATH", conflicts_with = "signed_links")]
+    pub secret_path: bool,
+
+    /// With --secret-path: make a fresh token (the old links stop working).
+    #[arg(long, env = "RANGESERVE_NEW_SECRET", requires = "secret_path")]
+    pub new_secret: bool,
+
+    /// Serve only expiring links made by `rangeserve link` (signed with the key under the
+    /// state directory, or --link-key): expired → 410, altered → 403.
+    #[arg(long, env = "RANGESERVE_SIGNED_LINKS")]
+    pub signed_links: bool,
+
+    /// The link-signing key file (share one between replicas); default: made under the state
+    /// directory on first use.
+    #[arg(long, env = "RANGESERVE_LINK_KEY", value_name = "FILE")]
+    pub link_key: Option<PathBuf>,
+
+    /// Most connections open at once from one client address; the ones past it get 503 with
+    /// `Retry-After` (like nginx's limit_conn). Default: no limit.
+    #[arg(long, env = "RANGESERVE_MAX_CONNECTIONS_PER_CLIENT", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    pub max_connections_per_client: Option<usize>,
+
     /// Most bytes per second for each response (`500k`, `2M`, `1.5G`; k = 1024).
     #[arg(long, env = "RANGESERVE_LIMIT_RATE", value_name = "RATE", value_parser = crate::share::rate::parse_rate)]
     pub limit_rate: Option<u64>,
@@ -270,6 +295,118 @@ pub enum Command {
     },
     /// Print the man page (roff), e.g. `rangeserve man | man -l -`.
     Man,
+    /// Print expiring links for a server started with --signed-links, one URL per line: for a
+    /// file (its `.sha256` sidecar rides on the same link), or with --dir for a directory (its
+    /// listing and everything below it).
+    Link(LinkArgs),
+}
+
+/// `rangeserve link`.
+#[derive(Debug, clap::Args)]
+pub struct LinkArgs {
+    /// Files, or (with --dir) files and directories inside DIR.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// How long the links stay valid: `24h`, `90m`, `7d`.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub expires: Duration,
+
+    /// The folder the server serves with --dir (without it, each PATH is a file it serves with
+    /// --file).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// The server's state directory (where the key is).
+    #[arg(long, env = "RANGESERVE_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// The server's --link-key file.
+    #[arg(long, env = "RANGESERVE_LINK_KEY", value_name = "FILE")]
+    pub link_key: Option<PathBuf>,
+
+    /// The server as the recipient reaches it, e.g. `https://example.org:8443` (default:
+    /// `http://<this machine's first address>:8000`).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+}
+
+/// The URLs `rangeserve link` prints.
+pub fn link_urls(args: &LinkArgs, now: std::time::SystemTime) -> Result<Vec<String>, StartupError> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let state_dir = match &args.state_dir {
+        Some(dir) => Some((dir.clone(), true)),
+        None => default_state_dir().map(|dir| (dir, false)),
+    };
+    let key = link_key(args.link_key.as_deref(), &state_dir)?;
+    let expiry = now
+        .checked_add(args.expires)
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(u64::MAX, |d| d.as_secs());
+    let base = match &args.base_url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => {
+            let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8000);
+            let first =
+                crate::ops::addresses::reachable(any, &crate::ops::addresses::interfaces(), true)
+                    .first()
+                    .copied()
+                    .unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8000));
+            format!("http://{first}")
+        }
+    };
+    let root = match &args.dir {
+        Some(dir) => Some(dir.canonicalize().map_err(|source| StartupError::Dir {
+            path: dir.clone(),
+            source,
+        })?),
+        None => None,
+    };
+    let mut urls = Vec::new();
+    for path in &args.paths {
+        let not_found = |source| StartupError::File {
+            path: path.clone(),
+            source,
+        };
+        let meta = std::fs::metadata(path).map_err(not_found)?;
+        let segments: Vec<Vec<u8>> = match &root {
+            Some(root) => {
+                let full = path.canonicalize().map_err(not_found)?;
+                let rel = full.strip_prefix(root).map_err(|_| StartupError::File {
+                    path: path.clone(),
+                    source: std::io::Error::other("not inside --dir"),
+                })?;
+                rel.components()
+                    .map(|c| c.as_os_str().as_bytes().to_vec())
+                    .collect()
+            }
+            None if meta.is_dir() => {
+                return Err(StartupError::Usage(
+                    "a directory needs --dir (the folder the server serves)",
+                ));
+            }
+            None => vec![
+                path.file_name()
+                    .map(|n| n.as_bytes().to_vec())
+                    .unwrap_or_default(),
+            ],
+        };
+        let kind = if meta.is_dir() {
+            crate::share::link::Kind::Dir
+        } else {
+            crate::share::link::Kind::File
+        };
+        let token = crate::share::link::sign(&key, kind, &segments, expiry);
+        let mut url = format!("{base}/{token}");
+        for segment in &segments {
+            url.push_str(&crate::headers::url_path(segment));
+        }
+        if kind == crate::share::link::Kind::Dir {
+            url.push('/');
+        }
+        urls.push(url);
+    }
+    Ok(urls)
 }
 
 /// Writes what `command` prints to `out`.
@@ -282,6 +419,14 @@ pub fn print(command: &Command, out: &mut dyn std::io::Write) -> std::io::Result
             Ok(())
         }
         Command::Man => clap_mangen::Man::new(cli).render(out),
+        Command::Link(args) => {
+            for url in link_urls(args, std::time::SystemTime::now())
+                .map_err(|err| std::io::Error::other(err.to_string()))?
+            {
+                writeln!(out, "{url}")?;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -315,6 +460,12 @@ pub struct Config {
     pub limits: crate::share::throttle::Limits,
     /// `--auth`: when not empty, every request needs one of these.
     pub auth: Vec<crate::share::auth::Credential>,
+    /// `--secret-path`: the token everything is served under.
+    pub secret: Option<String>,
+    /// `--signed-links`: the key links are checked with.
+    pub link_key: Option<Vec<u8>>,
+    /// `--max-connections-per-client`.
+    pub max_per_client: Option<usize>,
     /// Hash each version for `Repr-Digest` and the sidecar (`--no-digest` turns it off).
     pub digest: bool,
     pub workers: usize,
@@ -341,6 +492,16 @@ impl Args {
             Some(dir) => Some((dir.clone(), true)),
             None => default_state_dir().map(|dir| (dir, false)),
         };
+        let secret = if self.secret_path {
+            Some(keep_secret(&state_dir, "secret-path", self.new_secret, 16)?)
+        } else {
+            None
+        };
+        let link_key = if self.signed_links {
+            Some(link_key(self.link_key.as_deref(), &state_dir)?)
+        } else {
+            None
+        };
         Ok(Config {
             root: Arc::new(root),
             state_dir,
@@ -363,6 +524,9 @@ impl Args {
             qr: self.qr,
             metrics: self.metrics,
             auth: self.auth.clone(),
+            secret,
+            link_key,
+            max_per_client: self.max_connections_per_client,
             limits: crate::share::throttle::Limits {
                 per_response: self.limit_rate,
                 after: self.limit_rate_after,
@@ -374,6 +538,44 @@ impl Args {
                 .workers
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         })
+    }
+}
+
+/// A secret kept in the state directory (made on first use, or afresh).
+fn keep_secret(
+    state_dir: &Option<(PathBuf, bool)>,
+    name: &str,
+    fresh: bool,
+    bytes: usize,
+) -> Result<String, StartupError> {
+    let Some((dir, _)) = state_dir else {
+        return Err(StartupError::Usage(
+            "--secret-path and --signed-links keep their secret in the state directory: give --state-dir",
+        ));
+    };
+    let path = dir.join(name);
+    crate::share::keys::load_or_create(&path, fresh, || crate::share::keys::random_hex(bytes))
+        .map_err(|source| StartupError::StateDir { path, source })
+}
+
+/// The link-signing key: `--link-key FILE` (its bytes, trimmed), else the state directory's.
+pub fn link_key(
+    file: Option<&std::path::Path>,
+    state_dir: &Option<(PathBuf, bool)>,
+) -> Result<Vec<u8>, StartupError> {
+    match file {
+        Some(path) => match std::fs::read(path) {
+            Ok(bytes) if !bytes.trim_ascii().is_empty() => Ok(bytes.trim_ascii().to_vec()),
+            Ok(_) => Err(StartupError::File {
+                path: path.to_path_buf(),
+                source: std::io::Error::other("the link key file is empty"),
+            }),
+            Err(source) => Err(StartupError::File {
+                path: path.to_path_buf(),
+                source,
+            }),
+        },
+        None => Ok(keep_secret(state_dir, "link-key", false, 32)?.into_bytes()),
     }
 }
 

@@ -53,6 +53,8 @@ pub struct Shared {
     pub buckets: crate::share::throttle::Buckets,
     /// Wrong `--auth` attempts per address.
     pub failures: std::sync::Mutex<crate::share::auth::Failures>,
+    /// Connections open per client address (for `--max-connections-per-client`).
+    pub per_client: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
 }
 
 /// Everything a response can be.
@@ -64,6 +66,12 @@ pub enum Plan {
     Unauthorized,
     /// 429: too many wrong credentials from this address; retry after this many seconds.
     TooManyAttempts(u64),
+    /// 503: the client already has `--max-connections-per-client` connections open.
+    Busy,
+    /// 410: a signed link past its expiry.
+    LinkExpired,
+    /// 403: not a valid signed link for this path.
+    LinkRefused,
     /// The path names nothing that is served.
     NotFound,
     /// A method other than GET or HEAD.
@@ -102,13 +110,19 @@ pub struct Listing {
 }
 
 /// The hyper service: plans, responds, and wraps the body so the access log sees its end.
+/// `busy`: this connection is over `--max-connections-per-client` (every request gets 503).
 pub async fn handle(
     req: Request<Incoming>,
     shared: Arc<Shared>,
     peer: SocketAddr,
+    busy: bool,
 ) -> Result<Response<LoggedBody>, Infallible> {
     let started = Instant::now();
-    let (plan, repr_digest) = plan(&req, &shared, peer).await;
+    let (plan, repr_digest) = if busy {
+        (Plan::Busy, None)
+    } else {
+        plan(&req, &shared, peer).await
+    };
     let head = req.method() == Method::HEAD;
     let response = respond(plan, &shared.config, head, SystemTime::now(), repr_digest);
     let status = response.status().as_u16();
@@ -207,6 +221,71 @@ fn host_problem(req: &Request<Incoming>) -> Option<&'static str> {
     }
 }
 
+/// `Retry-After` of a 503 for a client over `--max-connections-per-client` (seconds).
+pub const BUSY_RETRY_AFTER: u64 = 5;
+
+/// Why a path is not below the mount point.
+#[derive(Debug)]
+enum Unmounted {
+    Miss,
+    Redirect(String),
+    Expired,
+    Refused,
+}
+
+impl From<Unmounted> for Plan {
+    fn from(why: Unmounted) -> Plan {
+        match why {
+            Unmounted::Miss => Plan::NotFound,
+            Unmounted::Redirect(to) => Plan::Redirect(to),
+            Unmounted::Expired => Plan::LinkExpired,
+            Unmounted::Refused => Plan::LinkRefused,
+        }
+    }
+}
+
+/// Where the tree is mounted in this request's path: with `--secret-path` under `/<secret>`
+/// (anything else is a miss like any other), with `--signed-links` under a valid link token
+/// (expired → 410, anything else → 403); else at `/`. Returns the prefix and the rest.
+fn mount<'a>(path: &'a str, shared: &Shared) -> Result<(String, &'a str), Unmounted> {
+    let config = &shared.config;
+    if let Some(secret) = &config.secret {
+        let rest = path
+            .strip_prefix('/')
+            .and_then(|p| p.strip_prefix(secret.as_str()))
+            .ok_or(Unmounted::Miss)?;
+        return match rest {
+            "" => Err(Unmounted::Redirect(format!("/{secret}/"))),
+            rest if rest.starts_with('/') => Ok((format!("/{secret}"), rest)),
+            _ => Err(Unmounted::Miss),
+        };
+    }
+    let Some(key) = &config.link_key else {
+        return Ok((String::new(), path));
+    };
+    let after = path.strip_prefix('/').unwrap_or(path);
+    let (token, rest) = match after.find('/') {
+        Some(at) => (&after[..at], &after[at..]),
+        None => (after, ""),
+    };
+    let segments = match rest {
+        "" => Vec::new(),
+        rest => route::parse(rest).map_err(|_| Unmounted::Miss)?.segments,
+    };
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    match crate::share::link::verify(key, token, &segments, now) {
+        // `/<token>` without the slash: a root directory link's listing is at `/<token>/`.
+        crate::share::link::Check::Valid if rest.is_empty() => {
+            Err(Unmounted::Redirect(format!("/{token}/")))
+        }
+        crate::share::link::Check::Valid => Ok((format!("/{token}"), rest)),
+        crate::share::link::Check::Expired => Err(Unmounted::Expired),
+        crate::share::link::Check::Refused => Err(Unmounted::Refused),
+    }
+}
+
 /// `--auth`: `None` when the request may go on, else the refusal (401, or 429 for an address
 /// with too many wrong attempts). Wrong credentials are logged with the peer.
 fn authenticate(req: &Request<Incoming>, shared: &Shared, peer: SocketAddr) -> Option<Plan> {
@@ -260,7 +339,10 @@ async fn plan(
     if let Some(refusal) = authenticate(req, shared, peer) {
         return (refusal, None);
     }
-    let raw = req.uri().path();
+    let (mount, raw) = match mount(req.uri().path(), shared) {
+        Ok(mounted) => mounted,
+        Err(refusal) => return (refusal.into(), None),
+    };
     let path = match route::parse(raw) {
         Ok(path) => path,
         // Like any miss (the tests of `--file` have always wanted 404 for `/../x` and `//`):
@@ -280,10 +362,10 @@ async fn plan(
     match target {
         Target::File(rep) => file_plan(req, shared, rep),
         Target::Sidecar(rep, name) => (sidecar_plan(shared, &rep, &name), None),
-        Target::Listing(dir) => (listing_plan(req, shared, dir, path).await, None),
+        Target::Listing(dir) => (listing_plan(req, shared, dir, path, mount).await, None),
         Target::Manifest(dir) => (manifest_plan(shared, dir, path).await, None),
         Target::Archive(dir, format) => (archive_plan(req, shared, dir, format, path).await, None),
-        Target::Redirect(location) => (Plan::Redirect(location), None),
+        Target::Redirect(location) => (Plan::Redirect(format!("{mount}{location}")), None),
         Target::NotFound => (Plan::NotFound, None),
         Target::Failed(err) => {
             tracing::warn!(
@@ -350,6 +432,7 @@ async fn listing_plan(
     shared: &Arc<Shared>,
     dir: Dir,
     path: RequestPath,
+    mount: String,
 ) -> Plan {
     let json = route::wants_json(
         req.uri().query(),
@@ -379,6 +462,7 @@ async fn listing_plan(
                 .map(Vec::as_slice)
                 .or(Some(shared.config.root.name()))
                 .filter(|name| !name.is_empty()),
+            mount: &mount,
         };
         let body = if json {
             listing::json(&page)
@@ -648,6 +732,20 @@ pub fn respond(
                 "authentication required\n",
             )
         }
+        Plan::LinkExpired => text(&mut fields, StatusCode::GONE, "this link has expired\n"),
+        Plan::Busy => {
+            fields.insert(header::RETRY_AFTER, HeaderValue::from(BUSY_RETRY_AFTER));
+            text(
+                &mut fields,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many connections from this address; try again shortly\n",
+            )
+        }
+        Plan::LinkRefused => text(
+            &mut fields,
+            StatusCode::FORBIDDEN,
+            "this link is not valid\n",
+        ),
         Plan::TooManyAttempts(secs) => {
             fields.insert(header::RETRY_AFTER, HeaderValue::from(secs));
             text(

@@ -89,7 +89,12 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
             hangup,
         ));
     }
-    let lines = ClientLines::new(local, tls.as_ref());
+    let mount = config
+        .secret
+        .as_ref()
+        .map(|s| format!("/{s}"))
+        .unwrap_or_default();
+    let lines = ClientLines::new(local, tls.as_ref(), mount);
     print_banner(&config, local, tls.as_ref(), &lines);
     tracing::info!("serving with {} worker(s)", workers.count());
 
@@ -109,6 +114,7 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
         connections: Default::default(),
         buckets: Default::default(),
         failures: Default::default(),
+        per_client: Default::default(),
     });
     if let Some((metrics, bound)) = metrics {
         print_stdout(&format!("metrics on http://{bound}/metrics\n"));
@@ -197,6 +203,7 @@ async fn serve(
     let config = &shared.config;
     let streams = StreamExecutor::new(config.send_timeout);
     shared.connections.fetch_add(1, Ordering::Relaxed);
+    let client = ClientSlot::enter(&shared, peer);
     match tls {
         None => match first_byte(&stream, config.idle_timeout).await {
             // Only a request line starting with P (POST, PUT, PATCH — or PRI, the HTTP/2 preface)
@@ -218,10 +225,62 @@ async fn serve(
             Box::pin(serve_tls(acceptor, io, peer, &shared, watcher, streams)).await
         }
     }
+    drop(client);
     if shared.connections.fetch_sub(1, Ordering::Relaxed) == 1 {
         shared.config.root.forget_handles();
     }
     drop(permit);
+}
+
+/// One connection of a client address, counted for `--max-connections-per-client` (decided
+/// like nginx's `limit_conn`: the connections past the limit are answered 503 with
+/// `Retry-After`, not queued — a download client then retries, and one client cannot hold
+/// the connection slots everyone shares).
+struct ClientSlot<'a> {
+    shared: &'a Shared,
+    ip: std::net::IpAddr,
+}
+
+impl<'a> ClientSlot<'a> {
+    fn enter(shared: &'a Shared, peer: SocketAddr) -> Option<ClientSlot<'a>> {
+        shared.config.max_per_client?;
+        let mut counts = match shared.per_client.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *counts.entry(peer.ip()).or_default() += 1;
+        Some(ClientSlot {
+            shared,
+            ip: peer.ip(),
+        })
+    }
+}
+
+impl Drop for ClientSlot<'_> {
+    fn drop(&mut self) {
+        let mut counts = match self.shared.per_client.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(n) = counts.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Whether `peer` has more connections open than `--max-connections-per-client` allows.
+fn over_limit(shared: &Shared, peer: SocketAddr) -> bool {
+    let Some(max) = shared.config.max_per_client else {
+        return false;
+    };
+    let counts = match shared.per_client.lock() {
+        Ok(c) => c,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    counts.get(&peer.ip()).copied().unwrap_or(0) > max
 }
 
 /// The TLS handshake (within the header timeout: a client that trickles or never sends its
@@ -308,7 +367,8 @@ where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let served = Arc::clone(shared);
-    let service = service_fn(move |req| handler::handle(req, Arc::clone(&served), peer));
+    let busy = over_limit(shared, peer);
+    let service = service_fn(move |req| handler::handle(req, Arc::clone(&served), peer, busy));
     let http = http1_builder(&shared.config);
     watcher
         .watch(http.serve_connection(TokioIo::new(io), service))
@@ -329,7 +389,8 @@ where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let served = Arc::clone(shared);
-    let service = service_fn(move |req| handler::handle(req, Arc::clone(&served), peer));
+    let busy = over_limit(shared, peer);
+    let service = service_fn(move |req| handler::handle(req, Arc::clone(&served), peer, busy));
     let mut http = http_builder(&shared.config, streams);
     if only {
         http = http.http2_only();
@@ -660,13 +721,15 @@ struct ClientLines {
     origin: String,
     /// `scheme://address` for every address a client can reach us at (see `ops::addresses`).
     origins: Vec<String>,
+    /// `/<secret>` with `--secret-path`, else empty.
+    mount: String,
     curl: String,
     wget: String,
     aria2c: String,
 }
 
 impl ClientLines {
-    fn new(local: SocketAddr, tls: Option<&Tls>) -> ClientLines {
+    fn new(local: SocketAddr, tls: Option<&Tls>, mount: String) -> ClientLines {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let reachable =
             addresses::reachable(local, &addresses::interfaces(), addresses::dual_stack());
@@ -690,6 +753,7 @@ impl ClientLines {
                 ClientLines {
                     origin,
                     origins,
+                    mount,
                     curl: format!("--pinnedpubkey '{pin}' -k "),
                     wget: format!("--ca-certificate={ca} "),
                     aria2c: format!("--ca-certificate={ca} "),
@@ -698,6 +762,7 @@ impl ClientLines {
             _ => ClientLines {
                 origin,
                 origins,
+                mount,
                 curl: String::new(),
                 wget: String::new(),
                 aria2c: String::new(),
@@ -735,35 +800,36 @@ fn print_banner(config: &Config, local: SocketAddr, tls: Option<&Tls>, lines: &C
     let version = env!("CARGO_PKG_VERSION");
     let mut banner = String::new();
     let tls_lines = tls.map(tls_banner).unwrap_or_default();
-    let mut qr_path = "/".to_string();
+    let mount = lines.mount.clone();
+    let mut qr_path = format!("{mount}/");
     match &*config.root {
         Root::Files(files) if files.len() == 1 => {
             let file = &files[0];
-            let url = format!("{origin}{}", file.url_path);
+            let url = format!("{origin}{mount}{}", file.url_path);
             banner.push_str(&format!(
                 "rangeserve {version}: serving {path}\n\
                  listening on {scheme}://{local}\n{tls_lines}\
                  \n{urls}\
                  \nResume an interrupted download with any of:\n{resume}",
                 path = file.path.display(),
-                urls = lines.urls(&file.url_path),
+                urls = lines.urls(&format!("{mount}{}", file.url_path)),
                 resume = lines.resume(&url),
             ));
-            qr_path = file.url_path.clone();
+            qr_path = format!("{mount}{}", file.url_path);
         }
         Root::Files(files) => {
             banner.push_str(&format!(
                 "rangeserve {version}: serving {} files\nlistening on {scheme}://{local}\n{tls_lines}\n{}\n",
                 files.len(),
-                lines.urls("/"),
+                lines.urls(&format!("{mount}/")),
             ));
             for file in files {
-                banner.push_str(&format!("  {origin}{}\n", file.url_path));
+                banner.push_str(&format!("  {origin}{mount}{}\n", file.url_path));
             }
             if let Some(first) = files.first() {
                 banner.push_str(&format!(
                     "\nResume an interrupted download with any of:\n{}",
-                    lines.resume(&format!("{origin}{}", first.url_path))
+                    lines.resume(&format!("{origin}{mount}{}", first.url_path))
                 ));
             }
         }
@@ -774,6 +840,7 @@ fn print_banner(config: &Config, local: SocketAddr, tls: Option<&Tls>, lines: &C
                 entries: &[],
                 checksums: config.digest,
                 archive_name: None,
+                mount: &mount,
             };
             banner.push_str(&format!(
                 "rangeserve {version}: serving directory {path}\n\
@@ -782,7 +849,7 @@ fn print_banner(config: &Config, local: SocketAddr, tls: Option<&Tls>, lines: &C
                  \nFetch the whole folder resumably (run it again to resume){then}:\n\
                  {recipe}\n",
                 path = tree.path.display(),
-                urls = lines.urls("/"),
+                urls = lines.urls(&format!("{mount}/")),
                 recipe = indent(&listing::recipe(&page)),
                 then = if config.digest {
                     ", then prove every file whole"
@@ -798,7 +865,7 @@ fn print_banner(config: &Config, local: SocketAddr, tls: Option<&Tls>, lines: &C
             }
             match config.root.largest_file(LARGEST_FILE_SCAN) {
                 Some((rel, size)) => {
-                    let url = format!("{origin}{}", rel_url(&rel));
+                    let url = format!("{origin}{mount}{}", rel_url(&rel));
                     banner.push_str(&format!(
                         "\nLargest file: {} ({}); resume an interrupted download with any of:\n{}",
                         String::from_utf8_lossy(&rel),
@@ -809,6 +876,12 @@ fn print_banner(config: &Config, local: SocketAddr, tls: Option<&Tls>, lines: &C
                 None => banner.push_str("\n(no files in it yet)\n"),
             }
         }
+    }
+    if config.link_key.is_some() {
+        banner.push_str(
+            "\nOnly signed links are served (the URLs above answer 403): make them with\n  \
+             rangeserve link --expires 24h PATH...   (with the same --state-dir or --link-key)\n",
+        );
     }
     if !config.auth.is_empty() && tls.is_none() {
         banner.push_str(
@@ -885,7 +958,7 @@ fn rel_url(rel: &[u8]) -> String {
 
 /// The digest part of the banner, printed when the first hash is ready.
 fn print_digest_banner(file: &NamedFile, sum: &digest::Sha256Digest, lines: &ClientLines) {
-    let url = format!("{}{}", lines.origin, file.url_path);
+    let url = format!("{}{}{}", lines.origin, lines.mount, file.url_path);
     print_stdout(&format!(
         "\nsha256 {}  {}\n\
          Prove a resumed download whole:\n\

@@ -54,12 +54,15 @@ pub struct Page<'a> {
     pub checksums: bool,
     /// The name that names this directory's archives (its own name; `None`: no archives).
     pub archive_name: Option<&'a [u8]>,
+    /// What comes before the tree's paths in every URL: empty, or `/<secret>` (`--secret-path`)
+    /// or `/<link token>` (`--signed-links`), without a trailing slash.
+    pub mount: &'a str,
 }
 
 impl Page<'_> {
     /// The directory's URL path: `/` + each segment percent-encoded + `/`.
     pub fn url_path(&self) -> String {
-        let mut path = String::from("/");
+        let mut path = format!("{}/", self.mount);
         for segment in self.segments {
             path.push_str(&headers::url_path(segment)[1..]);
             path.push('/');
@@ -215,9 +218,9 @@ pub fn html(page: &Page<'_>) -> String {
     html! {
         h1 {
             "Index of "
-            a href="/" { "/" }
+            a href=(format!("{}/", page.mount)) { "/" }
             @for (i, segment) in page.segments.iter().enumerate() {
-                a href=(breadcrumb(page.segments, i)) { (display(segment)) } "/"
+                a href=(breadcrumb(page.mount, page.segments, i)) { (display(segment)) } "/"
             }
         }
         p.summary {
@@ -297,8 +300,8 @@ fn archive_section(page: &Page<'_>, tar: &str, zip: Option<&str>) -> Markup {
     }
 }
 
-fn breadcrumb(segments: &[Vec<u8>], upto: usize) -> String {
-    let mut path = String::from("/");
+fn breadcrumb(mount: &str, segments: &[Vec<u8>], upto: usize) -> String {
+    let mut path = format!("{mount}/");
     for segment in &segments[..=upto] {
         path.push_str(&headers::url_path(segment)[1..]);
         path.push('/');
@@ -552,6 +555,7 @@ mod tests {
             entries: &entries,
             checksums: true,
             archive_name: None,
+            mount: "",
         };
         let html = html(&page);
         assert!(!html.contains("<img"), "{html}");
@@ -574,6 +578,7 @@ mod tests {
             entries: &entries,
             checksums: true,
             archive_name: None,
+            mount: "",
         };
         let html_root = html(&root);
         assert!(!html_root.contains("href=\"../\""));
@@ -597,6 +602,7 @@ mod tests {
             entries: &entries,
             checksums: true,
             archive_name: None,
+            mount: "",
         };
         assert!(html(&nested).contains("href=\"../\""));
         assert_eq!(
@@ -616,6 +622,7 @@ mod tests {
             entries,
             checksums: true,
             archive_name: None,
+            mount: "",
         };
         assert_eq!(PENDING_TITLE.len(), 64);
         assert_eq!(PENDING_TEXT.len(), 64);
@@ -632,6 +639,7 @@ mod tests {
             entries: &entries,
             checksums: true,
             archive_name: Some(b"my dir"),
+            mount: "",
         };
         assert_eq!(
             page.archive_urls(),
@@ -674,6 +682,7 @@ mod tests {
             entries: &entries,
             checksums: true,
             archive_name: None,
+            mount: "",
         };
         let value: serde_json::Value = serde_json::from_str(&json(&page)).unwrap();
         assert_eq!(value["path"], "/top/");

@@ -1,0 +1,261 @@
+//! Expiring links (`rangeserve link`, `--signed-links`). A link's first path segment is a token
+//! `<kind><n>.<expiry>.<signature>`: `kind` is `f` (a file: the next `n` segments name it, and
+//! its `.sha256` sidecar rides on the same link) or `d` (a directory: the next `n` segments name
+//! it, and its listing and everything below it are covered); `expiry` is Unix seconds; the
+//! signature is HMAC-SHA-256 (key from the state directory or `--link-key`) over the version,
+//! the kind, `n`, the expiry text and the covered segments, in unpadded base64url. Everything
+//! after the token is the ordinary path, so the last segment is still the file's name and
+//! `wget -c`, `curl -C - -O` and `aria2c` save and resume under it. Pure: [`sign`] and
+//! [`verify`] take the key, the segments and a clock reading.
+
+use base64::Engine as _;
+use hmac::{Hmac, KeyInit as _, Mac as _};
+use sha2::Sha256;
+use subtle::ConstantTimeEq as _;
+
+type HmacSha256 = Hmac<Sha256>;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// What a link covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Dir,
+}
+
+/// What a request's token and path say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// Valid and unexpired: serve the path after the token.
+    Valid,
+    /// Signed, but past its expiry: 410.
+    Expired,
+    /// Not a link, altered, or a path the link does not cover: 403.
+    Refused,
+}
+
+fn message(kind: Kind, n: usize, expiry: &str, scope: &[Vec<u8>]) -> Vec<u8> {
+    let mut m = format!(
+        "rangeserve-link-v1\n{}\n{n}\n{expiry}\n",
+        match kind {
+            Kind::File => 'f',
+            Kind::Dir => 'd',
+        }
+    )
+    .into_bytes();
+    for segment in scope {
+        // Length-prefixed, so no two lists of segments give the same bytes.
+        m.extend_from_slice(segment.len().to_string().as_bytes());
+        m.push(b':');
+        m.extend_from_slice(segment);
+    }
+    m
+}
+
+/// HMAC-SHA-256 (`None` only if the key were refused, which HMAC never does: any length goes).
+fn mac(key: &[u8], message: &[u8]) -> Option<[u8; 32]> {
+    let mut mac = HmacSha256::new_from_slice(key).ok()?;
+    mac.update(message);
+    Some(mac.finalize().into_bytes().into())
+}
+
+fn matches(key: &[u8], message: &[u8], given: &[u8]) -> bool {
+    mac(key, message).is_some_and(|expected| bool::from(expected.ct_eq(given)))
+}
+
+/// The token for `scope` (decoded path segments) until `expiry` (Unix seconds).
+pub fn sign(key: &[u8], kind: Kind, scope: &[Vec<u8>], expiry: u64) -> String {
+    let expiry = expiry.to_string();
+    let signature = mac(key, &message(kind, scope.len(), &expiry, scope)).unwrap_or_default();
+    let k = match kind {
+        Kind::File => 'f',
+        Kind::Dir => 'd',
+    };
+    format!("{k}{}.{expiry}.{}", scope.len(), B64.encode(signature))
+}
+
+/// Checks a token (the first segment, as text) against the segments after it, at `now`.
+/// Returns the check, and whether what is asked is the file's sidecar (served as such).
+pub fn verify(key: &[u8], token: &str, rest: &[Vec<u8>], now: u64) -> Check {
+    let mut parts = token.splitn(3, '.');
+    let (Some(head), Some(expiry), Some(signature)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Check::Refused;
+    };
+    let kind = match head.as_bytes().first() {
+        Some(b'f') => Kind::File,
+        Some(b'd') => Kind::Dir,
+        _ => return Check::Refused,
+    };
+    let Ok(n) = head[1..].parse::<usize>() else {
+        return Check::Refused;
+    };
+    if head[1..].starts_with(['+', '0']) && head.len() > 2 || rest.len() < n {
+        return Check::Refused;
+    }
+    let Ok(given) = B64.decode(signature) else {
+        return Check::Refused;
+    };
+    let mut scope = rest[..n].to_vec();
+    // A file link also opens the file's sidecar: `name.sha256` in place of `name`.
+    if kind == Kind::File {
+        if rest.len() != n {
+            return Check::Refused;
+        }
+        let sidecar_of = scope
+            .last()
+            .and_then(|last| last.strip_suffix(b".sha256"))
+            .map(<[u8]>::to_vec);
+        if !matches(key, &message(kind, n, expiry, &scope), &given) {
+            let Some(base) = sidecar_of else {
+                return Check::Refused;
+            };
+            if let Some(last) = scope.last_mut() {
+                *last = base;
+            }
+            if !matches(key, &message(kind, n, expiry, &scope), &given) {
+                return Check::Refused;
+            }
+        }
+    } else if !matches(key, &message(kind, n, expiry, &scope), &given) {
+        return Check::Refused;
+    }
+    match expiry.parse::<u64>() {
+        Ok(until) if now <= until && !expiry.starts_with('+') => Check::Valid,
+        Ok(_) => Check::Expired,
+        Err(_) => Check::Refused,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn segs(path: &str) -> Vec<Vec<u8>> {
+        path.split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.as_bytes().to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn a_file_link_opens_the_file_and_its_sidecar_until_it_expires() {
+        let token = sign(KEY, Kind::File, &segs("season 1/ep1.mkv"), 1000);
+        assert!(token.starts_with("f2.1000."));
+        assert_eq!(
+            verify(KEY, &token, &segs("season 1/ep1.mkv"), 999),
+            Check::Valid
+        );
+        assert_eq!(
+            verify(KEY, &token, &segs("season 1/ep1.mkv"), 1000),
+            Check::Valid
+        );
+        assert_eq!(
+            verify(KEY, &token, &segs("season 1/ep1.mkv.sha256"), 10),
+            Check::Valid
+        );
+        assert_eq!(
+            verify(KEY, &token, &segs("season 1/ep1.mkv"), 1001),
+            Check::Expired
+        );
+        for other in [
+            "season 1/ep2.mkv",
+            "season 1",
+            "season 1/ep1.mkv/x",
+            "ep1.mkv",
+            "season 1/ep1.mkv.sha256.sha256",
+        ] {
+            assert_eq!(
+                verify(KEY, &token, &segs(other), 10),
+                Check::Refused,
+                "{other}"
+            );
+        }
+        assert_eq!(
+            verify(b"another key", &token, &segs("season 1/ep1.mkv"), 10),
+            Check::Refused
+        );
+    }
+
+    #[test]
+    fn a_dir_link_opens_the_listing_and_everything_below_but_nothing_beside() {
+        let token = sign(KEY, Kind::Dir, &segs("season 1"), 1000);
+        for below in [
+            "season 1",
+            "season 1/ep1.mkv",
+            "season 1/extras/a.txt",
+            "season 1/season 1.tar",
+        ] {
+            assert_eq!(
+                verify(KEY, &token, &segs(below), 5),
+                Check::Valid,
+                "{below}"
+            );
+        }
+        for beside in ["season 2/ep1.mkv", "", "season 10/x"] {
+            assert_eq!(
+                verify(KEY, &token, &segs(beside), 5),
+                Check::Refused,
+                "{beside}"
+            );
+        }
+        let root = sign(KEY, Kind::Dir, &[], 1000);
+        assert_eq!(
+            verify(KEY, &root, &segs("anything/at/all"), 5),
+            Check::Valid
+        );
+    }
+
+    #[test]
+    fn tokens_that_are_not_links_are_refused() {
+        for token in [
+            "",
+            "x",
+            "f1",
+            "f1.100",
+            "f1.100.!!",
+            "g1.100.AAAA",
+            "f.100.AAAA",
+            "f01.100.AAAA",
+        ] {
+            assert_eq!(verify(KEY, token, &segs("a"), 5), Check::Refused, "{token}");
+        }
+    }
+
+    proptest! {
+        /// Every single-byte change of a valid link — token (kind, count, expiry, signature) or
+        /// path — is refused, and the link itself is accepted.
+        #[test]
+        fn every_single_byte_change_is_refused(
+            path in proptest::collection::vec("[a-zA-Z0-9 ._-]{1,12}", 1..4),
+            expiry in 1_000u64..4_000_000_000,
+            at in any::<prop::sample::Index>(),
+            byte in any::<u8>(),
+        ) {
+            let scope: Vec<Vec<u8>> = path.iter().map(|s| s.as_bytes().to_vec()).collect();
+            let token = sign(KEY, Kind::File, &scope, expiry);
+            prop_assert_eq!(verify(KEY, &token, &scope, expiry - 1), Check::Valid);
+            // The link as bytes: the token, then each segment.
+            let mut whole: Vec<Vec<u8>> = vec![token.clone().into_bytes()];
+            whole.extend(scope.iter().cloned());
+            let total: usize = whole.iter().map(Vec::len).sum();
+            let mut i = at.index(total);
+            let mut part = 0;
+            while i >= whole[part].len() {
+                i -= whole[part].len();
+                part += 1;
+            }
+            prop_assume!(whole[part][i] != byte);
+            whole[part][i] = byte;
+            let token = String::from_utf8_lossy(&whole[0]).into_owned();
+            let check = verify(KEY, &token, &whole[1..], expiry - 1);
+            // A changed last segment may name the sidecar only if it is exactly name + ".sha256",
+            // which one byte cannot make.
+            prop_assert_eq!(check, Check::Refused);
+        }
+    }
+}
