@@ -107,6 +107,24 @@ fn a_secret_path_serves_only_below_its_token_and_survives_a_restart_mid_resume()
     });
     drop(again);
 
+    // curl -C - -O and aria2c -x 4 through the same URL.
+    std::fs::write(dl.path().join("big.iso"), &data[..3_000_000]).unwrap();
+    let again = start(&path, &state, &["--secret-path"]);
+    let curl = run(Command::new("curl")
+        .args(["-sS", "--fail", "-C", "-", "-O"])
+        .arg(again.url(&url_path))
+        .current_dir(dl.path()));
+    assert!(curl.status.success());
+    assert_eq!(sha256_file(&out), sha256_hex(&data));
+    std::fs::remove_file(&out).unwrap();
+    let aria = run(Command::new("aria2c")
+        .args(["-q", "-x", "4", "-s", "4", "--min-split-size=1M"])
+        .arg(format!("--dir={}", dl.path().display()))
+        .arg(again.url(&url_path)));
+    assert!(aria.status.success());
+    assert_eq!(sha256_file(&out), sha256_hex(&data));
+    drop(again);
+
     let renewed = start(&path, &state, &["--secret-path", "--new-secret"]);
     assert_ne!(banner_url(&renewed, "/big.iso"), url_path);
     assert_eq!(
