@@ -295,10 +295,10 @@ fn authenticate(req: &Request<Incoming>, shared: &Shared, peer: SocketAddr) -> O
         return None;
     }
     let now = Instant::now();
-    let mut failures = match shared.failures.lock() {
-        Ok(f) => f,
-        Err(poisoned) => poisoned.into_inner(),
-    };
+    let mut failures = shared
+        .failures
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(left) = failures.refused_for(peer.ip(), now) {
         return Some(Plan::TooManyAttempts(auth::retry_after(left)));
     }

@@ -244,10 +244,10 @@ struct ClientSlot<'a> {
 impl<'a> ClientSlot<'a> {
     fn enter(shared: &'a Shared, peer: SocketAddr) -> Option<ClientSlot<'a>> {
         shared.config.max_per_client?;
-        let mut counts = match shared.per_client.lock() {
-            Ok(c) => c,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut counts = shared
+            .per_client
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         *counts.entry(peer.ip()).or_default() += 1;
         Some(ClientSlot {
             shared,
@@ -258,10 +258,11 @@ impl<'a> ClientSlot<'a> {
 
 impl Drop for ClientSlot<'_> {
     fn drop(&mut self) {
-        let mut counts = match self.shared.per_client.lock() {
-            Ok(c) => c,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut counts = self
+            .shared
+            .per_client
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(n) = counts.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
@@ -276,10 +277,10 @@ fn over_limit(shared: &Shared, peer: SocketAddr) -> bool {
     let Some(max) = shared.config.max_per_client else {
         return false;
     };
-    let counts = match shared.per_client.lock() {
-        Ok(c) => c,
-        Err(poisoned) => poisoned.into_inner(),
-    };
+    let counts = shared
+        .per_client
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     counts.get(&peer.ip()).copied().unwrap_or(0) > max
 }
 

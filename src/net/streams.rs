@@ -66,10 +66,11 @@ impl Wake for Flag {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.woken.store(true, Ordering::Release);
-        let outer = match self.outer.lock() {
-            Ok(outer) => outer.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        };
+        let outer = self
+            .outer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
         if let Some(outer) = outer {
             outer.wake();
         }
@@ -115,10 +116,11 @@ impl<F: Future<Output = ()>> Future for Guarded<F> {
             this.deadline.as_mut().reset(Instant::now() + this.timeout);
         }
         {
-            let mut outer = match this.flag.outer.lock() {
-                Ok(outer) => outer,
-                Err(poisoned) => poisoned.into_inner(),
-            };
+            let mut outer = this
+                .flag
+                .outer
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             if !outer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 *outer = Some(cx.waker().clone());
             }

@@ -167,18 +167,19 @@ impl Reloadable {
 
     /// New handshakes present `key` from now on.
     pub fn replace(&self, key: CertifiedKey) {
-        let key = Arc::new(key);
-        match self.current.write() {
-            Ok(mut current) => *current = key,
-            Err(poisoned) => *poisoned.into_inner() = key,
-        }
+        *self
+            .current
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(key);
     }
 
     pub fn current(&self) -> Arc<CertifiedKey> {
-        match self.current.read() {
-            Ok(current) => Arc::clone(&current),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+        Arc::clone(
+            &self
+                .current
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
     }
 }
 

@@ -37,10 +37,7 @@ struct Area {
 static AREA: Mutex<Area> = Mutex::new(Area { lines: Vec::new() });
 
 fn area() -> std::sync::MutexGuard<'static, Area> {
-    match AREA.lock() {
-        Ok(area) => area,
-        Err(poisoned) => poisoned.into_inner(),
-    }
+    AREA.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Cursor up over the drawn lines and clear to the end of the screen.

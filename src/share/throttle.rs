@@ -41,10 +41,7 @@ pub struct Buckets {
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Buckets {
