@@ -106,6 +106,18 @@ fn trickle(stream: &mut std::net::TcpStream, rate: usize, time: Duration) -> usi
     got
 }
 
+/// The real binary serving `path` on a free port, its stderr a tmux pane, once it listens.
+fn serve_in_tmux(path: &std::path::Path, dir: &std::path::Path) -> (Tmux, u16) {
+    let port = free_port();
+    let tmux = Tmux::start(&format!(
+        "{BIN} --file '{}' --bind 127.0.0.1 --port {port} --no-digest --state-dir '{}'; sleep 60",
+        path.display(),
+        dir.join("state").display()
+    ));
+    tmux.wait_for("the banner", |s| s.contains("listening on"));
+    (tmux, port)
+}
+
 /// The percentage on the status line of `path`, if it is on the screen.
 fn percent(screen: &str, path: &str) -> Option<f64> {
     let line = screen.lines().find(|l| l.contains(&format!("{path} [")))?;
@@ -117,13 +129,7 @@ fn percent(screen: &str, path: &str) -> Option<f64> {
 fn a_slow_download_shows_a_growing_percentage_then_a_summary_line() {
     let dir = tempfile::tempdir().unwrap();
     let (path, data) = random_file(dir.path(), "big.bin", 8 << 20, 1);
-    let port = free_port();
-    let tmux = Tmux::start(&format!(
-        "{BIN} --file '{}' --bind 127.0.0.1 --port {port} --no-digest --state-dir '{}'; sleep 60",
-        path.display(),
-        dir.path().join("state").display()
-    ));
-    tmux.wait_for("the banner", |s| s.contains("listening on"));
+    let (tmux, port) = serve_in_tmux(&path, dir.path());
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut stream = slow_reader(addr, "/big.bin");
     let mut got = trickle(&mut stream, 800_000, Duration::from_millis(1500));
@@ -155,13 +161,7 @@ fn a_slow_download_shows_a_growing_percentage_then_a_summary_line() {
 fn aria2c_with_four_connections_is_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let (path, _) = random_file(dir.path(), "movie.bin", 16 << 20, 2);
-    let port = free_port();
-    let tmux = Tmux::start(&format!(
-        "{BIN} --file '{}' --bind 127.0.0.1 --port {port} --no-digest --state-dir '{}'; sleep 60",
-        path.display(),
-        dir.path().join("state").display()
-    ));
-    tmux.wait_for("the banner", |s| s.contains("listening on"));
+    let (tmux, port) = serve_in_tmux(&path, dir.path());
     let dl = tempfile::tempdir().unwrap();
     let mut aria = Command::new("aria2c")
         .args([

@@ -377,17 +377,14 @@ fn plain_http_and_garbage_sent_to_the_tls_port_are_closed_promptly() {
     curl_to(&pki.ca, &[], &server.url("/x.bin"), &out);
 }
 
-#[test]
-fn sighup_swaps_the_certificate_while_a_download_in_flight_completes() {
-    let pki = pki();
-    let (path, data) = random_file(pki.dir.path(), "long.bin", 8 << 20, 8);
-    // The server reads the files it was given; they are swapped in place below.
+/// A TLS server reading copies of the pair (`live.pem`, `live.key`), which the test then changes.
+fn start_with_live_files(path: &Path, pki: &Pki) -> (Server, PathBuf, PathBuf) {
     let live_cert = pki.dir.path().join("live.pem");
     let live_key = pki.dir.path().join("live.key");
     fs::copy(&pki.cert, &live_cert).unwrap();
     fs::copy(&pki.key, &live_key).unwrap();
     let server = Server::start(
-        &path,
+        path,
         &[
             "--tls-cert",
             live_cert.to_str().unwrap(),
@@ -395,6 +392,15 @@ fn sighup_swaps_the_certificate_while_a_download_in_flight_completes() {
             live_key.to_str().unwrap(),
         ],
     );
+    (server, live_cert, live_key)
+}
+
+#[test]
+fn sighup_swaps_the_certificate_while_a_download_in_flight_completes() {
+    let pki = pki();
+    let (path, data) = random_file(pki.dir.path(), "long.bin", 8 << 20, 8);
+    // The server reads the files it was given; they are swapped in place below.
+    let (server, live_cert, live_key) = start_with_live_files(&path, &pki);
     let old = file_fingerprint(&pki.cert);
     assert_eq!(presented_fingerprint(&server), old);
 
@@ -594,19 +600,7 @@ fn unusable_certificate_files_are_one_line_and_exit_2() {
 fn a_changed_certificate_file_is_picked_up_without_a_signal() {
     let pki = pki();
     let (path, _) = random_file(pki.dir.path(), "x.bin", 1000, 11);
-    let live_cert = pki.dir.path().join("live.pem");
-    let live_key = pki.dir.path().join("live.key");
-    fs::copy(&pki.cert, &live_cert).unwrap();
-    fs::copy(&pki.key, &live_key).unwrap();
-    let server = Server::start(
-        &path,
-        &[
-            "--tls-cert",
-            live_cert.to_str().unwrap(),
-            "--tls-key",
-            live_key.to_str().unwrap(),
-        ],
-    );
+    let (server, live_cert, live_key) = start_with_live_files(&path, &pki);
     assert_eq!(presented_fingerprint(&server), file_fingerprint(&pki.cert));
     // The way certbot and friends replace them: new files renamed over the old.
     let (issuer, _) = ca();
