@@ -204,17 +204,34 @@ async fn serve(
     let streams = StreamExecutor::new(config.send_timeout);
     shared.connections.fetch_add(1, Ordering::Relaxed);
     let client = ClientSlot::enter(&shared, peer);
+    let busy = client.as_ref().is_some_and(|c| c.over);
     match tls {
         None => match first_byte(&stream, config.idle_timeout).await {
             // Only a request line starting with P (POST, PUT, PATCH — or PRI, the HTTP/2 preface)
             // can be HTTP/2 with prior knowledge; hyper-util's auto builder tells which.
             Some(b'P') => {
                 let io = timed(stream, config, &streams);
-                serve_http(Protocol::Detect, io, peer, &shared, watcher, streams).await
+                serve_http(
+                    Protocol::Detect,
+                    io,
+                    Client { peer, busy },
+                    &shared,
+                    watcher,
+                    streams,
+                )
+                .await
             }
             Some(_) => {
                 let io = timed(stream, config, &streams);
-                serve_http(Protocol::Http1, io, peer, &shared, watcher, streams).await
+                serve_http(
+                    Protocol::Http1,
+                    io,
+                    Client { peer, busy },
+                    &shared,
+                    watcher,
+                    streams,
+                )
+                .await
             }
             None => tracing::debug!("connection from {peer} closed or silent before a request"),
         },
@@ -222,7 +239,15 @@ async fn serve(
         // TLS connections should pay for it.
         Some(acceptor) => {
             let io = timed(stream, config, &streams);
-            Box::pin(serve_tls(acceptor, io, peer, &shared, watcher, streams)).await
+            Box::pin(serve_tls(
+                acceptor,
+                io,
+                Client { peer, busy },
+                &shared,
+                watcher,
+                streams,
+            ))
+            .await
         }
     }
     drop(client);
@@ -239,19 +264,23 @@ async fn serve(
 struct ClientSlot<'a> {
     shared: &'a Shared,
     ip: std::net::IpAddr,
+    /// This connection is past the limit: its requests get 503.
+    over: bool,
 }
 
 impl<'a> ClientSlot<'a> {
     fn enter(shared: &'a Shared, peer: SocketAddr) -> Option<ClientSlot<'a>> {
-        shared.config.max_per_client?;
+        let max = shared.config.max_per_client?;
         let mut counts = shared
             .per_client
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *counts.entry(peer.ip()).or_default() += 1;
+        let open = counts.entry(peer.ip()).or_default();
+        *open += 1;
         Some(ClientSlot {
             shared,
             ip: peer.ip(),
+            over: *open > max,
         })
     }
 }
@@ -272,24 +301,12 @@ impl Drop for ClientSlot<'_> {
     }
 }
 
-/// Whether `peer` has more connections open than `--max-connections-per-client` allows.
-fn over_limit(shared: &Shared, peer: SocketAddr) -> bool {
-    let Some(max) = shared.config.max_per_client else {
-        return false;
-    };
-    let counts = shared
-        .per_client
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    counts.get(&peer.ip()).copied().unwrap_or(0) > max
-}
-
 /// The TLS handshake (within the header timeout: a client that trickles or never sends its
 /// ClientHello is dropped, like one that trickles a header), then HTTP/2 or HTTP/1.1 by ALPN.
 async fn serve_tls(
     acceptor: TlsAcceptor,
     io: TimedIo<TcpStream>,
-    peer: SocketAddr,
+    client: Client,
     shared: &Arc<Shared>,
     watcher: Watcher,
     streams: StreamExecutor,
@@ -299,13 +316,14 @@ async fn serve_tls(
         Ok(Ok(tls)) => match tls.get_ref().1.alpn_protocol() {
             Some(b"h2") => {
                 let io = Coalesce::new(tls);
-                serve_http(Protocol::Http2, io, peer, shared, watcher, streams).await
+                serve_http(Protocol::Http2, io, client, shared, watcher, streams).await
             }
-            _ => serve_http(Protocol::Http1, tls, peer, shared, watcher, streams).await,
+            _ => serve_http(Protocol::Http1, tls, client, shared, watcher, streams).await,
         },
-        Ok(Err(err)) => tracing::debug!("TLS handshake with {peer} failed: {err}"),
+        Ok(Err(err)) => tracing::debug!("TLS handshake with {} failed: {err}", client.peer),
         Err(_) => tracing::debug!(
-            "TLS handshake with {peer} not done within the header timeout ({timeout:?}); closed"
+            "TLS handshake with {} not done within the header timeout ({timeout:?}); closed",
+            client.peer
         ),
     }
 }
@@ -324,6 +342,14 @@ async fn first_byte(stream: &TcpStream, idle: Duration) -> Option<u8> {
     }
 }
 
+/// Who a connection is from, and whether it is past `--max-connections-per-client` (then
+/// every request on it gets 503); decided once, when the connection is counted.
+#[derive(Debug, Clone, Copy)]
+struct Client {
+    peer: SocketAddr,
+    busy: bool,
+}
+
 /// Which of hyper's connection types serves a connection.
 #[derive(Debug, Clone, Copy)]
 enum Protocol {
@@ -337,11 +363,12 @@ enum Protocol {
 /// small as before HTTP/2 came; each kind is its own function (and the HTTP/2 and auto ones
 /// are boxed by their callers) so that an HTTP/1.1 connection's task does not carry the size
 /// of an HTTP/2 connection's state. 300 stalled HTTP/1.1 readers: 12.5 MiB before HTTP/2,
-/// 16.7 MiB when every connection went through the auto builder, 12.5–12.6 MiB like this.
+/// 16.7 MiB when every connection went through the auto builder, 13.5 MiB like this (0.9 MiB of
+/// it the larger binary's resident code).
 async fn serve_http<I>(
     protocol: Protocol,
     io: I,
-    peer: SocketAddr,
+    client: Client,
     shared: &Arc<Shared>,
     watcher: Watcher,
     streams: StreamExecutor,
@@ -349,18 +376,20 @@ async fn serve_http<I>(
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let ended = match protocol {
-        Protocol::Http1 => serve_http1(io, peer, shared, watcher).await,
-        Protocol::Http2 => Box::pin(serve_http2(io, peer, shared, watcher, streams, true)).await,
-        Protocol::Detect => Box::pin(serve_http2(io, peer, shared, watcher, streams, false)).await,
+        Protocol::Http1 => serve_http1(io, client, shared, watcher).await,
+        Protocol::Http2 => Box::pin(serve_http2(io, client, shared, watcher, streams, true)).await,
+        Protocol::Detect => {
+            Box::pin(serve_http2(io, client, shared, watcher, streams, false)).await
+        }
     };
     if let Err(err) = ended {
-        tracing::debug!("connection from {peer} ended: {err}");
+        tracing::debug!("connection from {} ended: {err}", client.peer);
     }
 }
 
 async fn serve_http1<I>(
     io: I,
-    peer: SocketAddr,
+    client: Client,
     shared: &Arc<Shared>,
     watcher: Watcher,
 ) -> Result<(), String>
@@ -368,7 +397,7 @@ where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let served = Arc::clone(shared);
-    let busy = over_limit(shared, peer);
+    let Client { peer, busy } = client;
     let service = service_fn(move |req| handler::handle(req, Arc::clone(&served), peer, busy));
     let http = http1_builder(&shared.config);
     watcher
@@ -380,7 +409,7 @@ where
 /// HTTP/2 only (`only`), or either, told apart by the preface.
 async fn serve_http2<I>(
     io: I,
-    peer: SocketAddr,
+    client: Client,
     shared: &Arc<Shared>,
     watcher: Watcher,
     streams: StreamExecutor,
@@ -390,7 +419,7 @@ where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let served = Arc::clone(shared);
-    let busy = over_limit(shared, peer);
+    let Client { peer, busy } = client;
     let service = service_fn(move |req| handler::handle(req, Arc::clone(&served), peer, busy));
     let mut http = http_builder(&shared.config, streams);
     if only {
