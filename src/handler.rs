@@ -124,9 +124,9 @@ pub async fn handle(
         plan(&req, &shared, peer).await
     };
     let head = req.method() == Method::HEAD;
+    let resume_from = resume_from(&plan);
     let response = respond(plan, &shared.config, head, SystemTime::now(), repr_digest);
     let status = response.status().as_u16();
-    let resume_from = resume_from(&response);
     // Built only when the access log is on (it costs allocations on every request).
     let entry =
         tracing::enabled!(target: access_log::TARGET, tracing::Level::INFO).then(|| Entry {
@@ -179,22 +179,11 @@ fn extent(fields: &HeaderMap, promised: u64) -> (u64, u64) {
 }
 
 /// Where a 206 with one range starts, when that is past byte 0 (a resume).
-fn resume_from<B>(response: &Response<B>) -> Option<u64> {
-    if response.status() != StatusCode::PARTIAL_CONTENT {
-        return None;
+fn resume_from(plan: &Plan) -> Option<u64> {
+    match plan {
+        Plan::Single(_, range) if range.start > 0 => Some(range.start),
+        _ => None,
     }
-    let range = response
-        .headers()
-        .get(header::CONTENT_RANGE)?
-        .to_str()
-        .ok()?;
-    let first: u64 = range
-        .strip_prefix("bytes ")?
-        .split('-')
-        .next()?
-        .parse()
-        .ok()?;
-    (first > 0).then_some(first)
 }
 
 /// RFC 9112 §3.2: an HTTP/1.1 request must carry exactly one `Host`, and no request two. An

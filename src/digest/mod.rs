@@ -433,7 +433,9 @@ pub fn retry_after(done: u64, total: u64, rate: f64) -> u64 {
 }
 
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let mut out = String::with_capacity(bytes.len() * 2);
+    crate::headers::push_hex_bytes(&mut out, bytes);
+    out
 }
 
 /// Standard base64 with padding (RFC 4648 §4), as Structured Fields' byte sequences use (the
