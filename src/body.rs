@@ -23,7 +23,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+
+use crate::read_buffers::ReadBuffer;
 use http_body::{Frame, SizeHint};
 use tokio::task::JoinHandle;
 
@@ -295,7 +297,7 @@ impl FileBody {
             }
             let offset = range.start;
             let want = (range.end - range.start).min(self.next_read_size()) as usize;
-            let mut buf = BytesMut::zeroed(want);
+            let mut buf = ReadBuffer::new(want);
             let file = match (index, &self.source) {
                 (None, Source::File(file)) => Arc::clone(file),
                 (Some(index), Source::Members(members)) => match &self.current {
@@ -323,11 +325,8 @@ impl FileBody {
                     ))));
                 }
             };
-            match crate::cached_io::try_read_at(&file, &mut buf, offset) {
-                Ok(Some(n)) => {
-                    buf.truncate(n);
-                    return self.deliver(buf.freeze());
-                }
+            match crate::cached_io::try_read_at(&file, buf.as_mut_slice(), offset) {
+                Ok(Some(n)) => return self.deliver(buf.into_bytes(n)),
                 Ok(None) => {
                     self.read = Some(tokio::task::spawn_blocking(move || {
                         Ok((None, read_chunk(&file, buf, offset)?))
@@ -340,13 +339,10 @@ impl FileBody {
 }
 
 /// One blocking positioned read into `buf` at `offset`; empty at end of file.
-fn read_chunk(file: &File, mut buf: BytesMut, offset: u64) -> io::Result<Bytes> {
+fn read_chunk(file: &File, mut buf: ReadBuffer, offset: u64) -> io::Result<Bytes> {
     loop {
-        match file.read_at(&mut buf, offset) {
-            Ok(n) => {
-                buf.truncate(n);
-                return Ok(buf.freeze());
-            }
+        match file.read_at(buf.as_mut_slice(), offset) {
+            Ok(n) => return Ok(buf.into_bytes(n)),
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => return Err(err),
         }
@@ -451,15 +447,15 @@ mod tests {
     fn the_blocking_pool_read_returns_what_is_there_and_empty_at_the_end() {
         let file = file_with(b"0123456789");
         assert_eq!(
-            read_chunk(&file, BytesMut::zeroed(4), 3).unwrap(),
+            read_chunk(&file, ReadBuffer::new(4), 3).unwrap(),
             &b"3456"[..]
         );
         assert_eq!(
-            read_chunk(&file, BytesMut::zeroed(4), 8).unwrap(),
+            read_chunk(&file, ReadBuffer::new(4), 8).unwrap(),
             &b"89"[..]
         );
         assert!(
-            read_chunk(&file, BytesMut::zeroed(4), 10)
+            read_chunk(&file, ReadBuffer::new(4), 10)
                 .unwrap()
                 .is_empty()
         );

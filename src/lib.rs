@@ -11,7 +11,8 @@
 //! The I/O parts are thin: [`tree`] holds the root and looks paths up below it (kernel-guarded
 //! opens, kept handles, folder archives), [`representation`] is one opened version of a file per
 //! request, [`cached_io`] does file syscalls inline when the kernel's caches can answer them,
-//! [`body`] streams bytes in positioned reads (from a file or an archive's members), [`handler`]
+//! [`body`] streams bytes in positioned reads (from a file or an archive's members) into
+//! [`read_buffers`] (reused, not zeroed per read), [`handler`]
 //! turns a request into a [`handler::Plan`] and the plan into a response, [`access_log`] logs
 //! each response when its body ends (and counts it for the metrics, the live view and the rate
 //! limits), [`digest`] hashes each version of each file (SHA-256 and CRC-32) and keeps the
@@ -35,6 +36,7 @@ pub mod multipart;
 pub mod net;
 pub mod ops;
 pub mod range;
+pub mod read_buffers;
 pub mod representation;
 pub mod share;
 pub mod tree;
