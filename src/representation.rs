@@ -205,11 +205,23 @@ impl Representation {
     }
 
     /// The version of a shared (cached) handle described by `stat`, which must be its own.
-    #[allow(clippy::unnecessary_cast)] // st_nlink's type differs between architectures
     pub fn from_shared(
         file: Arc<File>,
         stat: &Stat,
         identity: Arc<FileIdentity>,
+    ) -> io::Result<Representation> {
+        let etag = headers::etag(&Stamp::of(stat));
+        Representation::from_tagged(file, stat, identity, etag)
+    }
+
+    /// Like [`Representation::from_shared`], with the provisional tag of `stat`'s stamp already
+    /// made (a kept handle keeps it: `headers::etag` is a function of the stamp alone).
+    #[allow(clippy::unnecessary_cast)] // st_nlink's type differs between architectures
+    pub fn from_tagged(
+        file: Arc<File>,
+        stat: &Stat,
+        identity: Arc<FileIdentity>,
+        etag: String,
     ) -> io::Result<Representation> {
         match file_type(stat) {
             FileType::RegularFile => {}
@@ -223,8 +235,9 @@ impl Representation {
         }
         let stamp = Stamp::of(stat);
         let modified = stamp.modified();
+        debug_assert_eq!(etag, headers::etag(&stamp));
         Ok(Representation {
-            etag: headers::etag(&stamp),
+            etag,
             also: None,
             links: stat.st_nlink as u64,
             len: stamp.size,

@@ -37,6 +37,8 @@ pub const DEFAULT_OPEN_FILES: usize = 1024;
 pub struct Cached {
     pub file: Arc<File>,
     pub stamp: Stamp,
+    /// The provisional `ETag` of `stamp` (made once, not per request).
+    pub etag: String,
     pub identity: Arc<FileIdentity>,
     used: u64,
 }
@@ -45,6 +47,7 @@ impl Cached {
     pub fn new(file: Arc<File>, stamp: Stamp, identity: Arc<FileIdentity>) -> Cached {
         Cached {
             file,
+            etag: crate::headers::etag(&stamp),
             stamp,
             identity,
             used: 0,

@@ -464,7 +464,7 @@ fn reuse(
         }
     };
     let cached = handles.get(key, &Stamp::of(&stat))?;
-    match Representation::from_shared(cached.file, &stat, cached.identity) {
+    match Representation::from_tagged(cached.file, &stat, cached.identity, cached.etag) {
         Ok(rep) => Some(Found::File(rep)),
         Err(_) => None,
     }
