@@ -642,12 +642,24 @@ fn origin(req: &Request<Incoming>, scheme: &str) -> Option<String> {
 
 /// Applies the preconditions (RFC 9110 §13.2.2) and then the `Range` (§14.2) of a GET or HEAD.
 pub fn decide(fields: &HeaderMap, rep: Representation, max_ranges: usize, now: SystemTime) -> Plan {
-    let if_match = field(fields, &header::IF_MATCH);
-    let if_unmodified_since = field(fields, &header::IF_UNMODIFIED_SINCE);
-    let if_none_match = field(fields, &header::IF_NONE_MATCH);
-    let if_modified_since = field(fields, &header::IF_MODIFIED_SINCE);
-    let if_range = field(fields, &header::IF_RANGE);
-    let range = field(fields, &header::RANGE);
+    let [
+        if_match,
+        if_unmodified_since,
+        if_none_match,
+        if_modified_since,
+        if_range,
+        range,
+    ] = fields_named(
+        fields,
+        [
+            &header::IF_MATCH,
+            &header::IF_UNMODIFIED_SINCE,
+            &header::IF_NONE_MATCH,
+            &header::IF_MODIFIED_SINCE,
+            &header::IF_RANGE,
+            &header::RANGE,
+        ],
+    );
     let preconditions = Preconditions {
         if_match: if_match.as_deref(),
         if_unmodified_since: if_unmodified_since.as_deref(),
@@ -693,6 +705,30 @@ fn field<'a>(fields: &'a HeaderMap, name: &HeaderName) -> Option<Cow<'a, str>> {
         joined.push_str(&String::from_utf8_lossy(value.as_bytes()));
     }
     Some(joined)
+}
+
+/// [`field`] for several names in one pass over the request's fields (a lookup per name hashed
+/// each name: 6 absent fields cost more than reading the 4 or 5 a download client sends).
+fn fields_named<'a, const N: usize>(
+    fields: &'a HeaderMap,
+    names: [&HeaderName; N],
+) -> [Option<Cow<'a, str>>; N] {
+    let mut found: [Option<Cow<'a, str>>; N] = std::array::from_fn(|_| None);
+    for (name, value) in fields {
+        let Some(at) = names.iter().position(|wanted| *wanted == name) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(value.as_bytes());
+        match &mut found[at] {
+            None => found[at] = Some(text),
+            Some(joined) => {
+                let joined = joined.to_mut();
+                joined.push_str(", ");
+                joined.push_str(&text);
+            }
+        }
+    }
+    found
 }
 
 /// Builds the response for a plan. `head` drops the body but keeps every header, including the
@@ -939,4 +975,39 @@ fn file_response(
 fn boundary() -> String {
     let state = RandomState::new();
     format!("{:016x}{:016x}", state.hash_one(1u8), state.hash_one(2u8))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const NAMES: [HeaderName; 8] = [
+        header::IF_MATCH,
+        header::IF_UNMODIFIED_SINCE,
+        header::IF_NONE_MATCH,
+        header::IF_MODIFIED_SINCE,
+        header::IF_RANGE,
+        header::RANGE,
+        header::HOST,
+        header::USER_AGENT,
+    ];
+
+    proptest! {
+        /// One pass finds what a lookup per name finds, repeated fields joined in order.
+        #[test]
+        fn one_pass_equals_a_lookup_per_name(
+            lines in proptest::collection::vec((0..NAMES.len(), "[ -~]{0,12}"), 0..12)
+        ) {
+            let mut fields = HeaderMap::new();
+            for (name, value) in &lines {
+                fields.append(NAMES[*name].clone(), HeaderValue::from_str(value).unwrap());
+            }
+            let wanted = [&NAMES[0], &NAMES[1], &NAMES[2], &NAMES[3], &NAMES[4], &NAMES[5]];
+            let found = fields_named(&fields, wanted);
+            for (name, got) in wanted.iter().zip(found) {
+                prop_assert_eq!(got, field(&fields, name));
+            }
+        }
+    }
 }
