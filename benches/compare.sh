@@ -124,17 +124,22 @@ cpu_of() { # cpu_of PID... -> utime+stime ticks of those processes
   for p in "$@"; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
   echo "$t"
 }
-# m_wrk_cpu "PIDS" URL [wrk args] -> "req/s p99_ms server_cpu_us_per_request"
+user_of() { # user_of PID... -> utime ticks of those processes
+  local t=0 p
+  for p in "$@"; do t=$((t + $(awk '{print $14}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
+  echo "$t"
+}
+# m_wrk_cpu "PIDS" URL [wrk args] -> "req/s p99_ms server_cpu_us_per_request user_us_per_request"
 m_wrk_cpu() {
   local pids=$1 url=$2; shift 2
-  local c0 c1 reqs
+  local c0 c1 u0 u1 reqs
   # shellcheck disable=SC2086
-  c0=$(cpu_of $pids)
+  c0=$(cpu_of $pids); u0=$(user_of $pids)
   wrk_run "$@" "$url" > "$WORK/wrk.out"
   # shellcheck disable=SC2086
-  c1=$(cpu_of $pids)
+  c1=$(cpu_of $pids); u1=$(user_of $pids)
   reqs=$(awk '/requests in/ {print $1}' "$WORK/wrk.out")
-  echo "$(rps_of < "$WORK/wrk.out") $(p99_ms_of < "$WORK/wrk.out") $(echo "($c1 - $c0) * 1000000 / $TICK / $reqs" | bc -l)"
+  echo "$(rps_of < "$WORK/wrk.out") $(p99_ms_of < "$WORK/wrk.out") $(echo "($c1 - $c0) * 1000000 / $TICK / $reqs" | bc -l) $(echo "($u1 - $u0) * 1000000 / $TICK / $reqs" | bc -l)"
 }
 # m_parallel "PIDS" PORT -> "aggregate_MB/s server_cpu_s_per_GiB" for 16 parallel 1 GiB downloads
 m_parallel() {
@@ -231,10 +236,10 @@ for round in $(seq 1 "$ROUNDS"); do
       ngoff) mid_pids=$(nginx_pids "$NGOFF_PID"); small_pids=$mid_pids; big_pids=$mid_pids; mid=$NGOFF; small=$NGOFF; big=$NGOFF ;;
       ngc) mid_pids=$(nginx_pids "$NGC_PID"); small_pids=$mid_pids; big_pids=$mid_pids; mid=$NGC; small=$NGC; big=$NGC ;;
     esac
-    read -r rps _ us < <(m_wrk_cpu "$mid_pids" "http://127.0.0.1:$mid/mid.bin" -H 'Range: bytes=1000-1999')
-    record "cpu_range_$who" "$us"; record "rps_range_$who" "$rps"
-    read -r rps _ us < <(m_wrk_cpu "$small_pids" "http://127.0.0.1:$small/small.bin")
-    record "cpu_small_$who" "$us"; record "rps_small_$who" "$rps"
+    read -r rps _ us user < <(m_wrk_cpu "$mid_pids" "http://127.0.0.1:$mid/mid.bin" -H 'Range: bytes=1000-1999')
+    record "cpu_range_$who" "$us"; record "rps_range_$who" "$rps"; record "user_range_$who" "$user"
+    read -r rps _ us user < <(m_wrk_cpu "$small_pids" "http://127.0.0.1:$small/small.bin")
+    record "cpu_small_$who" "$us"; record "rps_small_$who" "$rps"; record "user_small_$who" "$user"
     read -r mbs cpu < <(m_parallel "$big_pids" "$big")
     record "par_mbs_$who" "$mbs"; record "par_cpu_$who" "$cpu"
   done
@@ -307,6 +312,8 @@ row3() { # row3 LABEL UNIT KEY TARGET
 }
 row3 "CPU per request, 1 KiB range (wrk -t2 -c64)" "µs" cpu_range "≤ 0.8× (sendfile on)"
 row3 "CPU per request, 4 KiB file (wrk -t2 -c64)" "µs" cpu_small "≤ 0.8× (sendfile on)"
+row3 "… of it in user space, 1 KiB range" "µs" user_range "-"
+row3 "… of it in user space, 4 KiB file" "µs" user_small "-"
 row3 "requests/s, 1 KiB range (same runs)" "req/s" rps_range "≥ 1.15× (sendfile on)"
 row3 "requests/s, 4 KiB file (same runs)" "req/s" rps_small "≥ 1.15× (sendfile on)"
 row3 "CPU per GiB, 16 parallel 1 GiB downloads" "s" par_cpu "≤ 1.5× (sendfile on)"
