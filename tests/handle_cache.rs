@@ -43,11 +43,11 @@ fn every_change_is_seen(server: &Server, file: &Path, url: &str) {
     let first = random_bytes(300_000, 1);
     let tag1 = assert_serves(server, url, &first, "first");
     assert_serves(server, url, &first, "again, from the kept handle");
-    assert_eq!(
-        file_handles(server.pid(), file),
-        1,
-        "the handle is kept between requests"
-    );
+    // One handle, kept between requests (the hasher may still hold a second one for a moment
+    // under a loaded run; without the kept handle the count would settle at 0).
+    common::eventually("the handle is kept between requests", || {
+        file_handles(server.pid(), file) == 1
+    });
 
     // Rename-replace.
     let second = random_bytes(300_000, 2);
