@@ -1,4 +1,5 @@
-//! Rate limits measured from the client side over several seconds. The bands are wide (±25%):
+//! Rate limits measured from the client side over several seconds. The bands are wide (±25%, and
+//! ±50% for one client's share of a limit it shares with others started at the same moment):
 //! tests assert behaviour, `benches/` measures precision. Each test runs a few seconds of real
 //! time; they run in parallel.
 
@@ -90,6 +91,7 @@ fn a_total_limit_gives_four_clients_about_a_quarter_each() {
     let (path, _) = random_file(dir.path(), "f.bin", 3 << 20, 3);
     let server = Server::start(&path, &["--limit-rate-total", "4M", "--no-digest"]);
     let url = server.url("/f.bin");
+    let started = Instant::now();
     let clients: Vec<_> = (0..4)
         .map(|i| {
             let url = url.clone();
@@ -98,11 +100,22 @@ fn a_total_limit_gives_four_clients_about_a_quarter_each() {
         })
         .collect();
     let rates: Vec<f64> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    // The four together are held to the limit (12 MiB at 4 MiB/s; the wall time includes the
+    // curls' start-up, so it can only read low)…
+    let total = (4 * (3 << 20)) as f64 / started.elapsed().as_secs_f64();
+    within(
+        total,
+        (4 << 20) as f64,
+        "four together under 4 MiB/s, bytes/s",
+    );
+    // …and split about evenly. A wider band per client: a curl that starts late under a loaded
+    // run shares with fewer clients at its start and end (one run saw 1.27x a quarter), while a
+    // server that did not share would give one client two quarters or more.
     for rate in &rates {
-        within(
-            *rate,
-            (1 << 20) as f64,
-            "each of four under 4 MiB/s, bytes/s",
+        let quarter = (1 << 20) as f64;
+        assert!(
+            (rate - quarter).abs() / quarter <= 0.5,
+            "each of four under 4 MiB/s: {rate:.0} B/s is not within 50% of {quarter:.0}"
         );
     }
 }
