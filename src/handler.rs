@@ -380,9 +380,9 @@ fn file_plan(
         .map(|d| d.ensure(&rep.stamp, &rep.identity.rel));
     let want = field(req.headers(), &WANT_REPR_DIGEST);
     let repr_digest = match status {
-        Some(digest::Status::Ready { sum, field }) => {
+        Some(digest::Status::Ready { field, etag, .. }) => {
             // The content tag from now on; the provisional one still names this version.
-            let provisional = std::mem::replace(&mut rep.etag, headers::content_etag(&sum));
+            let provisional = std::mem::replace(&mut rep.etag, etag);
             rep.also = Some(provisional);
             digest::wants_sha256(want.as_deref()).then_some(field)
         }

@@ -69,6 +69,8 @@ pub enum Status {
     Ready {
         sum: Sha256Digest,
         field: HeaderValue,
+        /// The content `ETag` (`headers::content_etag` of `sum`), made once per version.
+        etag: String,
     },
     /// Queued or being computed: bytes done of the total, and an estimated hashing rate in bytes
     /// per second (0 when nothing has been measured yet).
@@ -101,13 +103,65 @@ impl std::fmt::Debug for Digests {
 
 #[derive(Debug, Default)]
 struct State {
-    known: HashMap<Stamp, (Sums, HeaderValue)>,
+    known: HashMap<Stamp, Known, StampHash>,
     queue: VecDeque<Wanted>,
     /// The stamps in `queue`, so a version is queued once.
-    queued: HashSet<Stamp>,
+    queued: HashSet<Stamp, StampHash>,
     current: Option<Job>,
     /// The last hashing rate measured (for `Retry-After` of queued files).
     rate: f64,
+}
+
+/// A version's digests and the field values made from them once (every response sends them).
+#[derive(Debug)]
+struct Known {
+    sums: Sums,
+    field: HeaderValue,
+    etag: String,
+}
+
+impl Known {
+    fn new(sums: Sums) -> Known {
+        Known {
+            field: field_value(&sums.sha256),
+            etag: crate::headers::content_etag(&sums.sha256),
+            sums,
+        }
+    }
+}
+
+/// The maps keyed by version stamps hash them with [`StampHasher`]: SipHash cost ~500 instructions
+/// per request here (callgrind), and a stamp is file metadata, not text a client sends.
+type StampHash = std::hash::BuildHasherDefault<StampHasher>;
+
+/// A multiply-rotate hasher (FxHash's step) over the stamp's integers.
+#[derive(Debug, Default)]
+struct StampHasher(u64);
+
+impl std::hash::Hasher for StampHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_i64(&mut self, n: i64) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(n.into());
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -128,7 +182,7 @@ impl Digests {
     ) -> std::io::Result<Arc<Digests>> {
         let known = loaded
             .into_iter()
-            .map(|(stamp, sums)| (stamp, (sums, field_value(&sums.sha256))))
+            .map(|(stamp, sums)| (stamp, Known::new(sums)))
             .collect();
         let digests = Arc::new(Digests {
             state: Mutex::new(State {
@@ -160,7 +214,7 @@ impl Digests {
 
     /// The digest of this version, if known (queues nothing).
     pub fn known(&self, stamp: &Stamp) -> Option<Sha256Digest> {
-        self.state().known.get(stamp).map(|(sums, _)| sums.sha256)
+        self.state().known.get(stamp).map(|known| known.sums.sha256)
     }
 
     /// Where this version stands; if unknown and not yet queued, it goes first in line. If an
@@ -168,10 +222,11 @@ impl Digests {
     /// (`rel` is where the root finds the file; no allocation unless it must be queued.)
     pub fn ensure(&self, stamp: &Stamp, rel: &[u8]) -> Status {
         let mut state = self.state();
-        if let Some((sums, field)) = state.known.get(stamp) {
+        if let Some(known) = state.known.get(stamp) {
             return Status::Ready {
-                sum: sums.sha256,
-                field: field.clone(),
+                sum: known.sums.sha256,
+                field: known.field.clone(),
+                etag: known.etag.clone(),
             };
         }
         if let Some(job) = &state.current {
@@ -216,7 +271,7 @@ impl Digests {
         let sums = files
             .iter()
             .map(|wanted| {
-                if let Some((sums, _)) = state.known.get(&wanted.stamp) {
+                if let Some(Known { sums, .. }) = state.known.get(&wanted.stamp) {
                     return Some(*sums);
                 }
                 pending = true;
@@ -317,9 +372,7 @@ impl Digests {
                 if total >= HASH_READ_SIZE as u64 {
                     state.rate = total as f64 / seconds.max(1e-6);
                 }
-                state
-                    .known
-                    .insert(before, (sums, field_value(&sums.sha256)));
+                state.known.insert(before, Known::new(sums));
                 let sum = sums.sha256;
                 drop(state);
                 tracing::info!(
@@ -599,6 +652,28 @@ mod tests {
         assert!(
             matches!(digests.ensure(&wanted.stamp, &wanted.rel), Status::Ready { sum, .. } if sum == [9; 32])
         );
+        // The field values made once are the ones a response would have made from the sum.
+        let Status::Ready { field, etag, .. } = digests.ensure(&wanted.stamp, &wanted.rel) else {
+            panic!("known");
+        };
+        assert_eq!(etag, crate::headers::content_etag(&[9; 32]));
+        assert_eq!(field, field_value(&[9; 32]));
+        // Stamps that differ in any one field are different keys.
+        for other in [
+            Stamp { ino: 3, ..stamp },
+            Stamp { size: 4, ..stamp },
+            Stamp {
+                mtime: (4, 6),
+                ..stamp
+            },
+            Stamp {
+                ctime: (7, 7),
+                ..stamp
+            },
+            Stamp { dev: 2, ..stamp },
+        ] {
+            assert_eq!(digests.known(&other), None, "{other:?}");
+        }
     }
 
     fn temp_with(data: &[u8]) -> File {
