@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # User-space instructions per request, rangeserve vs nginx, counted by callgrind: repeatable to
-# the instruction for the same binaries and inputs whatever else the machine does, so a change
-# of a few percent shows where wrk's CPU figures are noise.
+# 1-2% whatever else the machine does, so a change of a few percent shows where wrk's CPU
+# figures (which vary by 10% between runs on a shared 2-core machine) are noise.
 #
 #   bash benches/instructions.sh        # about a minute; needs valgrind, nginx-light, python3
 #
