@@ -25,11 +25,9 @@ fn assert_serves(server: &Server, path: &str, data: &[u8], what: &str) -> String
     reply.header("etag").unwrap().to_string()
 }
 
-/// Runs every change against a server serving `file` at `url`, with a keep-alive connection
-/// held open so the kept handle survives between requests.
-fn every_change_is_seen(server: &Server, file: &Path, url: &str) {
-    // A keep-alive connection that has been served once: from then on the server counts it
-    // (a bare connect could still be in the accept queue when the first request ends).
+/// A keep-alive connection that has been served once: from then on the server counts it (a bare
+/// connect could still be in the accept queue when the first request ends). Kept open while held.
+fn served_keep_alive(server: &Server) -> TcpStream {
     let mut idle = TcpStream::connect(server.addr).unwrap();
     idle.set_read_timeout(Some(common::PATIENCE)).unwrap();
     std::io::Write::write_all(&mut idle, b"GET /nothing-here HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
@@ -40,6 +38,13 @@ fn every_change_is_seen(server: &Server, file: &Path, url: &str) {
         assert!(n > 0, "the keep-alive connection closed");
         seen.extend_from_slice(&buf[..n]);
     }
+    idle
+}
+
+/// Runs every change against a server serving `file` at `url`, with a keep-alive connection
+/// held open so the kept handle survives between requests.
+fn every_change_is_seen(server: &Server, file: &Path, url: &str) {
+    let _idle = served_keep_alive(server);
     let first = random_bytes(300_000, 1);
     let tag1 = assert_serves(server, url, &first, "first");
     assert_serves(server, url, &first, "again, from the kept handle");
@@ -160,19 +165,7 @@ fn an_idle_server_holds_no_file_and_open_files_0_keeps_none() {
     fs::write(&file, b"data").unwrap();
     let server = Server::start_dir(dir.path(), &["--no-digest"]);
     {
-        // A keep-alive connection that has been served once: from then on the server counts it
-        // (a bare connect could still be in the accept queue when the first request ends).
-        let mut idle = TcpStream::connect(server.addr).unwrap();
-        idle.set_read_timeout(Some(common::PATIENCE)).unwrap();
-        std::io::Write::write_all(&mut idle, b"GET /nothing-here HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap();
-        let mut seen = Vec::new();
-        while !seen.ends_with(b"not found\n") {
-            let mut buf = [0u8; 512];
-            let n = std::io::Read::read(&mut idle, &mut buf).unwrap();
-            assert!(n > 0, "the keep-alive connection closed");
-            seen.extend_from_slice(&buf[..n]);
-        }
+        let _idle = served_keep_alive(&server);
         assert_eq!(get(&server, "/f.bin").body, b"data");
         assert_eq!(file_handles(server.pid(), &file), 1);
     }

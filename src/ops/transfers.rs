@@ -254,13 +254,18 @@ impl Rates {
     }
 }
 
-/// The text of one row, at most `width` characters: client, path, bar, percent, rate, ETA.
-pub fn render_row(row: &Row, rate: f64, width: usize) -> String {
-    let percent = if row.file_len == 0 {
+/// How much of a file a client holds, in percent (an empty file is held whole).
+fn percent_held(held: u64, file_len: u64) -> f64 {
+    if file_len == 0 {
         100.0
     } else {
-        row.held as f64 * 100.0 / row.file_len as f64
-    };
+        held as f64 * 100.0 / file_len as f64
+    }
+}
+
+/// The text of one row, at most `width` characters: client, path, bar, percent, rate, ETA.
+pub fn render_row(row: &Row, rate: f64, width: usize) -> String {
+    let percent = percent_held(row.held, row.file_len);
     let eta = if rate > 0.0 {
         duration_text(Duration::from_secs_f64(
             (row.file_len.saturating_sub(row.held)) as f64 / rate,
@@ -326,11 +331,7 @@ pub fn summary(f: &Finished) -> String {
         human_bytes(rate as u64),
         human_bytes(f.held),
         human_bytes(f.file_len),
-        if f.file_len == 0 {
-            100.0
-        } else {
-            f.held as f64 * 100.0 / f.file_len as f64
-        }
+        percent_held(f.held, f.file_len)
     )
 }
 
@@ -342,11 +343,7 @@ pub fn progress_line(row: &Row, rate: f64) -> String {
         row.path,
         human_bytes(row.held),
         human_bytes(row.file_len),
-        if row.file_len == 0 {
-            100.0
-        } else {
-            row.held as f64 * 100.0 / row.file_len as f64
-        },
+        percent_held(row.held, row.file_len),
         human_bytes(rate as u64),
         row.connections
     )
