@@ -78,22 +78,48 @@ impl Handles {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Whether a handle is cached for `key` (then a `statx` of the path is worth it).
+    /// Whether a handle is cached for `key`.
+    #[cfg(test)]
     pub fn has(&self, key: &[u8]) -> bool {
         self.capacity > 0 && self.entries().contains_key(key)
     }
 
     /// The cached handle for `key` if the path's current stamp `now` is the one it was opened
-    /// with; a stale entry is dropped.
+    /// with; a stale entry is dropped. ([`Handles::kept`] then [`Handles::check`], for a caller
+    /// that has the stamp already.)
+    #[cfg(test)]
     pub fn get(&self, key: &[u8], now: &Stamp) -> Option<Cached> {
-        let mut entries = self.entries();
-        let entry = entries.get_mut(key)?;
-        if entry.stamp != *now {
-            entries.remove(key);
+        let kept = self.kept(key)?;
+        self.check(key, kept, now)
+    }
+
+    /// The handle kept for `key`, if any, marked as just used. Its stamp is still to be compared
+    /// with a `statx` of the path ([`Handles::check`]): taking it first lets one lookup answer
+    /// both "is a `statx` worth it" and "which handle".
+    pub fn kept(&self, key: &[u8]) -> Option<Cached> {
+        if self.capacity == 0 {
             return None;
         }
+        let mut entries = self.entries();
+        let entry = entries.get_mut(key)?;
         entry.used = self.tick.fetch_add(1, Ordering::Relaxed);
         Some(entry.clone())
+    }
+
+    /// `kept` if the path's current stamp `now` is the one it was opened with. Else `None`, and
+    /// the stale entry is dropped (unless a request has meanwhile kept a newer handle).
+    pub fn check(&self, key: &[u8], kept: Cached, now: &Stamp) -> Option<Cached> {
+        if kept.stamp == *now {
+            return Some(kept);
+        }
+        let mut entries = self.entries();
+        if entries
+            .get(key)
+            .is_some_and(|entry| entry.stamp == kept.stamp)
+        {
+            entries.remove(key);
+        }
+        None
     }
 
     /// Keeps a freshly opened handle, evicting the least recently used one when full.
@@ -156,6 +182,29 @@ mod tests {
             mtime: (5, 6),
             ctime: (7, 8),
         }
+    }
+
+    #[test]
+    fn a_stale_check_drops_only_the_entry_it_took() {
+        let handles = Handles::new(4);
+        handles.put(b"a", cached(1));
+        let old = handles.kept(b"a").unwrap();
+        // Another request keeps a newer version meanwhile; the stale check must not drop it.
+        handles.put(b"a", cached(2));
+        assert!(handles.check(b"a", old.clone(), &stamp(3)).is_none());
+        assert!(
+            handles.get(b"a", &stamp(2)).is_some(),
+            "the newer entry stays"
+        );
+        // With nothing newer, the stale entry goes.
+        let newer = handles.kept(b"a").unwrap();
+        assert!(handles.check(b"a", newer, &stamp(5)).is_none());
+        assert!(!handles.has(b"a"));
+        assert!(
+            handles.check(b"a", old, &stamp(1)).is_some(),
+            "an equal stamp passes"
+        );
+        assert!(Handles::new(0).kept(b"a").is_none());
     }
 
     #[test]

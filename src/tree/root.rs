@@ -356,12 +356,14 @@ impl TreeRoot {
 
     /// The cached handle of `rel`, if it has one and the path's stamp is still its own.
     fn cached(&self, rel: &[u8]) -> Option<Lookup> {
-        if rel.is_empty() || !self.handles.has(rel) {
+        if rel.is_empty() {
             return None;
         }
+        let kept = self.handles.kept(rel)?;
         reuse(
             &self.handles,
             rel,
+            kept,
             rustix::fs::statat(&self.fd, as_path(rel), AtFlags::empty()),
         )
     }
@@ -449,10 +451,11 @@ fn missing_or_failed(err: io::Error) -> Lookup {
     }
 }
 
-/// Reuses the cached handle of `key` if `stat` (of its path, now) shows the same version.
+/// Reuses `kept`, the cached handle of `key`, if `stat` (of its path, now) shows the same version.
 fn reuse(
     handles: &Handles,
     key: &[u8],
+    kept: Cached,
     stat: rustix::io::Result<rustix::fs::Stat>,
 ) -> Option<Lookup> {
     let stat = match stat {
@@ -463,7 +466,7 @@ fn reuse(
             return None;
         }
     };
-    let cached = handles.get(key, &Stamp::of(&stat))?;
+    let cached = handles.check(key, kept, &Stamp::of(&stat))?;
     match Representation::from_tagged(cached.file, &stat, cached.identity, cached.etag) {
         Ok(rep) => Some(Found::File(rep)),
         Err(_) => None,
@@ -500,8 +503,8 @@ fn lookup_named(files: &[NamedFile], rel: &[u8], blocking: bool, keep_handle: bo
         },
     };
     let key = &named.identity.rel;
-    if named.handle.has(key)
-        && let Some(found) = reuse(&named.handle, key, rustix::fs::stat(&named.path))
+    if let Some(kept) = named.handle.kept(key)
+        && let Some(found) = reuse(&named.handle, key, kept, rustix::fs::stat(&named.path))
     {
         return found;
     }
