@@ -25,12 +25,12 @@ use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 
-use crate::read_buffers::ReadBuffer;
+use crate::fs::read_buffers::ReadBuffer;
 use http_body::{Frame, SizeHint};
 use tokio::task::JoinHandle;
 
-use crate::multipart::Segment;
-use crate::representation::Stamp;
+use crate::fs::stamp::Stamp;
+use crate::http::segment::Segment;
 
 /// Default for the largest positioned read, and so body frame (see the README's benchmark).
 pub const DEFAULT_CHUNK_SIZE: usize = 256 * 1024;
@@ -102,7 +102,7 @@ impl http_body::Body for Body {
 /// Where a body's file bytes come from.
 #[derive(Clone)]
 pub enum Source {
-    /// One open file: [`Segment::File`] ranges are its bytes.
+    /// One open file: [`Segment::Entity`] ranges are its bytes.
     File(Arc<File>),
     /// An archive's members, opened one at a time as the body reaches them
     /// ([`Segment::Member`]).
@@ -151,7 +151,7 @@ impl Drop for FileBody {
 impl FileBody {
     /// `chunk_size` is the largest read (at least 1).
     pub fn new(source: Source, segments: Vec<Segment>, chunk_size: usize) -> FileBody {
-        let remaining = crate::multipart::body_length(&segments);
+        let remaining = crate::http::segment::body_length(&segments);
         let large = remaining >= GROW_AFTER;
         if large {
             LARGE_BODIES.fetch_add(1, Ordering::Relaxed);
@@ -233,7 +233,7 @@ impl FileBody {
             self.segments.clear();
             return Poll::Ready(Some(Err(err)));
         }
-        if let Some(Segment::File(range) | Segment::Member { range, .. }) =
+        if let Some(Segment::Entity(range) | Segment::Member { range, .. }) =
             self.segments.front_mut()
         {
             range.start += bytes.len() as u64;
@@ -278,7 +278,7 @@ impl FileBody {
                     }
                     continue;
                 }
-                Some(Segment::File(range)) => (None, range.clone()),
+                Some(Segment::Entity(range)) => (None, range.clone()),
                 Some(Segment::Member { index, range }) => (Some(*index), range.clone()),
             };
             if range.is_empty() {
@@ -325,7 +325,7 @@ impl FileBody {
                     ))));
                 }
             };
-            match crate::cached_io::try_read_at(&file, buf.as_mut_slice(), offset) {
+            match crate::fs::cached_io::try_read_at(&file, buf.as_mut_slice(), offset) {
                 Ok(Some(n)) => return self.deliver(buf.into_bytes(n)),
                 Ok(None) => {
                     self.read = Some(tokio::task::spawn_blocking(move || {
@@ -366,10 +366,10 @@ mod tests {
         let data: Vec<u8> = (0..10_000u32).map(|i| (i % 253) as u8).collect();
         let segments = vec![
             Segment::Literal(Bytes::from_static(b"head")),
-            Segment::File(5..4_100),
+            Segment::Entity(5..4_100),
             Segment::Literal(Bytes::new()),
-            Segment::File(9_000..10_000),
-            Segment::File(0..0),
+            Segment::Entity(9_000..10_000),
+            Segment::Entity(0..0),
             Segment::Literal(Bytes::from_static(b"tail")),
         ];
         for chunk in [1, 7, 1024, 4095, 4096, 65_536] {
@@ -388,7 +388,7 @@ mod tests {
     async fn a_file_shorter_than_promised_ends_in_an_error_not_padding() {
         let body = FileBody::new(
             Source::File(file_with(&[7u8; 100])),
-            vec![Segment::File(0..200)],
+            vec![Segment::Entity(0..200)],
             64,
         );
         match Body::File(body).collect().await {
@@ -401,7 +401,7 @@ mod tests {
     async fn frames_never_exceed_the_chunk_size_and_the_hint_counts_down() {
         let mut body = FileBody::new(
             Source::File(file_with(&[1u8; 1000])),
-            vec![Segment::File(0..1000)],
+            vec![Segment::Entity(0..1000)],
             300,
         );
         let mut seen = 0;
@@ -421,7 +421,7 @@ mod tests {
         let data: Vec<u8> = (0..len).map(|i| (i % 241) as u8).collect();
         let mut body = FileBody::new(
             Source::File(file_with(&data)),
-            vec![Segment::File(0..len as u64)],
+            vec![Segment::Entity(0..len as u64)],
             256 * 1024,
         );
         let (mut sent, mut largest_early, mut largest) = (0u64, 0, 0);

@@ -15,8 +15,9 @@ use hyper::header::HeaderValue;
 use crate::body::DEFAULT_CHUNK_SIZE;
 use crate::error::StartupError;
 use crate::net::tls::KeyFiles;
-use crate::representation::{NamedFile, Representation};
+use crate::representation::Representation;
 use crate::tree::handles::DEFAULT_OPEN_FILES;
+use crate::tree::named::NamedFile;
 use crate::tree::root::Root;
 
 /// Default for `--max-ranges`: more range-specs than this in one request → the whole file.
@@ -399,7 +400,7 @@ pub fn link_urls(args: &LinkArgs, now: std::time::SystemTime) -> Result<Vec<Stri
         let token = crate::share::link::sign(&key, kind, &segments, expiry);
         let mut url = format!("{base}/{token}");
         for segment in &segments {
-            url.push_str(&crate::headers::url_path(segment));
+            url.push_str(&crate::http::format::url_path(segment));
         }
         if kind == crate::share::link::Kind::Dir {
             url.push('/');

@@ -24,7 +24,7 @@ pub enum StartupError {
     /// The listening socket could not be bound (port in use, address not on this host, ...).
     Bind { addr: SocketAddr, source: io::Error },
     /// The TLS certificate or key cannot be used (names the file and the reason).
-    Tls(crate::net::tls::TlsError),
+    Tls(TlsError),
     /// The self-signed certificate could not be made or kept.
     SelfSigned { path: PathBuf, source: io::Error },
     /// The async runtime could not be built.
@@ -75,6 +75,28 @@ impl fmt::Display for StartupError {
 }
 
 impl std::error::Error for StartupError {}
+
+/// Why a certificate or key cannot be used. Printed as `cannot use TLS <what> '<path>': <why>`.
+#[derive(Debug)]
+pub struct TlsError {
+    pub what: &'static str,
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot use TLS {} '{}': {}",
+            self.what,
+            self.path.display(),
+            self.reason
+        )
+    }
+}
+
+impl std::error::Error for TlsError {}
 
 /// A short human reason for an I/O error, without the "(os error N)" noise where we know better.
 pub fn describe(err: &io::Error) -> String {

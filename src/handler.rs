@@ -23,17 +23,19 @@ use sha2::{Digest as _, Sha256};
 use crate::access_log::{self, Entry, LoggedBody};
 use crate::body::{Body, FileBody};
 use crate::cli::Config;
-use crate::conditional::{self, Cond, Decision, Preconditions, Validators};
 use crate::digest::{self, Digests, Wanted};
-use crate::multipart::{self, Segment};
+use crate::error;
+use crate::http::conditional::{self, Cond, Decision, Preconditions, Validators};
+use crate::http::format;
+use crate::http::multipart;
+use crate::http::range::{self, RangeRequest};
+use crate::http::segment::Segment;
 use crate::ops::{live, transfers};
-use crate::range::{self, RangeRequest};
 use crate::representation::Representation;
 use crate::tree::archives::{self, ArchiveCache, Prepared};
 use crate::tree::listing::{self, Page};
 use crate::tree::root::{Dir, Listed};
 use crate::tree::route::{self, RequestPath, Target};
-use crate::{error, headers};
 
 /// RFC 9530 §3.
 const REPR_DIGEST: HeaderName = HeaderName::from_static("repr-digest");
@@ -384,7 +386,7 @@ fn file_plan(
             // The content tag from now on; the provisional one still names this version.
             let provisional = std::mem::replace(&mut rep.etag, etag);
             rep.also = Some(provisional);
-            digest::wants_sha256(want.as_deref()).then_some(field)
+            crate::http::digest_fields::wants_sha256(want.as_deref()).then_some(field)
         }
         _ => None,
     };
@@ -458,7 +460,7 @@ async fn listing_plan(
         } else {
             listing::html(&page)
         };
-        let etag = format!("\"{}\"", digest::hex(&Sha256::digest(&body)[..12]));
+        let etag = format!("\"{}\"", format::hex(&Sha256::digest(&body)[..12]));
         let listing = Listing {
             body: body.into(),
             etag,
@@ -671,7 +673,7 @@ pub fn decide(fields: &HeaderMap, rep: Representation, max_ranges: usize, now: S
     let validators = Validators {
         etag: &rep.etag,
         also: rep.also.as_deref(),
-        last_modified: headers::last_modified(rep.modified, now),
+        last_modified: format::last_modified(rep.modified, now),
     };
     match conditional::evaluate(&preconditions, &validators, now) {
         Decision::PreconditionFailed => Plan::PreconditionFailed,
@@ -813,7 +815,7 @@ pub fn respond(
             fields.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
             fields.insert(
                 header::CONTENT_RANGE,
-                owned_value(headers::unsatisfied_range(len)),
+                owned_value(format::unsatisfied_range(len)),
             );
             fields.insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
             (StatusCode::RANGE_NOT_SATISFIABLE, Body::empty())
@@ -843,7 +845,7 @@ pub fn respond(
         }
         Plan::Full(rep) => {
             fields.insert(header::CONTENT_TYPE, rep.identity.content_type.clone());
-            let segments = vec![Segment::File(0..rep.len)];
+            let segments = vec![Segment::Entity(0..rep.len)];
             let body = file_response(&mut fields, rep, segments, config, head, now, repr_digest);
             (StatusCode::OK, body)
         }
@@ -851,9 +853,9 @@ pub fn respond(
             fields.insert(header::CONTENT_TYPE, rep.identity.content_type.clone());
             fields.insert(
                 header::CONTENT_RANGE,
-                owned_value(headers::content_range(&range, rep.len)),
+                owned_value(format::content_range(&range, rep.len)),
             );
-            let segments = vec![Segment::File(range)];
+            let segments = vec![Segment::Entity(range)];
             let body = file_response(&mut fields, rep, segments, config, head, now, repr_digest);
             (StatusCode::PARTIAL_CONTENT, body)
         }
@@ -918,7 +920,7 @@ fn validators(fields: &mut HeaderMap, etag: String, modified: SystemTime, now: S
     fields.insert(header::ETAG, owned_value(etag));
     fields.insert(
         header::LAST_MODIFIED,
-        owned_value(headers::http_date(headers::last_modified(modified, now))),
+        owned_value(format::http_date(format::last_modified(modified, now))),
     );
 }
 
@@ -936,7 +938,7 @@ fn file_response(
     fields.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     fields.insert(
         header::CONTENT_LENGTH,
-        HeaderValue::from(multipart::body_length(&segments)),
+        HeaderValue::from(crate::http::segment::body_length(&segments)),
     );
     fields.insert(
         header::CONTENT_DISPOSITION,
@@ -957,7 +959,7 @@ fn file_response(
         Some(layout) => segments
             .into_iter()
             .flat_map(|segment| match segment {
-                Segment::File(range) => layout.segments(range),
+                Segment::Entity(range) => layout.segments(range),
                 other => vec![other],
             })
             .collect(),

@@ -10,18 +10,17 @@
 
 use std::fs::File;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use hyper::header::HeaderValue;
 use rustix::fs::{FileType, Stat};
 
 use crate::archive::Layout;
 use crate::body::Source;
-use crate::headers;
-use crate::tree::handles::Handles;
+use crate::fs::stamp::{Stamp, file_type};
+use crate::http::format;
 
 impl std::fmt::Debug for Representation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -58,10 +57,8 @@ impl FileIdentity {
         FileIdentity {
             content_type: HeaderValue::from_str(content_type.essence_str())
                 .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream")),
-            content_disposition: HeaderValue::from_str(&headers::content_disposition(
-                &display_name,
-            ))
-            .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
+            content_disposition: HeaderValue::from_str(&format::content_disposition(&display_name))
+                .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
             display_name,
             name: name.to_vec(),
             rel,
@@ -74,85 +71,6 @@ impl FileIdentity {
             .to_str()
             .unwrap_or("application/octet-stream")
     }
-}
-
-/// A file named on the command line (`--file`): its absolute path and its identity.
-#[derive(Debug, Clone)]
-pub struct NamedFile {
-    pub path: PathBuf,
-    pub identity: Arc<FileIdentity>,
-    /// `/` + the percent-encoded name.
-    pub url_path: String,
-    /// Its open handle, kept while the file is unchanged (see `tree::handles`).
-    pub handle: Arc<Handles>,
-}
-
-impl NamedFile {
-    /// `keep_open`: keep a handle between requests (`--open-files` above 0).
-    pub fn new(path: &Path, keep_open: bool) -> io::Result<NamedFile> {
-        let path = std::path::absolute(path)?;
-        let name = path
-            .file_name()
-            .map(|n| n.as_bytes().to_vec())
-            .unwrap_or_default();
-        Ok(NamedFile {
-            handle: Arc::new(Handles::new(usize::from(keep_open))),
-            url_path: headers::url_path(&name),
-            identity: Arc::new(FileIdentity::new(name.clone(), &name)),
-            path,
-        })
-    }
-}
-
-/// A version of a file: what must be unchanged for a stored digest (or an open handle) to still
-/// describe it. The ctime covers what the others miss: an in-place rewrite that restores the
-/// size and the mtime, a chmod or chown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Stamp {
-    pub dev: u64,
-    pub ino: u64,
-    pub size: u64,
-    /// Modification time: seconds since the epoch (negative before 1970) and nanoseconds.
-    pub mtime: (i64, u32),
-    /// Status change time, likewise.
-    pub ctime: (i64, u32),
-}
-
-impl Stamp {
-    // The `stat` field types differ between architectures: the casts are no-ops only on some.
-    #[allow(clippy::unnecessary_cast)]
-    pub fn of(stat: &Stat) -> Stamp {
-        Stamp {
-            dev: stat.st_dev as u64,
-            ino: stat.st_ino as u64,
-            size: stat.st_size.max(0) as u64,
-            mtime: (stat.st_mtime as i64, stat.st_mtime_nsec as u32),
-            ctime: (stat.st_ctime as i64, stat.st_ctime_nsec as u32),
-        }
-    }
-
-    /// The modification time as a `SystemTime`.
-    pub fn modified(&self) -> SystemTime {
-        let (secs, nanos) = self.mtime;
-        if secs >= 0 {
-            UNIX_EPOCH + Duration::new(secs as u64, nanos)
-        } else {
-            UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
-                + Duration::from_nanos(nanos.into())
-        }
-    }
-}
-
-/// The permission bits of a `stat` result.
-// The field's type differs between architectures: the cast is a no-op only on some.
-#[allow(clippy::unnecessary_cast)]
-pub fn file_mode(stat: &Stat) -> u32 {
-    (stat.st_mode as u32) & 0o7777
-}
-
-/// The file type of a `stat` result.
-pub fn file_type(stat: &Stat) -> FileType {
-    FileType::from_raw_mode(stat.st_mode as _)
 }
 
 /// One version of what is served (a file, or a folder as an archive), as opened for one
@@ -183,7 +101,7 @@ impl Representation {
     pub fn open(path: &Path, identity: Arc<FileIdentity>) -> io::Result<Representation> {
         let file = rustix::fs::open(
             path,
-            crate::cached_io::open_flags(),
+            crate::fs::cached_io::open_flags(),
             rustix::fs::Mode::empty(),
         )?;
         Representation::from_file(File::from(file), identity)
@@ -210,12 +128,12 @@ impl Representation {
         stat: &Stat,
         identity: Arc<FileIdentity>,
     ) -> io::Result<Representation> {
-        let etag = headers::etag(&Stamp::of(stat));
+        let etag = Stamp::of(stat).etag();
         Representation::from_tagged(file, stat, identity, etag)
     }
 
     /// Like [`Representation::from_shared`], with the provisional tag of `stat`'s stamp already
-    /// made (a kept handle keeps it: `headers::etag` is a function of the stamp alone).
+    /// made (a kept handle keeps it: `Stamp::etag` is a function of the stamp alone).
     #[allow(clippy::unnecessary_cast)] // st_nlink's type differs between architectures
     pub fn from_tagged(
         file: Arc<File>,
@@ -235,7 +153,7 @@ impl Representation {
         }
         let stamp = Stamp::of(stat);
         let modified = stamp.modified();
-        debug_assert_eq!(etag, headers::etag(&stamp));
+        debug_assert_eq!(etag, stamp.etag());
         Ok(Representation {
             etag,
             also: None,
@@ -253,38 +171,6 @@ impl Representation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-
-    #[test]
-    fn a_stamp_changes_with_size_mtime_and_ctime() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
-        File::create(&path).unwrap().write_all(b"abc").unwrap();
-        let before = Stamp::of(&rustix::fs::stat(&path).unwrap());
-        assert_eq!(before.size, 3);
-        let meta = std::fs::metadata(&path).unwrap();
-        assert_eq!(before.modified(), meta.modified().unwrap());
-        // chmod changes only the ctime.
-        std::thread::sleep(Duration::from_millis(10));
-        let mut perms = meta.permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o600);
-        std::fs::set_permissions(&path, perms).unwrap();
-        let after = Stamp::of(&rustix::fs::stat(&path).unwrap());
-        assert_eq!((after.size, after.mtime), (before.size, before.mtime));
-        assert_ne!(after, before);
-    }
-
-    #[test]
-    fn times_before_1970_convert() {
-        let stamp = Stamp {
-            dev: 0,
-            ino: 0,
-            size: 0,
-            mtime: (-2, 500_000_000),
-            ctime: (0, 0),
-        };
-        assert_eq!(stamp.modified(), UNIX_EPOCH - Duration::from_millis(1500));
-    }
 
     #[test]
     fn identities_guess_the_type_and_quote_the_name() {

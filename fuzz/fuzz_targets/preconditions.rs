@@ -6,7 +6,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use libfuzzer_sys::fuzz_target;
-use rangeserve::conditional::{Preconditions, Validators, evaluate, invariant_violation};
+use rangeserve::http::conditional::{Preconditions, Validators, evaluate, invariant_violation};
 
 fuzz_target!(|input: &[u8]| {
     let Some((&flags, rest)) = input.split_first() else { return };

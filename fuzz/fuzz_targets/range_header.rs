@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rangeserve::range::{invariant_violation, resolve};
+use rangeserve::http::range::{invariant_violation, resolve};
 
 fuzz_target!(|input: &[u8]| {
     if input.len() < 9 {

@@ -14,7 +14,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use crate::multipart::Segment;
+use crate::http::segment::Segment;
 
 /// The two archive formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -163,7 +163,7 @@ mod tests {
                     *index as u8,
                     (range.end - range.start) as usize,
                 )),
-                Segment::File(_) => panic!("an archive has no primary file"),
+                Segment::Entity(_) => panic!("an archive has no primary file"),
             }
         }
         out

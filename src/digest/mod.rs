@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use hyper::header::HeaderValue;
 use sha2::{Digest, Sha256};
 
-use crate::representation::Stamp;
+use crate::fs::stamp::Stamp;
 use store::Store;
 
 /// Bytes per read while hashing: large, so the hash runs at disk or SHA speed.
@@ -69,7 +69,7 @@ pub enum Status {
     Ready {
         sum: Sha256Digest,
         field: HeaderValue,
-        /// The content `ETag` (`headers::content_etag` of `sum`), made once per version.
+        /// The content `ETag` (`format::content_etag` of `sum`), made once per version.
         etag: String,
     },
     /// Queued or being computed: bytes done of the total, and an estimated hashing rate in bytes
@@ -124,7 +124,7 @@ impl Known {
     fn new(sums: Sums) -> Known {
         Known {
             field: field_value(&sums.sha256),
-            etag: crate::headers::content_etag(&sums.sha256),
+            etag: crate::http::format::content_etag(&sums.sha256),
             sums,
         }
     }
@@ -377,7 +377,7 @@ impl Digests {
                 drop(state);
                 tracing::info!(
                     "sha256 of {name}: {} ({} MiB in {seconds:.2} s, {:.0} MB/s)",
-                    hex(&sum),
+                    crate::http::format::hex(&sum),
                     total >> 20,
                     total as f64 / seconds.max(1e-6) / 1e6
                 );
@@ -400,7 +400,8 @@ impl Digests {
 }
 
 fn field_value(sum: &Sha256Digest) -> HeaderValue {
-    HeaderValue::from_str(&repr_digest_value(sum)).unwrap_or_else(|_| HeaderValue::from_static(""))
+    HeaderValue::from_str(&crate::http::digest_fields::repr_digest_value(sum))
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// Hashes (SHA-256 and CRC-32, in one read) `len` bytes of `file` with positioned reads, counting progress into `done`, and
@@ -451,30 +452,6 @@ fn hash_file(
     })
 }
 
-/// The `Repr-Digest` field value (RFC 9530 §3): a Structured Field Dictionary with one member.
-pub fn repr_digest_value(digest: &Sha256Digest) -> String {
-    format!("sha-256=:{}:", base64(digest))
-}
-
-/// Whether to send `Repr-Digest: sha-256` given the request's `Want-Repr-Digest` (RFC 9530 §4).
-/// Absent or unparseable → yes (the field may be sent unsolicited). Otherwise yes unless the
-/// client gave `sha-256` the weight 0 ("not acceptable"): for a preference of algorithms we do
-/// not have, our sha-256 is still better than nothing (§4 lets a server send what it supports).
-pub fn wants_sha256(want_repr_digest: Option<&str>) -> bool {
-    let Some(value) = want_repr_digest else {
-        return true;
-    };
-    for member in value.split(',') {
-        let Some((key, weight)) = member.split_once('=') else {
-            continue;
-        };
-        if key.trim() == "sha-256" {
-            return weight.split(';').next().map(str::trim) != Some("0");
-        }
-    }
-    true
-}
-
 /// Seconds a client should wait before asking for the sidecar again (`Retry-After`): the
 /// estimated time to finish, between 1 and 60.
 pub fn retry_after(done: u64, total: u64, rate: f64) -> u64 {
@@ -485,65 +462,10 @@ pub fn retry_after(done: u64, total: u64, rate: f64) -> u64 {
     (remaining.ceil() as u64).clamp(1, 60)
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    crate::headers::push_hex_bytes(&mut out, bytes);
-    out
-}
-
-/// Standard base64 with padding (RFC 4648 §4), as Structured Fields' byte sequences use (the
-/// `base64` crate's standard engine).
-pub fn base64(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
-
-    #[test]
-    fn base64_matches_rfc_4648_test_vectors() {
-        let vectors = [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ];
-        for (plain, encoded) in vectors {
-            assert_eq!(base64(plain.as_bytes()), encoded);
-        }
-        assert_eq!(base64(&[0xfb, 0xff]), "+/8=");
-    }
-
-    #[test]
-    fn repr_digest_is_a_structured_field_byte_sequence_rfc_9530_section_3() {
-        // The empty string's SHA-256, in hex and in the field's base64 form.
-        let empty: Sha256Digest = Sha256::digest(b"").into();
-        assert_eq!(
-            hex(&empty),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-        assert_eq!(
-            repr_digest_value(&empty),
-            "sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:"
-        );
-    }
-
-    #[test]
-    fn want_repr_digest_only_refuses_sha256_at_weight_zero_rfc_9530_section_4() {
-        assert!(wants_sha256(None));
-        assert!(wants_sha256(Some("sha-256=1")));
-        assert!(wants_sha256(Some("sha-512=3, sha-256=10")));
-        assert!(wants_sha256(Some("sha-512=3")));
-        assert!(wants_sha256(Some("garbage")));
-        assert!(!wants_sha256(Some("sha-256=0")));
-        assert!(!wants_sha256(Some("sha-512=10, sha-256=0")));
-    }
 
     #[test]
     fn retry_after_estimates_the_remaining_time_within_bounds() {
@@ -656,7 +578,7 @@ mod tests {
         let Status::Ready { field, etag, .. } = digests.ensure(&wanted.stamp, &wanted.rel) else {
             panic!("known");
         };
-        assert_eq!(etag, crate::headers::content_etag(&[9; 32]));
+        assert_eq!(etag, crate::http::format::content_etag(&[9; 32]));
         assert_eq!(field, field_value(&[9; 32]));
         // Stamps that differ in any one field are different keys.
         for other in [

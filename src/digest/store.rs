@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::digest::Sums;
-use crate::representation::Stamp;
+use crate::fs::stamp::Stamp;
 
 /// The store's file name inside the state directory.
 pub const FILE_NAME: &str = "digests-v1";
@@ -40,7 +40,7 @@ pub struct Store {
 pub fn format_line(stamp: &Stamp, sums: &Sums) -> String {
     format!(
         "{SUMS_TAG} {} {:08x} {} {} {} {} {} {} {}\n",
-        crate::digest::hex(&sums.sha256),
+        crate::http::format::hex(&sums.sha256),
         sums.crc32,
         stamp.dev,
         stamp.ino,

@@ -32,8 +32,9 @@ use crate::net::tls::{self as tls_config, KeyFiles, Reloadable};
 use crate::net::workers::Workers;
 use crate::ops::metrics as ops_metrics;
 use crate::ops::{addresses, qr};
-use crate::representation::{NamedFile, Representation};
+use crate::representation::Representation;
 use crate::tree::listing::{self, Page};
+use crate::tree::named::NamedFile;
 use crate::tree::root::Root;
 
 /// Pause after a failed `accept` (e.g. out of descriptors), so the loop does not spin.
@@ -982,7 +983,7 @@ fn indent(lines: &str) -> String {
 /// The URL path of a relative path: each segment percent-encoded.
 fn rel_url(rel: &[u8]) -> String {
     rel.split(|&b| b == b'/')
-        .map(crate::headers::url_path)
+        .map(crate::http::format::url_path)
         .collect()
 }
 
@@ -993,7 +994,7 @@ fn print_digest_banner(file: &NamedFile, sum: &digest::Sha256Digest, lines: &Cli
         "\nsha256 {}  {}\n\
          Prove a resumed download whole:\n\
          \x20 wget {wget}-c '{url}' && wget {wget}-q -O - '{url}.sha256' | sha256sum -c\n",
-        digest::hex(sum),
+        crate::http::format::hex(sum),
         file.identity.display_name,
         wget = lines.wget,
     ));

@@ -7,7 +7,6 @@
 //! Parsing ([`parse`]) is pure: PEM bytes in, a checked chain and key (or the reason they are not
 //! usable) out; reading the files and watching them is the thin part.
 
-use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -20,6 +19,8 @@ use rustls::{ServerConfig, SupportedProtocolVersion};
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest as _, Sha256};
+
+use crate::error::TlsError;
 
 /// The protocol versions offered: TLS 1.2 and 1.3 (1.0 and 1.1 are deprecated by RFC 8996).
 const VERSIONS: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
@@ -36,28 +37,6 @@ const SESSION_CACHE: usize = 4096;
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
-
-/// Why a certificate or key cannot be used. Printed as `cannot use TLS <what> '<path>': <why>`.
-#[derive(Debug)]
-pub struct TlsError {
-    pub what: &'static str,
-    pub path: PathBuf,
-    pub reason: String,
-}
-
-impl fmt::Display for TlsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "cannot use TLS {} '{}': {}",
-            self.what,
-            self.path.display(),
-            self.reason
-        )
-    }
-}
-
-impl std::error::Error for TlsError {}
 
 /// What is wrong with a pair of PEM texts, before it is tied to a file name.
 #[derive(Debug, PartialEq, Eq)]
@@ -221,7 +200,7 @@ pub fn fingerprint(cert_der: &[u8]) -> String {
 pub fn pinned_key(spki_der: &[u8]) -> String {
     format!(
         "sha256//{}",
-        crate::digest::base64(&Sha256::digest(spki_der))
+        crate::http::format::base64(&Sha256::digest(spki_der))
     )
 }
 

@@ -172,7 +172,7 @@ mod tests {
             parse_credential("alice:wonder land").unwrap(),
             parse_credential(&format!(
                 "bob:sha256:{}",
-                crate::digest::hex(&Sha256::digest(b"b0b"))
+                crate::http::format::hex(&Sha256::digest(b"b0b"))
             ))
             .unwrap(),
         ]

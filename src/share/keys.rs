@@ -11,7 +11,7 @@ use std::path::Path;
 pub fn random_hex(bytes: usize) -> io::Result<String> {
     let mut buf = vec![0u8; bytes];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
-    Ok(crate::digest::hex(&buf))
+    Ok(crate::http::format::hex(&buf))
 }
 
 /// The secret in `path` (trimmed), made with `make` if the file does not exist or `fresh`.

@@ -25,7 +25,8 @@ use sha2::{Digest as _, Sha256};
 use crate::archive::{self, Format, Layout, Member};
 use crate::body::{Members, Source};
 use crate::digest::{Digests, Wanted};
-use crate::representation::{FileIdentity, Representation, Stamp, file_mode};
+use crate::fs::stamp::{Stamp, file_mode};
+use crate::representation::{FileIdentity, Representation};
 use crate::tree::listing::Kind;
 use crate::tree::root::{Dir, Root};
 use crate::tree::route::Found;
@@ -229,7 +230,7 @@ fn etag_of(format: Format, walked: &[Walked]) -> String {
     format!(
         "\"{}-{}\"",
         &format.extension()[1..].escape_ascii(),
-        crate::digest::hex(&sum[..12])
+        crate::http::format::hex(&sum[..12])
     )
 }
 

@@ -27,7 +27,8 @@ use std::fs::File;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::representation::{FileIdentity, Stamp};
+use crate::fs::stamp::Stamp;
+use crate::representation::FileIdentity;
 
 /// Default for `--open-files`.
 pub const DEFAULT_OPEN_FILES: usize = 1024;
@@ -47,7 +48,7 @@ impl Cached {
     pub fn new(file: Arc<File>, stamp: Stamp, identity: Arc<FileIdentity>) -> Cached {
         Cached {
             file,
-            etag: crate::headers::etag(&stamp),
+            etag: stamp.etag(),
             stamp,
             identity,
             used: 0,

@@ -3,7 +3,7 @@
 //!
 //! The HTML is written with maud, whose templates escape every interpolated value: a file named
 //! `<img src=x onerror=alert(1)>` is text, by construction rather than by remembering to call an
-//! escaper. Links are percent-encoded bytes (`headers::url_path`), never raw names, so a name
+//! escaper. Links are percent-encoded bytes (`format::url_path`), never raw names, so a name
 //! cannot become a scheme, a query or markup. The page has no scripts and loads nothing else.
 
 use std::time::SystemTime;
@@ -12,7 +12,7 @@ use maud::{Markup, PreEscaped, Render as _, html};
 use serde::Serialize;
 
 use crate::digest::Sha256Digest;
-use crate::headers;
+use crate::http::format;
 use crate::tree::route::MANIFEST_NAME;
 
 /// What a listing shows of one entry.
@@ -64,7 +64,7 @@ impl Page<'_> {
     pub fn url_path(&self) -> String {
         let mut path = format!("{}/", self.mount);
         for segment in self.segments {
-            path.push_str(&headers::url_path(segment)[1..]);
+            path.push_str(&format::url_path(segment)[1..]);
             path.push('/');
         }
         path
@@ -73,7 +73,7 @@ impl Page<'_> {
     /// The URL paths of this directory's archives: the tar, and the zip (which needs digests).
     pub fn archive_urls(&self) -> Option<(String, Option<String>)> {
         let name = self.archive_name?;
-        let base = format!("{}{}", self.url_path(), &headers::url_path(name)[1..]);
+        let base = format!("{}{}", self.url_path(), &format::url_path(name)[1..]);
         let zip = self.checksums.then(|| format!("{base}.zip"));
         Some((format!("{base}.tar"), zip))
     }
@@ -88,7 +88,7 @@ impl Page<'_> {
 /// An entry's link, relative to its directory's URL: the percent-encoded name (and `/` for a
 /// directory).
 fn href(entry: &Entry) -> String {
-    let mut link = headers::url_path(&entry.name)[1..].to_string();
+    let mut link = format::url_path(&entry.name)[1..].to_string();
     if entry.kind == Kind::Dir {
         link.push('/');
     }
@@ -303,7 +303,7 @@ fn archive_section(page: &Page<'_>, tar: &str, zip: Option<&str>) -> Markup {
 fn breadcrumb(mount: &str, segments: &[Vec<u8>], upto: usize) -> String {
     let mut path = format!("{mount}/");
     for segment in &segments[..=upto] {
-        path.push_str(&headers::url_path(segment)[1..]);
+        path.push_str(&format::url_path(segment)[1..]);
         path.push('/');
     }
     path
@@ -329,7 +329,7 @@ const PENDING_TEXT: &str = "pending                                             
 fn sum_cell(sum: Option<&Sha256Digest>) -> Markup {
     match sum {
         Some(sum) => {
-            let hex = crate::digest::hex(sum);
+            let hex = crate::http::format::hex(sum);
             html! { code.known title=(hex) { (hex) } }
         }
         None => html! { code.queue title=(PENDING_TITLE) { (PENDING_TEXT) } },
@@ -399,7 +399,7 @@ impl Serialize for JsonEntries<'_> {
                 Kind::Dir => None,
             },
             modified: rfc3339(entry.modified),
-            sha256: entry.sha256.map(|sum| crate::digest::hex(&sum)),
+            sha256: entry.sha256.map(|sum| crate::http::format::hex(&sum)),
             url: format!("{}{}", self.base, href(entry)),
         }))
     }
@@ -457,7 +457,7 @@ pub fn checksum_line(sum: &Sha256Digest, name: &[u8]) -> Vec<u8> {
     if escape {
         line.push(b'\\');
     }
-    line.extend_from_slice(crate::digest::hex(sum).as_bytes());
+    line.extend_from_slice(crate::http::format::hex(sum).as_bytes());
     line.extend_from_slice(b"  ");
     for &b in name {
         match b {

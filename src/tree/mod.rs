@@ -9,5 +9,6 @@
 pub mod archives;
 pub mod handles;
 pub mod listing;
+pub mod named;
 pub mod root;
 pub mod route;

@@ -24,10 +24,12 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
 use crate::body::Source;
-use crate::cached_io;
-use crate::representation::{FileIdentity, NamedFile, Representation, Stamp, file_mode, file_type};
+use crate::fs::cached_io;
+use crate::fs::stamp::{Stamp, file_mode, file_type};
+use crate::representation::{FileIdentity, Representation};
 use crate::tree::handles::{Cached, Handles};
 use crate::tree::listing::{Entry, Kind};
+use crate::tree::named::NamedFile;
 use crate::tree::route::{Found, Rules};
 
 /// What a request is resolved against.

@@ -541,7 +541,7 @@ mod tests {
         fn encoded_names_round_trip(name in proptest::collection::vec(1u8..=255, 1..40)) {
             prop_assume!(!name.contains(&b'/'));
             prop_assume!(name != b"." && name != b"..");
-            let path = crate::headers::url_path(&name);
+            let path = crate::http::format::url_path(&name);
             let parsed = parse(&path).unwrap();
             prop_assert_eq!(parsed.segments, vec![name]);
         }

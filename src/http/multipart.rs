@@ -7,35 +7,10 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use crate::headers;
-
-/// A piece of a response body: framing bytes we wrote, a range of the representation (for a
-/// file: of the file), or (in an archive) a range of member `index`'s data.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Segment {
-    Literal(Bytes),
-    File(Range<u64>),
-    Member { index: usize, range: Range<u64> },
-}
-
-impl Segment {
-    /// The number of bytes this segment contributes to the body.
-    pub fn len(&self) -> u64 {
-        match self {
-            Segment::Literal(bytes) => bytes.len() as u64,
-            Segment::File(range) | Segment::Member { range, .. } => range.end - range.start,
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// The exact body length of a list of segments.
-pub fn body_length(segments: &[Segment]) -> u64 {
-    segments.iter().map(Segment::len).sum()
-}
+use super::format;
+use super::segment::Segment;
+#[cfg(test)]
+use super::segment::body_length;
 
 /// The response `Content-Type` of a multipart body with this boundary.
 pub fn content_type(boundary: &str) -> String {
@@ -57,10 +32,10 @@ pub fn byteranges(
         let lead = if i == 0 { "" } else { "\r\n" };
         let header = format!(
             "{lead}--{boundary}\r\nContent-Type: {part_type}\r\nContent-Range: {}\r\n\r\n",
-            headers::content_range(range, len)
+            format::content_range(range, len)
         );
         segments.push(Segment::Literal(Bytes::from(header)));
-        segments.push(Segment::File(range.clone()));
+        segments.push(Segment::Entity(range.clone()));
     }
     segments.push(Segment::Literal(Bytes::from(format!(
         "\r\n--{boundary}--\r\n"
@@ -79,7 +54,9 @@ mod tests {
         for segment in segments {
             match segment {
                 Segment::Literal(bytes) => out.extend_from_slice(bytes),
-                Segment::File(r) => out.extend_from_slice(&file[r.start as usize..r.end as usize]),
+                Segment::Entity(r) => {
+                    out.extend_from_slice(&file[r.start as usize..r.end as usize])
+                }
                 Segment::Member { .. } => panic!("byteranges frames the representation only"),
             }
         }
@@ -156,7 +133,7 @@ mod tests {
             let parts = parse(&body, boundary).map_err(TestCaseError::fail)?;
             prop_assert_eq!(parts.len(), ranges.len());
             for ((content_range, data), range) in parts.iter().zip(&ranges) {
-                prop_assert_eq!(content_range, &headers::content_range(range, len));
+                prop_assert_eq!(content_range, &format::content_range(range, len));
                 prop_assert_eq!(&data[..], &file[range.start as usize..range.end as usize]);
             }
         }

@@ -7,8 +7,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::representation::Stamp;
-
 /// `Content-Range` of a satisfied range (§14.4): `bytes first-last/len` for the half-open `range`.
 /// `range` must be non-empty.
 ///
@@ -40,7 +38,7 @@ fn push_decimal(out: &mut String, n: u64) {
 const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
 /// Appends `n` in lowercase hexadecimal without leading zeros (`{:x}`).
-fn push_hex(out: &mut String, n: u64) {
+pub fn push_hex(out: &mut String, n: u64) {
     let mut digits = [0u8; 16];
     let mut at = digits.len();
     let mut rest = n;
@@ -64,28 +62,6 @@ pub fn push_hex_bytes(out: &mut String, bytes: &[u8]) {
         out.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
         out.push(char::from(HEX_DIGITS[usize::from(byte & 0xf)]));
     }
-}
-
-/// The provisional strong `ETag` (§8.8.3) of a version whose SHA-256 is not known yet: from
-/// its inode, size, modification time and status-change time (to the nanosecond). The ctime is
-/// what tells apart an in-place rewrite that restored the size and the mtime (`touch -r`): it
-/// cannot be set back. Never equal to a [`content_etag`] (those begin with `sha256-`).
-pub fn etag(stamp: &Stamp) -> String {
-    let mut tag = String::with_capacity(2 + 6 * 16 + 5);
-    tag.push('"');
-    push_hex(&mut tag, stamp.ino);
-    tag.push('-');
-    push_hex(&mut tag, stamp.size);
-    tag.push('-');
-    push_hex(&mut tag, stamp.mtime.0.max(0).unsigned_abs());
-    tag.push('.');
-    push_hex(&mut tag, stamp.mtime.1.into());
-    tag.push('-');
-    push_hex(&mut tag, stamp.ctime.0.max(0).unsigned_abs());
-    tag.push('.');
-    push_hex(&mut tag, stamp.ctime.1.into());
-    tag.push('"');
-    tag
 }
 
 /// The strong `ETag` of a version whose SHA-256 is known: derived from the content alone, so
@@ -219,6 +195,20 @@ pub fn url_path(name: &[u8]) -> String {
     path
 }
 
+/// Each byte as two lowercase hexadecimal digits.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    push_hex_bytes(&mut out, bytes);
+    out
+}
+
+/// Standard base64 with padding (RFC 4648 §4), as Structured Fields' byte sequences use (the
+/// `base64` crate's standard engine).
+pub fn base64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,45 +219,6 @@ mod tests {
         assert_eq!(content_range(&(1233..1234), 1234), "bytes 1233-1233/1234");
         assert_eq!(unsatisfied_range(1234), "bytes */1234");
         assert_eq!(unsatisfied_range(0), "bytes */0");
-    }
-
-    #[test]
-    fn etag_is_strong_and_changes_with_each_validator_section_8_8_3() {
-        let stamp = Stamp {
-            dev: 1,
-            ino: 7,
-            size: 100,
-            mtime: (1_700_000_000, 5),
-            ctime: (1_700_000_001, 6),
-        };
-        let tag = etag(&stamp);
-        assert!(tag.starts_with('"') && tag.ends_with('"') && !tag.starts_with("W/"));
-        assert_ne!(tag, etag(&Stamp { ino: 8, ..stamp }));
-        assert_ne!(tag, etag(&Stamp { size: 101, ..stamp }));
-        assert_ne!(
-            tag,
-            etag(&Stamp {
-                mtime: (1_700_000_000, 6),
-                ..stamp
-            })
-        );
-        assert_ne!(
-            tag,
-            etag(&Stamp {
-                ctime: (1_700_000_002, 6),
-                ..stamp
-            }),
-            "touch -r"
-        );
-        assert_eq!(tag, etag(&stamp));
-        let content = content_etag(&[0xab; 32]);
-        assert_eq!(content, format!("\"sha256-{}\"", "ab".repeat(16)));
-        assert_ne!(content, content_etag(&[0xac; 32]));
-        assert!(!tag.starts_with("\"sha256-"), "the two kinds never collide");
-        assert!(
-            crate::conditional::parse_entity_tag(&tag)
-                .is_some_and(|(t, rest)| t == tag && rest.is_empty())
-        );
     }
 
     #[test]
@@ -299,8 +250,6 @@ mod tests {
             a in proptest::prelude::any::<u64>(),
             b in proptest::prelude::any::<u64>(),
             len in proptest::prelude::any::<u64>(),
-            mtime in (proptest::prelude::any::<i64>(), 0u32..1_000_000_000),
-            ctime in (proptest::prelude::any::<i64>(), 0u32..1_000_000_000),
             sum in proptest::prelude::any::<[u8; 32]>(),
             secs in 0u64..=253_402_300_799,
         ) {
@@ -308,19 +257,6 @@ mod tests {
             proptest::prop_assert_eq!(
                 content_range(&(start..end), len),
                 format!("bytes {}-{}/{}", start, end - 1, len)
-            );
-            let stamp = Stamp { dev: 1, ino: a, size: b, mtime, ctime };
-            proptest::prop_assert_eq!(
-                etag(&stamp),
-                format!(
-                    "\"{:x}-{:x}-{:x}.{:x}-{:x}.{:x}\"",
-                    stamp.ino,
-                    stamp.size,
-                    stamp.mtime.0.max(0),
-                    stamp.mtime.1,
-                    stamp.ctime.0.max(0),
-                    stamp.ctime.1
-                )
             );
             let hex: String = sum[..16].iter().map(|b| format!("{b:02x}")).collect();
             proptest::prop_assert_eq!(content_etag(&sum), format!("\"sha256-{hex}\""));
@@ -393,5 +329,22 @@ mod tests {
             assert_eq!(parsed.segments, [name.as_bytes()], "{path}");
         }
         assert_eq!(url_path(b"my film.mp4"), "/my%20film.mp4");
+    }
+
+    #[test]
+    fn base64_matches_rfc_4648_test_vectors() {
+        let vectors = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ];
+        for (plain, encoded) in vectors {
+            assert_eq!(base64(plain.as_bytes()), encoded);
+        }
+        assert_eq!(base64(&[0xfb, 0xff]), "+/8=");
     }
 }
