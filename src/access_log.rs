@@ -44,8 +44,9 @@ pub struct Entry {
     pub resume_from: Option<u64>,
 }
 
-/// A body that counts what it yields and logs its [`Entry`] (if any) when dropped.
-pub struct LoggedBody {
+/// A response body as it is observed: it counts what it yields (metrics, the live view), holds
+/// it to the rate limits, and logs its [`Entry`] (if any) when dropped.
+pub struct ObservedBody {
     inner: Body,
     entry: Option<Entry>,
     /// For the metrics (kept whether or not the access log is on).
@@ -61,12 +62,12 @@ pub struct LoggedBody {
     failure: Option<String>,
 }
 
-impl LoggedBody {
+impl ObservedBody {
     /// `status` and `resume` (a 206 starting past byte 0) are what the metrics count.
-    pub fn new(inner: Body, entry: Option<Entry>, status: u16, resume: bool) -> LoggedBody {
+    pub fn new(inner: Body, entry: Option<Entry>, status: u16, resume: bool) -> ObservedBody {
         let promised = http_body::Body::size_hint(&inner).exact().unwrap_or(0);
         crate::ops::metrics::transfer_started();
-        LoggedBody {
+        ObservedBody {
             inner,
             entry,
             status,
@@ -81,9 +82,9 @@ impl LoggedBody {
     }
 }
 
-impl LoggedBody {
+impl ObservedBody {
     /// Shows this body's progress in the live view (see `ops::transfers`).
-    pub fn tracked(mut self, transfer: crate::ops::transfers::Handle) -> LoggedBody {
+    pub fn tracked(mut self, transfer: crate::ops::transfers::Handle) -> ObservedBody {
         self.transfer = Some(transfer);
         self
     }
@@ -93,7 +94,7 @@ impl LoggedBody {
     }
 
     /// Sends this body no faster than the throttle allows.
-    pub fn throttled(mut self, throttle: crate::share::throttle::Throttle) -> LoggedBody {
+    pub fn throttled(mut self, throttle: crate::share::throttle::Throttle) -> ObservedBody {
         self.throttle = Some(throttle);
         self
     }
@@ -106,7 +107,7 @@ impl LoggedBody {
     }
 }
 
-impl http_body::Body for LoggedBody {
+impl http_body::Body for ObservedBody {
     type Data = Bytes;
     type Error = std::io::Error;
 
@@ -156,7 +157,7 @@ impl http_body::Body for LoggedBody {
     }
 }
 
-impl Drop for LoggedBody {
+impl Drop for ObservedBody {
     fn drop(&mut self) {
         crate::ops::metrics::transfer_ended(self.status, self.sent, self.resume);
         let Some(e) = &self.entry else { return };

@@ -472,6 +472,13 @@ pub struct Config {
     pub workers: usize,
 }
 
+impl Config {
+    /// `https` when the server speaks TLS, else `http`: the one place URLs get their scheme.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+}
+
 impl Args {
     /// Checks what is served (each file must open for reading and be a regular file; a
     /// directory must be one and readable) and builds the config.

@@ -22,7 +22,7 @@ fuzz_target!(|input: &[u8]| {
         has_range: flags & 1 == 1,
     };
     let modified = UNIX_EPOCH + Duration::from_secs(784_111_777);
-    let validators = Validators { etag: "\"5f-1a2b\"", also: Some("\"p-1\""), last_modified: modified };
+    let validators = Validators { etag: "\"5f-1a2b\"", also: Some("\"p-1\""), last_modified: Some(modified) };
     let now = modified + Duration::from_secs(u64::from(flags >> 1));
     let decision = evaluate(&fields, &validators, now);
     if let Some(violation) = invariant_violation(&fields, decision) {

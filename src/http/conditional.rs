@@ -24,8 +24,10 @@ pub struct Validators<'a> {
     /// Another strong ETag of this same version that clients may hold: the provisional tag
     /// once the content tag is known (see `headers::content_etag`). Matches like `etag`.
     pub also: Option<&'a str>,
-    /// `Last-Modified` as sent: whole seconds, never later than the response's `Date`.
-    pub last_modified: SystemTime,
+    /// `Last-Modified` as sent: whole seconds, never later than the response's `Date`. `None`
+    /// for a representation without one (a generated document): then `If-Modified-Since` and
+    /// `If-Unmodified-Since` are ignored (§13.1.3, §13.1.4) and a date in `If-Range` is false.
+    pub last_modified: Option<SystemTime>,
 }
 
 /// The precondition and range fields of a request, as received (`None` when absent).
@@ -65,10 +67,10 @@ pub enum Cond {
 /// `now` is the time of the response (it decides whether `Last-Modified` is strong).
 ///
 /// ```
-/// use rangeserve::conditional::{evaluate, Decision, Preconditions, Validators};
+/// use rangeserve::http::conditional::{evaluate, Decision, Preconditions, Validators};
 /// use std::time::{Duration, UNIX_EPOCH};
 /// let modified = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
-/// let ours = Validators { etag: "\"v1\"", also: None, last_modified: modified };
+/// let ours = Validators { etag: "\"v1\"", also: None, last_modified: Some(modified) };
 /// let now = modified + Duration::from_secs(60);
 /// // A resume with the current ETag in If-Range gets its range...
 /// let resume = Preconditions { if_range: Some("\"v1\""), has_range: true, ..Default::default() };
@@ -85,9 +87,10 @@ pub fn evaluate(
     // Step 1 and 2: If-Match, else If-Unmodified-Since.
     let first = match fields.if_match {
         Some(value) => either(check_if_match, value, validators, Cond::True),
-        None => fields.if_unmodified_since.map_or(Cond::None, |value| {
-            check_if_unmodified_since(value, validators.last_modified)
-        }),
+        None => match (fields.if_unmodified_since, validators.last_modified) {
+            (Some(value), Some(last_modified)) => check_if_unmodified_since(value, last_modified),
+            _ => Cond::None,
+        },
     };
     if first == Cond::False {
         return Decision::PreconditionFailed;
@@ -95,9 +98,10 @@ pub fn evaluate(
     // Step 3 and 4: If-None-Match, else If-Modified-Since. For GET and HEAD, false is 304.
     let second = match fields.if_none_match {
         Some(value) => either(check_if_none_match, value, validators, Cond::False),
-        None => fields.if_modified_since.map_or(Cond::None, |value| {
-            check_if_modified_since(value, validators.last_modified)
-        }),
+        None => match (fields.if_modified_since, validators.last_modified) {
+            (Some(value), Some(last_modified)) => check_if_modified_since(value, last_modified),
+            _ => Cond::None,
+        },
     };
     if second == Cond::False {
         return Decision::NotModified;
@@ -182,10 +186,9 @@ pub fn check_if_range(value: &str, validators: &Validators<'_>, now: SystemTime)
             _ => Cond::False,
         };
     }
-    match httpdate::parse_http_date(value) {
-        Ok(date)
-            if date == validators.last_modified
-                && last_modified_is_strong(validators.last_modified, now) =>
+    match (httpdate::parse_http_date(value), validators.last_modified) {
+        (Ok(date), Some(last_modified))
+            if date == last_modified && last_modified_is_strong(last_modified, now) =>
         {
             Cond::True
         }
@@ -295,7 +298,7 @@ mod tests {
         Validators {
             also: None,
             etag: ETAG,
-            last_modified: lm(),
+            last_modified: Some(lm()),
         }
     }
     fn decide(fields: Preconditions<'_>) -> Decision {

@@ -8,7 +8,9 @@
 //! segments, hex, base64), and [`digest_fields`] reads and writes the digest fields.
 
 pub mod conditional;
+pub mod decide;
 pub mod digest_fields;
+pub mod fields;
 pub mod format;
 pub mod multipart;
 pub mod range;

@@ -113,7 +113,7 @@ pub fn resolve_spec(spec: RangeSpec, len: u64) -> Option<Range<u64>> {
 /// `max_ranges` range-specs honoured (more → [`RangeRequest::Full`]).
 ///
 /// ```
-/// use rangeserve::range::{resolve, RangeRequest};
+/// use rangeserve::http::range::{resolve, RangeRequest};
 /// assert_eq!(resolve("bytes=0-499", 10_000, 100), RangeRequest::Satisfiable(vec![0..500]));
 /// assert_eq!(resolve("bytes=-500", 10_000, 100), RangeRequest::Satisfiable(vec![9500..10_000]));
 /// assert_eq!(resolve("bytes=10000-", 10_000, 100), RangeRequest::Unsatisfiable);

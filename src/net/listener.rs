@@ -108,15 +108,7 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
             ));
         }
     }
-    let shared = Arc::new(Shared {
-        config,
-        digests,
-        archives: Arc::default(),
-        connections: Default::default(),
-        buckets: Default::default(),
-        failures: Default::default(),
-        per_client: Default::default(),
-    });
+    let shared = Arc::new(Shared::new(config, digests));
     if let Some((metrics, bound)) = metrics {
         print_stdout(&format!("metrics on http://{bound}/metrics\n"));
         tokio::spawn(serve_metrics(metrics, Arc::clone(&shared)));

@@ -125,6 +125,11 @@ impl Server {
     }
 
     /// What the server printed on stdout so far (the banner, then the digest lines).
+    /// One GET of `path` with these fields, on a connection of its own.
+    pub fn get(&self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        request(self.addr, "GET", path, fields)
+    }
+
     pub fn banner(&self) -> String {
         self.stdout.lock().unwrap().clone()
     }

@@ -1,0 +1,410 @@
+//! From a request to a [`Plan`]: the gates, the route, the [`Entity`] the path names (a file,
+//! a folder archive, or a document generated here), and what `http::decide` says of it. The
+//! lookups run inline when the kernel's caches can answer them, else on the blocking pool, and
+//! so do the listings' reads.
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use hyper::StatusCode;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderName, HeaderValue};
+use hyper::{Method, Request};
+
+use super::gates;
+use super::state::Shared;
+use crate::digest::{self, Digests, Wanted};
+use crate::error;
+use crate::http::decide::{Outcome, decide};
+use crate::http::digest_fields;
+use crate::http::fields::{self, field};
+use crate::representation::Representation;
+use crate::tree::archives::{self, Prepared};
+use crate::tree::entity::{Entity, Generated, TEXT_PLAIN};
+use crate::tree::listing::{self, Page};
+use crate::tree::root::{Dir, Listed};
+use crate::tree::route::{self, RequestPath, Target};
+
+/// RFC 9530 §4.
+const WANT_REPR_DIGEST: HeaderName = HeaderName::from_static("want-repr-digest");
+
+/// Everything a response can be. Not boxed: a plan is made and consumed once per request, and
+/// a box would cost an allocation on every one.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Plan {
+    /// A fixed-text answer (see `respond::refusal` for the table).
+    Refuse(Refusal),
+    /// 301 to this location (a directory's URL with its trailing slash).
+    Redirect(String),
+    /// 503 with `Retry-After` (seconds): a digest the answer needs is still being computed.
+    Pending(u64),
+    /// An entity, and what the preconditions and the range decided for it.
+    Serve(Served),
+}
+
+/// A plan without an entity: what a gate or a lookup answers instead of serving.
+#[derive(Debug)]
+pub enum Stop {
+    Refuse(Refusal),
+    Redirect(String),
+    Pending(u64),
+}
+
+impl From<Stop> for Plan {
+    fn from(stop: Stop) -> Plan {
+        match stop {
+            Stop::Refuse(why) => Plan::Refuse(why),
+            Stop::Redirect(to) => Plan::Redirect(to),
+            Stop::Pending(secs) => Plan::Pending(secs),
+        }
+    }
+}
+
+/// The fixed-text answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// 400: a missing, repeated or contradicting `Host`.
+    BadRequest(&'static str),
+    /// 401 with the Basic challenge (`--auth`).
+    Unauthorized,
+    /// 429: too many wrong credentials from this address; retry after this many seconds.
+    TooManyAttempts(u64),
+    /// 503: the client already has `--max-connections-per-client` connections open.
+    Busy,
+    /// 410: a signed link past its expiry.
+    LinkExpired,
+    /// 403: not a valid signed link for this path.
+    LinkRefused,
+    /// 404: the path names nothing that is served.
+    NotFound,
+    /// 405: a method other than GET or HEAD.
+    MethodNotAllowed,
+    /// What names a file that could not be opened now (gone → 404, unreadable → 403, else 500).
+    OpenFailed(StatusCode),
+}
+
+/// What is served, how, and the `Repr-Digest` value when it is known and wanted.
+#[derive(Debug)]
+pub struct Served {
+    pub entity: Entity,
+    pub outcome: Outcome,
+    pub repr_digest: Option<HeaderValue>,
+}
+
+impl Plan {
+    /// For a 206 with one range: where it starts in the entity, and the entity's length.
+    pub fn single_range(&self) -> Option<(u64, u64)> {
+        match self {
+            Plan::Serve(Served {
+                entity,
+                outcome: Outcome::Single(Range { start, .. }),
+                ..
+            }) => Some((*start, entity.len())),
+            _ => None,
+        }
+    }
+}
+
+/// The request's plan. `started` and `now`: when it came, by the monotonic and the wall clock
+/// (read once per request).
+pub async fn plan(
+    req: &Request<Incoming>,
+    shared: &Arc<Shared>,
+    peer: SocketAddr,
+    started: Instant,
+    now: SystemTime,
+) -> Plan {
+    if let Err(refusal) = gates::admit(req, shared, peer, started) {
+        return Plan::Refuse(refusal);
+    }
+    let (mount, raw) = match gates::mount(req.uri().path(), &shared.config, now) {
+        Ok(mounted) => mounted,
+        Err(stop) => return stop.into(),
+    };
+    let path = match route::parse(raw) {
+        Ok(path) => path,
+        // Like any miss (the tests of `--file` have always wanted 404 for `/../x` and `//`):
+        // nothing is served there, and the reason is only the log's business.
+        Err(bad) => {
+            tracing::debug!("{raw}: {}", bad.reason().trim_end());
+            return Plan::Refuse(Refusal::NotFound);
+        }
+    };
+    let target = resolve(shared, &path, raw, req.uri().query()).await;
+    let get_or_head = req.method() == Method::GET || req.method() == Method::HEAD;
+    if !get_or_head && !matches!(target, Target::NotFound) {
+        return Plan::Refuse(Refusal::MethodNotAllowed);
+    }
+    let found = match target {
+        Target::File(rep) => Ok(file(req, shared, rep)),
+        Target::Sidecar(rep, name) => sidecar(shared, &rep, &name).map(|doc| (doc, None)),
+        Target::Listing(dir) => listing(req, shared, dir, path, mount).await,
+        Target::Manifest(dir) => manifest(shared, dir, path).await,
+        Target::Archive(dir, format) => archive(shared, dir, format, path).await,
+        Target::Redirect(location) => Err(Stop::Redirect(format!("{mount}{location}"))),
+        Target::NotFound => Err(Stop::Refuse(Refusal::NotFound)),
+        Target::Failed(err) => {
+            tracing::warn!(
+                "cannot open '{}': {}",
+                route::display(&path.segments).trim_end_matches('/'),
+                error::describe(&err)
+            );
+            Err(Stop::Refuse(Refusal::OpenFailed(error::status_for(&err))))
+        }
+        Target::WouldBlock => Err(internal_error()),
+    };
+    let (entity, repr_digest) = match found {
+        Ok(found) => found,
+        Err(stop) => return stop.into(),
+    };
+    let validators = entity.validators(now);
+    let outcome = decide(
+        req.headers(),
+        entity.len(),
+        &validators,
+        shared.config.max_ranges,
+        now,
+    );
+    Plan::Serve(Served {
+        entity,
+        outcome,
+        repr_digest,
+    })
+}
+
+fn internal_error() -> Stop {
+    Stop::Refuse(Refusal::OpenFailed(StatusCode::INTERNAL_SERVER_ERROR))
+}
+
+/// What a lookup or a generated document gives: the entity and its `Repr-Digest`, or the
+/// plan to answer with instead.
+type Found = Result<(Entity, Option<HeaderValue>), Stop>;
+
+/// A file, with the content ETag and `Repr-Digest` once its digest is known.
+fn file(
+    req: &Request<Incoming>,
+    shared: &Shared,
+    mut rep: Representation,
+) -> (Entity, Option<HeaderValue>) {
+    let status = shared
+        .digests
+        .as_ref()
+        .map(|d| d.ensure(&rep.stamp, &rep.identity.rel));
+    let repr_digest = match status {
+        Some(digest::Status::Ready {
+            field: value, etag, ..
+        }) => {
+            // The content tag from now on; the provisional one still names this version.
+            let provisional = std::mem::replace(&mut rep.etag, etag);
+            rep.also = Some(provisional);
+            let want = field(req.headers(), &WANT_REPR_DIGEST);
+            digest_fields::wants_sha256(want.as_deref()).then_some(value)
+        }
+        _ => None,
+    };
+    (Entity::File(rep), repr_digest)
+}
+
+/// `<name>.sha256`: the `sha256sum` line of the file's current version, or 503 while hashing.
+fn sidecar(shared: &Shared, rep: &Representation, name: &[u8]) -> Result<Entity, Stop> {
+    let status = shared
+        .digests
+        .as_ref()
+        .map(|d| d.ensure(&rep.stamp, &rep.identity.rel));
+    match status {
+        Some(digest::Status::Ready { sum, .. }) => Ok(Entity::Generated(Generated::new(
+            listing::checksum_line(&sum, name),
+            TEXT_PLAIN,
+        ))),
+        Some(digest::Status::Hashing { done, total, rate }) => {
+            Err(Stop::Pending(digest::retry_after(done, total, rate)))
+        }
+        None => Err(Stop::Refuse(Refusal::NotFound)),
+    }
+}
+
+/// A directory's listing, HTML or JSON, read and rendered on the blocking pool.
+async fn listing(
+    req: &Request<Incoming>,
+    shared: &Arc<Shared>,
+    dir: Dir,
+    path: RequestPath,
+    mount: String,
+) -> Found {
+    let json = route::wants_json(
+        req.uri().query(),
+        field(req.headers(), &header::ACCEPT).as_deref(),
+    );
+    let authority = req.uri().authority().map(|a| a.as_str());
+    let origin = fields::origin(req.headers(), authority, shared.scheme());
+    let shared = Arc::clone(shared);
+    blocking(move || {
+        let entries = read_entries(&shared, &dir, &path)?;
+        let page = Page {
+            segments: &path.segments,
+            origin: origin.as_deref(),
+            entries: &entries,
+            checksums: shared.digests.is_some(),
+            archive_name: path
+                .segments
+                .last()
+                .map(Vec::as_slice)
+                .or(Some(shared.config.root.name()))
+                .filter(|name| !name.is_empty()),
+            mount: &mount,
+        };
+        let mut doc = if json {
+            Generated::new(listing::json(&page), "application/json")
+        } else {
+            Generated::new(listing::html(&page), "text/html; charset=utf-8")
+        };
+        doc.varies_by_accept = true;
+        Ok((Entity::Generated(doc), None))
+    })
+    .await
+}
+
+/// `SHA256SUMS` of a directory's files, once every digest is known (503 until then; 404 for a
+/// directory without files).
+async fn manifest(shared: &Arc<Shared>, dir: Dir, path: RequestPath) -> Found {
+    let shared = Arc::clone(shared);
+    blocking(move || {
+        let entries = read_entries(&shared, &dir, &path)?;
+        match listing::manifest(&entries) {
+            Ok(Some(text)) => Ok((Entity::Generated(Generated::new(text, TEXT_PLAIN)), None)),
+            Ok(None) => Err(Stop::Refuse(Refusal::NotFound)),
+            Err(_) => {
+                let rate = shared.digests.as_ref().map_or(0.0, |d| d.rate());
+                let pending = pending_bytes(&entries);
+                Err(Stop::Pending(digest::retry_after(0, pending, rate)))
+            }
+        }
+    })
+    .await
+}
+
+/// A directory as one archive, prepared on the blocking pool.
+async fn archive(
+    shared: &Arc<Shared>,
+    dir: Dir,
+    format: crate::archive::Format,
+    path: RequestPath,
+) -> Found {
+    let shared = Arc::clone(shared);
+    let name = path.segments.last().cloned().unwrap_or_default();
+    blocking(move || {
+        let digests = shared.digests.as_ref();
+        let root = &shared.config.root;
+        match archives::prepare(root, &dir, format, &name, digests, &shared.archives) {
+            Ok(Prepared::Ready(rep)) => Ok((Entity::Archive(rep), None)),
+            Ok(Prepared::Pending(bytes)) => {
+                let rate = digests.map_or(0.0, |d| d.rate());
+                Err(Stop::Pending(digest::retry_after(0, bytes, rate)))
+            }
+            Err(err) => {
+                tracing::warn!(
+                    "cannot archive '{}': {}",
+                    route::display(&path.segments).trim_end_matches('/'),
+                    error::describe(&err)
+                );
+                Err(Stop::Refuse(Refusal::OpenFailed(error::status_for(&err))))
+            }
+        }
+    })
+    .await
+}
+
+/// Resolves the path against the root: inline if every lookup is answered from the kernel's
+/// caches, else again on the blocking pool.
+async fn resolve(
+    shared: &Arc<Shared>,
+    path: &RequestPath,
+    raw: &str,
+    query: Option<&str>,
+) -> Target<Representation, Dir> {
+    let root = &shared.config.root;
+    let checksums = shared.digests.is_some();
+    let rules = root.rules(checksums);
+    let target = route::target(path, raw, query, rules, |rel| root.lookup(rel, false));
+    if !matches!(target, Target::WouldBlock) {
+        return target;
+    }
+    let (root, path, raw) = (Arc::clone(root), path.clone(), raw.to_string());
+    let query = query.map(str::to_string);
+    match tokio::task::spawn_blocking(move || {
+        let rules = root.rules(checksums);
+        route::target(&path, &raw, query.as_deref(), rules, |rel| {
+            root.lookup(rel, true)
+        })
+    })
+    .await
+    {
+        Ok(target) => target,
+        Err(join) => Target::Failed(std::io::Error::other(join)),
+    }
+}
+
+/// Runs `work` on the blocking pool; a panic there is a 500.
+async fn blocking(work: impl FnOnce() -> Found + Send + 'static) -> Found {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|_| Err(internal_error()))
+}
+
+/// A directory's entries, sorted, with the digests known so far (the others are queued).
+/// Blocking. An unreadable directory is the refusal to answer with.
+fn read_entries(
+    shared: &Shared,
+    dir: &Dir,
+    path: &RequestPath,
+) -> Result<Vec<listing::Entry>, Stop> {
+    let listed = shared.config.root.entries(dir).map_err(|err| {
+        tracing::warn!(
+            "cannot list '{}': {}",
+            route::display(&path.segments),
+            error::describe(&err)
+        );
+        Stop::Refuse(Refusal::OpenFailed(error::status_for(&err)))
+    })?;
+    Ok(with_digests(shared.digests.as_deref(), listed))
+}
+
+fn with_digests(digests: Option<&Digests>, listed: Vec<Listed>) -> Vec<listing::Entry> {
+    let mut entries = Vec::with_capacity(listed.len());
+    let mut files = Vec::new();
+    let mut file_index = Vec::new();
+    for item in listed {
+        if item.is_file() {
+            file_index.push(entries.len());
+            files.push(Wanted {
+                stamp: item.stamp,
+                name: String::from_utf8_lossy(&item.rel).into_owned(),
+                rel: item.rel,
+            });
+        }
+        entries.push(item.entry);
+    }
+    if let Some(digests) = digests {
+        let sums = digests.lookup_all(&files);
+        for (index, sum) in file_index.into_iter().zip(sums) {
+            entries[index].sha256 = sum.map(|s| s.sha256);
+        }
+    }
+    listing::sort(&mut entries);
+    entries
+}
+
+/// Bytes of the files that still lack a digest.
+fn pending_bytes(entries: &[listing::Entry]) -> u64 {
+    entries
+        .iter()
+        .filter(|e| e.sha256.is_none())
+        .map(|e| match e.kind {
+            listing::Kind::File { size } => size,
+            listing::Kind::Dir => 0,
+        })
+        .sum()
+}

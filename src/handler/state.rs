@@ -1,0 +1,50 @@
+//! What every request shares: the configuration, the digests, the archive layouts computed so
+//! far, the rate-limit buckets, the failed-login counts and the connections per client.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
+
+use crate::cli::Config;
+use crate::digest::Digests;
+use crate::share::auth::Failures;
+use crate::share::throttle::Buckets;
+use crate::tree::archives::ArchiveCache;
+
+/// What every request needs: the configuration, the digests (absent with `--no-digest`), and
+/// the archive layouts computed so far.
+#[derive(Debug)]
+pub struct Shared {
+    pub config: Config,
+    pub digests: Option<Arc<Digests>>,
+    pub archives: Arc<ArchiveCache>,
+    /// Connections being served (the last one to end closes the kept file handles).
+    pub connections: AtomicUsize,
+    /// The rate-limit buckets shared between responses (per client, total).
+    pub buckets: Buckets,
+    /// Wrong `--auth` attempts per address.
+    pub failures: Mutex<Failures>,
+    /// Connections open per client address (for `--max-connections-per-client`).
+    pub per_client: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl Shared {
+    /// The state for serving with `config` (and its digests, when hashing is on).
+    pub fn new(config: Config, digests: Option<Arc<Digests>>) -> Shared {
+        Shared {
+            config,
+            digests,
+            archives: Arc::default(),
+            connections: Default::default(),
+            buckets: Default::default(),
+            failures: Default::default(),
+            per_client: Default::default(),
+        }
+    }
+
+    /// `https` when the server speaks TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        self.config.scheme()
+    }
+}

@@ -1,0 +1,127 @@
+//! What a response serves: an [`Entity`] — one opened version of a file, a folder as one
+//! archive, or bytes generated in memory (a listing, a sidecar, `SHA256SUMS`, and the documents
+//! to come). Each has a length, validators and a content type, so `http::decide` gives every
+//! kind ETag, 304, If-Range, Range and HEAD alike; the handler turns the entity and the outcome
+//! into a response. A new kind of document is a new [`Generated`] made by a pure renderer.
+
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use hyper::header::HeaderValue;
+use sha2::{Digest as _, Sha256};
+
+use crate::http::conditional::Validators;
+use crate::http::format;
+use crate::representation::Representation;
+
+/// Something served with a body.
+#[derive(Debug)]
+pub enum Entity {
+    /// One opened version of a file.
+    File(Representation),
+    /// A folder as one tar or zip: its bytes are framing and members (`rep.layout`).
+    Archive(Representation),
+    /// Bytes made in memory.
+    Generated(Generated),
+}
+
+/// A document made in memory, with a strong ETag that is a digest of its bytes (so it changes
+/// whenever a byte does, and two replicas making the same bytes send the same tag).
+#[derive(Debug)]
+pub struct Generated {
+    pub bytes: Bytes,
+    pub etag: String,
+    pub content_type: HeaderValue,
+    /// `Vary: Accept`: a listing, whose one URL has an HTML and a JSON form.
+    pub varies_by_accept: bool,
+}
+
+/// `text/plain; charset=utf-8`: the sidecars, `SHA256SUMS` and every fixed-text answer.
+pub const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
+
+impl Generated {
+    /// A document of `content_type` with these bytes, tagged by their SHA-256.
+    pub fn new(bytes: impl Into<Bytes>, content_type: &'static str) -> Generated {
+        let bytes = bytes.into();
+        let etag = format!("\"{}\"", format::hex(&Sha256::digest(&bytes)[..12]));
+        Generated {
+            bytes,
+            etag,
+            content_type: HeaderValue::from_static(content_type),
+            varies_by_accept: false,
+        }
+    }
+}
+
+impl Entity {
+    /// The length of the whole entity (what a 200 sends).
+    pub fn len(&self) -> u64 {
+        match self {
+            Entity::File(rep) | Entity::Archive(rep) => rep.len,
+            Entity::Generated(doc) => doc.bytes.len() as u64,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The ETag sent.
+    pub fn etag(&self) -> &str {
+        match self {
+            Entity::File(rep) | Entity::Archive(rep) => &rep.etag,
+            Entity::Generated(doc) => &doc.etag,
+        }
+    }
+
+    /// `Last-Modified` as sent at `now` (none for a generated document).
+    pub fn last_modified(&self, now: SystemTime) -> Option<SystemTime> {
+        match self {
+            Entity::File(rep) | Entity::Archive(rep) => {
+                Some(format::last_modified(rep.modified, now))
+            }
+            Entity::Generated(_) => None,
+        }
+    }
+
+    /// The validators the preconditions are evaluated against at `now`.
+    pub fn validators(&self, now: SystemTime) -> Validators<'_> {
+        Validators {
+            etag: self.etag(),
+            also: match self {
+                Entity::File(rep) | Entity::Archive(rep) => rep.also.as_deref(),
+                Entity::Generated(_) => None,
+            },
+            last_modified: self.last_modified(now),
+        }
+    }
+
+    /// The `Content-Type` of the whole entity (and of each part of a multipart answer).
+    pub fn content_type(&self) -> &HeaderValue {
+        match self {
+            Entity::File(rep) | Entity::Archive(rep) => &rep.identity.content_type,
+            Entity::Generated(doc) => &doc.content_type,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generated_tag_is_a_digest_of_the_bytes() {
+        let a = Generated::new(&b"abc\n"[..], TEXT_PLAIN);
+        let b = Generated::new(&b"abc\n"[..], TEXT_PLAIN);
+        let c = Generated::new(&b"abd\n"[..], TEXT_PLAIN);
+        assert_eq!(a.etag, b.etag);
+        assert_ne!(a.etag, c.etag);
+        assert_eq!(a.etag.len(), 2 + 24);
+        let entity = Entity::Generated(a);
+        assert_eq!(entity.len(), 4);
+        assert_eq!(
+            entity.validators(SystemTime::UNIX_EPOCH).last_modified,
+            None
+        );
+    }
+}
