@@ -399,9 +399,9 @@ pub fn link_urls(args: &LinkArgs, now: std::time::SystemTime) -> Result<Vec<Stri
         };
         let token = crate::share::link::sign(&key, kind, &segments, expiry);
         let mut url = format!("{base}/{token}");
-        for segment in &segments {
-            url.push_str(&crate::http::format::url_path(segment));
-        }
+        url.push_str(&crate::http::format::url_segments(
+            segments.iter().map(Vec::as_slice),
+        ));
         if kind == crate::share::link::Kind::Dir {
             url.push('/');
         }

@@ -35,4 +35,5 @@ pub mod net;
 pub mod ops;
 pub mod representation;
 pub mod share;
+pub mod text;
 pub mod tree;

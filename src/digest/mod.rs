@@ -14,9 +14,13 @@
 //! changes while a file is hashed (written in place), the result is dropped. A newer version of
 //! the file being hashed cancels that hash. With a [`store::Store`], digests survive restarts.
 //!
-//! The pure parts (header values, `Want-Repr-Digest`, `Retry-After`) are plain functions.
+//! In: file versions (stamps) and a way to reopen them; out: digests and the hashing's progress.
+//! [`startup`] opens the store and starts the thread, [`watch`] hashes each new version of a
+//! `--file` as it appears; the digest fields themselves are written by `http::digest_fields`.
 
+pub mod startup;
 pub mod store;
+pub mod watch;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 
 use crate::cli::Config;
@@ -11,6 +10,7 @@ use crate::digest::Digests;
 use crate::share::auth::Failures;
 use crate::share::throttle::Buckets;
 use crate::tree::archives::ArchiveCache;
+use crate::tree::connections::Connections;
 
 /// What every request needs: the configuration, the digests (absent with `--no-digest`), and
 /// the archive layouts computed so far.
@@ -20,7 +20,7 @@ pub struct Shared {
     pub digests: Option<Arc<Digests>>,
     pub archives: Arc<ArchiveCache>,
     /// Connections being served (the last one to end closes the kept file handles).
-    pub connections: AtomicUsize,
+    pub connections: Connections,
     /// The rate-limit buckets shared between responses (per client, total).
     pub buckets: Buckets,
     /// Wrong `--auth` attempts per address.

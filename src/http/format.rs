@@ -190,8 +190,20 @@ const PATH_SEGMENT_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
 
 /// The path at which a file name is served: `/` + the percent-encoded name bytes.
 pub fn url_path(name: &[u8]) -> String {
-    let mut path = String::from("/");
-    path.extend(percent_encoding::percent_encode(name, PATH_SEGMENT_ESCAPES));
+    url_segments([name])
+}
+
+/// The URL path of a sequence of path segments: each as `/` + its percent-encoded bytes (empty
+/// for no segment). The one encoder of URL paths: listings, links, the banner.
+pub fn url_segments<'a>(segments: impl IntoIterator<Item = &'a [u8]>) -> String {
+    let mut path = String::new();
+    for segment in segments {
+        path.push('/');
+        path.extend(percent_encoding::percent_encode(
+            segment,
+            PATH_SEGMENT_ESCAPES,
+        ));
+    }
     path
 }
 
@@ -328,6 +340,11 @@ mod tests {
             let parsed = crate::tree::route::parse(&path).unwrap();
             assert_eq!(parsed.segments, [name.as_bytes()], "{path}");
         }
+        assert_eq!(
+            url_segments([&b"a b"[..], b"c/d", b"\xff"]),
+            "/a%20b/c%2Fd/%FF"
+        );
+        assert_eq!(url_segments(std::iter::empty()), "");
         assert_eq!(url_path(b"my film.mp4"), "/my%20film.mp4");
     }
 

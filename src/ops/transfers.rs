@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::text::human_size;
+
 /// Responses shorter than this are not tracked: they end before any view could show them,
 /// and tracking costs a lock per response.
 pub const TRACK_FROM: u64 = 1 << 20;
@@ -280,7 +282,7 @@ pub fn render_row(row: &Row, rate: f64, width: usize) -> String {
     };
     let tail = format!(
         " {percent:5.1}% {}/s ETA {eta}{connections}",
-        human_bytes(rate as u64)
+        human_size(rate as u64)
     );
     let head = format!("{} {} ", row.client, row.path);
     let bar_width = width
@@ -307,8 +309,8 @@ pub fn render_total(rows: &[Row], rates: &[f64], sent_since_start: u64, width: u
             "{} transfer(s), {} client(s), {}/s, {} sent since start",
             connections,
             clients.len(),
-            human_bytes(rate as u64),
-            human_bytes(sent_since_start)
+            human_size(rate as u64),
+            human_size(sent_since_start)
         ),
         width,
     )
@@ -326,11 +328,11 @@ pub fn summary(f: &Finished) -> String {
         "done: {} {} — sent {} in {}, {}/s; holds {} of {} ({:.0}%)",
         f.client,
         f.path,
-        human_bytes(f.sent),
+        human_size(f.sent),
         duration_text(f.took),
-        human_bytes(rate as u64),
-        human_bytes(f.held),
-        human_bytes(f.file_len),
+        human_size(rate as u64),
+        human_size(f.held),
+        human_size(f.file_len),
         percent_held(f.held, f.file_len)
     )
 }
@@ -341,31 +343,16 @@ pub fn progress_line(row: &Row, rate: f64) -> String {
         "progress: {} {} — {} of {} ({:.1}%), {}/s, {} connection(s)",
         row.client,
         row.path,
-        human_bytes(row.held),
-        human_bytes(row.file_len),
+        human_size(row.held),
+        human_size(row.file_len),
         percent_held(row.held, row.file_len),
-        human_bytes(rate as u64),
+        human_size(rate as u64),
         row.connections
     )
 }
 
 fn truncate(text: &str, width: usize) -> String {
     text.chars().take(width).collect()
-}
-
-/// Bytes in binary units with one decimal: `512 B`, `1.5 KiB`, `200.0 MiB`.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut value = n as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// `0:42`, `12:03`, `1:02:03`.
@@ -473,10 +460,7 @@ mod tests {
     }
 
     #[test]
-    fn human_units() {
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(200 << 20), "200.0 MiB");
+    fn durations_are_clock_text() {
         assert_eq!(duration_text(Duration::from_secs(3723)), "1:02:03");
     }
 }

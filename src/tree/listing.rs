@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::digest::Sha256Digest;
 use crate::http::format;
+use crate::text::{human_size, shell_quote};
 use crate::tree::route::MANIFEST_NAME;
 
 /// What a listing shows of one entry.
@@ -62,12 +63,8 @@ pub struct Page<'a> {
 impl Page<'_> {
     /// The directory's URL path: `/` + each segment percent-encoded + `/`.
     pub fn url_path(&self) -> String {
-        let mut path = format!("{}/", self.mount);
-        for segment in self.segments {
-            path.push_str(&format::url_path(segment)[1..]);
-            path.push('/');
-        }
-        path
+        let segments = format::url_segments(self.segments.iter().map(Vec::as_slice));
+        format!("{}{segments}/", self.mount)
     }
 
     /// The URL paths of this directory's archives: the tar, and the zip (which needs digests).
@@ -99,30 +96,10 @@ fn display(name: &[u8]) -> String {
     String::from_utf8_lossy(name).into_owned()
 }
 
-/// A size in binary units as `ls -h` and browsers show it: `999 B`, `1.5 KiB`, `12.0 GiB`.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
 /// RFC 3339 in UTC to the second, e.g. `2026-12-02T05:38:07Z`.
 pub fn rfc3339(time: SystemTime) -> String {
     let clamped = time.max(SystemTime::UNIX_EPOCH);
     humantime::format_rfc3339_seconds(clamped).to_string()
-}
-
-/// A single-quoted shell word.
-fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 /// The commands that fetch this directory resumably and check it: `wget -r` (rerun it to
@@ -301,12 +278,8 @@ fn archive_section(page: &Page<'_>, tar: &str, zip: Option<&str>) -> Markup {
 }
 
 fn breadcrumb(mount: &str, segments: &[Vec<u8>], upto: usize) -> String {
-    let mut path = format!("{mount}/");
-    for segment in &segments[..=upto] {
-        path.push_str(&format::url_path(segment)[1..]);
-        path.push('/');
-    }
-    path
+    let segments = format::url_segments(segments[..=upto].iter().map(Vec::as_slice));
+    format!("{mount}{segments}/")
 }
 
 fn count(n: usize, what: &str) -> String {
@@ -529,16 +502,6 @@ mod tests {
         sort(&mut entries);
         let names: Vec<&[u8]> = entries.iter().map(|e| e.name.as_slice()).collect();
         assert_eq!(names, [&b"c"[..], b"z", b"B", b"a", b"b"]);
-    }
-
-    #[test]
-    fn sizes_are_human_with_binary_units() {
-        assert_eq!(human_size(0), "0 B");
-        assert_eq!(human_size(1023), "1023 B");
-        assert_eq!(human_size(1024), "1.0 KiB");
-        assert_eq!(human_size(1536), "1.5 KiB");
-        assert_eq!(human_size(5 << 30), "5.0 GiB");
-        assert_eq!(human_size(u64::MAX), "16.0 EiB");
     }
 
     #[test]

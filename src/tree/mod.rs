@@ -7,6 +7,7 @@
 //! always was.
 
 pub mod archives;
+pub mod connections;
 pub mod entity;
 pub mod handles;
 pub mod listing;

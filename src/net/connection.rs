@@ -1,0 +1,224 @@
+//! One accepted connection, on the worker it was handed to: counted (per client, and for the
+//! kept handles), TLS-handshaken if need be, and served by hyper — HTTP/1.1, HTTP/2 by ALPN, or
+//! h2c by its preface — with the header timeout and size limit, and (through `timed_io`) the
+//! idle and send-stall timeouts. Its slot is freed when it ends.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::{Service, service_fn};
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::Watcher;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_rustls::TlsAcceptor;
+
+use crate::access_log::ObservedBody;
+use crate::cli::Config;
+use crate::handler::{self, Shared};
+use crate::net::client_limit::{Client, ClientSlot};
+use crate::net::coalesce::Coalesce;
+use crate::net::streams::StreamExecutor;
+use crate::net::timed_io::TimedIo;
+
+/// Bytes hyper buffers per HTTP/2 stream ahead of the socket (hyper's default is 400 KiB).
+const H2_SEND_BUFFER: usize = 256 * 1024;
+/// Streams a client may open and reset before the server has accepted them (h2's default, 20:
+/// past it the connection is closed with GOAWAY, the rapid-reset answer).
+const H2_MAX_PENDING_RESETS: usize = 20;
+/// Streams the server may reset for a client's protocol errors before closing the connection.
+const H2_MAX_LOCAL_RESETS: usize = 1024;
+
+/// Serves one connection (after the TLS handshake, if any); `permit` is its connection slot.
+pub async fn serve(
+    stream: std::net::TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    tls: Option<TlsAcceptor>,
+    watcher: Watcher,
+    permit: OwnedSemaphorePermit,
+) {
+    let stream = match TcpStream::from_std(stream) {
+        Ok(stream) => stream,
+        Err(err) => {
+            tracing::warn!("cannot serve the connection from {peer}: {err}");
+            return;
+        }
+    };
+    let config = &shared.config;
+    let connected = shared.connections.enter(&config.root);
+    let slot = ClientSlot::enter(&shared, peer);
+    let client = Client {
+        peer,
+        busy: slot.as_ref().is_some_and(|slot| slot.over),
+    };
+    let streams = StreamExecutor::new(config.send_timeout);
+    let in_flight = streams.in_flight();
+    let timed = move |stream| {
+        TimedIo::new(stream, config.idle_timeout, config.send_timeout).with_streams(in_flight)
+    };
+    let conn = Conn {
+        client,
+        shared: &shared,
+        watcher,
+        streams,
+    };
+    match tls {
+        // Only a request line starting with P (POST, PUT, PATCH — or PRI, the HTTP/2 preface)
+        // can be HTTP/2 with prior knowledge; hyper-util's auto builder tells which.
+        None => match first_byte(&stream, config.idle_timeout).await {
+            Some(b'P') => conn.serve(Protocol::Detect, timed(stream)).await,
+            Some(_) => conn.serve(Protocol::Http1, timed(stream)).await,
+            None => tracing::debug!("connection from {peer} closed or silent before a request"),
+        },
+        // Boxed: a TLS connection's state (rustls's buffers, the handshake) is large, and only
+        // TLS connections should pay for it.
+        Some(acceptor) => Box::pin(conn.serve_tls(acceptor, timed(stream))).await,
+    }
+    drop((slot, connected, permit));
+}
+
+/// The first byte the client sent, without taking it from the socket; `None` if it closed or
+/// said nothing within `idle` (a silent connection is idle).
+async fn first_byte(stream: &TcpStream, idle: Duration) -> Option<u8> {
+    let mut byte = [0u8; 1];
+    match tokio::time::timeout(idle, stream.peek(&mut byte)).await {
+        Ok(Ok(1)) => Some(byte[0]),
+        _ => None,
+    }
+}
+
+/// Which of hyper's connection types serves a connection.
+#[derive(Debug, Clone, Copy)]
+enum Protocol {
+    Http1,
+    Http2,
+    /// A plain-port connection that may be h2c: hyper-util's auto builder reads the preface.
+    Detect,
+}
+
+/// What serving one connection needs besides its socket.
+struct Conn<'a> {
+    client: Client,
+    shared: &'a Arc<Shared>,
+    watcher: Watcher,
+    streams: StreamExecutor,
+}
+
+impl Conn<'_> {
+    /// The TLS handshake (within the header timeout: a client that trickles or never sends its
+    /// ClientHello is dropped, like one that trickles a header), then HTTP/2 or HTTP/1.1 by ALPN.
+    async fn serve_tls(self, acceptor: TlsAcceptor, io: TimedIo<TcpStream>) {
+        let timeout = self.shared.config.header_timeout;
+        let peer = self.client.peer;
+        match tokio::time::timeout(timeout, acceptor.accept(io)).await {
+            Ok(Ok(tls)) => match tls.get_ref().1.alpn_protocol() {
+                Some(b"h2") => self.serve(Protocol::Http2, Coalesce::new(tls)).await,
+                _ => self.serve(Protocol::Http1, tls).await,
+            },
+            Ok(Err(err)) => tracing::debug!("TLS handshake with {peer} failed: {err}"),
+            Err(_) => tracing::debug!(
+                "TLS handshake with {peer} not done within the header timeout ({timeout:?}); closed"
+            ),
+        }
+    }
+
+    /// Runs hyper on one connection. HTTP/1.1 connections get hyper's own HTTP/1 connection, as
+    /// small as before HTTP/2 came; the HTTP/2 and auto ones are boxed so that an HTTP/1.1
+    /// connection's task does not carry the size of an HTTP/2 connection's state. 300 stalled
+    /// HTTP/1.1 readers: 12.5 MiB before HTTP/2, 16.7 MiB when every connection went through the
+    /// auto builder, 13.5 MiB like this (0.9 MiB of it the larger binary's resident code).
+    async fn serve<I>(self, protocol: Protocol, io: I)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let peer = self.client.peer;
+        let service = service(self.shared, self.client);
+        let config = &self.shared.config;
+        let io = TokioIo::new(io);
+        let ended = match protocol {
+            Protocol::Http1 => {
+                let http = http1_builder(config);
+                let connection = http.serve_connection(io, service);
+                self.watcher
+                    .watch(connection)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Protocol::Http2 | Protocol::Detect => {
+                let mut http = auto_builder(config, self.streams);
+                if matches!(protocol, Protocol::Http2) {
+                    http = http.http2_only();
+                }
+                let connection = http.serve_connection(io, service);
+                Box::pin(self.watcher.watch(connection))
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        };
+        if let Err(err) = ended {
+            tracing::debug!("connection from {peer} ended: {err}");
+        }
+    }
+}
+
+/// The request handler as hyper's service, for one client's connection.
+fn service(
+    shared: &Arc<Shared>,
+    client: Client,
+) -> impl Service<
+    Request<Incoming>,
+    Response = Response<ObservedBody>,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ 'static {
+    let shared = Arc::clone(shared);
+    let Client { peer, busy } = client;
+    service_fn(move |req| handler::handle(req, Arc::clone(&shared), peer, busy))
+}
+
+/// hyper's HTTP/1.1 settings (the header timeout and size limit, keep-alive), written once for
+/// both builders that have them.
+macro_rules! http1_settings {
+    ($builder:expr, $config:expr) => {
+        $builder
+            .timer(TokioTimer::new())
+            .header_read_timeout($config.header_timeout)
+            .max_buf_size($config.max_header_bytes)
+            .keep_alive(true)
+    };
+}
+
+fn http1_builder(config: &Config) -> http1::Builder {
+    let mut http = http1::Builder::new();
+    http1_settings!(http, config);
+    http
+}
+
+/// hyper-util's builder for HTTP/2 and for a connection that may be either. HTTP/2: at most
+/// `--max-streams` concurrent streams and `--max-header-bytes` of header list (which also
+/// bounds a CONTINUATION flood: h2 counts the fragments against it); reset streams are bounded
+/// by h2's defaults, which answer the rapid-reset pattern (CVE-2023-44487) with GOAWAY; a send
+/// buffer per stream of [`H2_SEND_BUFFER`] (what a stalled HTTP/2 reader can pin, besides one
+/// body chunk; the socket's own buffer keeps a long link full).
+fn auto_builder(config: &Config, streams: StreamExecutor) -> auto::Builder<StreamExecutor> {
+    let mut http = auto::Builder::new(streams);
+    http1_settings!(http.http1(), config);
+    http.http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(config.max_streams)
+        .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
+        .max_send_buf_size(H2_SEND_BUFFER)
+        .max_pending_accept_reset_streams(H2_MAX_PENDING_RESETS)
+        .max_local_error_reset_streams(H2_MAX_LOCAL_RESETS);
+    http
+}

@@ -1,0 +1,227 @@
+//! The server: start the workers and the digests, bind, print the banner, accept connections
+//! (up to the connection limit) and hand each to a worker runtime (see `workers`,
+//! `connection`). On SIGINT/SIGTERM it stops accepting and lets in-flight responses finish (up
+//! to the shutdown timeout) before returning.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::cli::Config;
+use crate::digest::{self, Digests};
+use crate::error::StartupError;
+use crate::handler::Shared;
+use crate::net::tls_server::Tls;
+use crate::net::workers::Workers;
+use crate::net::{connection, signals, socket};
+use crate::ops::banner::{self, BannerFacts, ClientLines, Served};
+use crate::ops::{addresses, metrics_listener};
+use crate::tree::root::Root;
+
+/// Pause after a failed `accept` (e.g. out of descriptors), so the loop does not spin.
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+
+/// How many entries the banner looks at to find the largest file (a huge tree is not walked
+/// whole before serving).
+const LARGEST_FILE_SCAN: usize = 10_000;
+
+/// Starts the workers, binds, prints the banner and serves until a shutdown signal; then drains
+/// and returns. Runs its own runtimes (the acceptor's on this thread, one per worker).
+pub fn run(config: Config) -> Result<(), StartupError> {
+    let workers = Workers::start(config.workers).map_err(StartupError::Runtime)?;
+    let acceptor = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(StartupError::Runtime)?;
+    let served = acceptor.block_on(accept_loop(config, &workers));
+    workers.stop();
+    served
+}
+
+async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupError> {
+    let bind_error = |source| StartupError::Bind {
+        addr: config.addr,
+        source,
+    };
+    let digests = match config.digest {
+        true => Some(digest::startup::start(
+            config.state_dir.as_ref(),
+            &config.root,
+        )?),
+        false => None,
+    };
+    let tls = match &config.tls {
+        Some(source) => Some(Tls::start(source, &config)?),
+        None => None,
+    };
+    let listener = TcpListener::bind(config.addr).await.map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    let metrics = match config.metrics {
+        Some(addr) => {
+            let error = |source| StartupError::Bind { addr, source };
+            let metrics = TcpListener::bind(addr).await.map_err(error)?;
+            let bound = metrics.local_addr().map_err(error)?;
+            Some((metrics, bound))
+        }
+        None => None,
+    };
+    // Reloading from before the banner is out: from then on a SIGHUP never ends the process.
+    if let Some(tls) = &tls {
+        tls.watch();
+    }
+    let lines = client_lines(&config, local, tls.as_ref());
+    print_stdout(&banner_text(&config, local, tls.as_ref(), &lines));
+    tracing::info!("serving with {} worker(s)", workers.count());
+    if let Some(digests) = &digests {
+        watch_named_files(digests, &config.root, &lines);
+    }
+    let shared = Arc::new(Shared::new(config, digests));
+    if let Some((metrics, bound)) = metrics {
+        print_stdout(&format!("metrics on http://{bound}/metrics\n"));
+        tokio::spawn(metrics_listener::serve(metrics, Arc::clone(&shared)));
+    }
+    let config = &shared.config;
+    let graceful = GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(config.max_connections));
+    let log_shutdown = |signal: &str| {
+        tracing::info!(
+            "{signal}: no longer accepting; waiting up to {:?} for {} connection(s)",
+            config.shutdown_timeout,
+            graceful.count()
+        );
+    };
+
+    let shutdown = signals::shutdown();
+    tokio::pin!(shutdown);
+    loop {
+        // Take a connection slot first: at the limit, new connections wait in the backlog.
+        let permit = tokio::select! {
+            permit = Arc::clone(&permits).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_closed) => break,
+            },
+            signal = &mut shutdown => {
+                log_shutdown(signal);
+                break;
+            }
+        };
+        if permits.available_permits() == 0 {
+            tracing::warn!(
+                "{} connections open (--max-connections): new ones wait",
+                config.max_connections
+            );
+        }
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    tracing::warn!("accept failed: {err}");
+                    tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                    continue;
+                }
+            },
+            signal = &mut shutdown => {
+                log_shutdown(signal);
+                break;
+            }
+        };
+        socket::tune(&stream, peer);
+        // Move the socket to a worker: deregister it here, register it there.
+        match stream.into_std() {
+            Ok(stream) => {
+                let connection = connection::serve(
+                    stream,
+                    peer,
+                    Arc::clone(&shared),
+                    tls.as_ref().map(|tls| tls.acceptor.clone()),
+                    graceful.watcher(),
+                    permit,
+                );
+                workers.next().spawn(connection);
+            }
+            Err(err) => tracing::warn!("cannot hand over the connection from {peer}: {err}"),
+        }
+    }
+    drop(listener);
+    match tokio::time::timeout(config.shutdown_timeout, graceful.shutdown()).await {
+        Ok(()) => tracing::info!("all connections finished; exiting"),
+        Err(_) => tracing::warn!("shutdown timeout reached; exiting with connections still open"),
+    }
+    Ok(())
+}
+
+/// The banner's URLs and client lines: this machine's addresses, the mount point, and for a
+/// self-signed certificate the options that check it.
+fn client_lines(config: &Config, local: SocketAddr, tls: Option<&Tls>) -> ClientLines {
+    let reachable = addresses::reachable(local, &addresses::interfaces(), addresses::dual_stack());
+    let mount = config
+        .secret
+        .as_ref()
+        .map(|s| format!("/{s}"))
+        .unwrap_or_default();
+    let check = tls.and_then(Tls::self_signed_check);
+    ClientLines::new(config.scheme(), local, &reachable, mount, check.as_ref())
+}
+
+/// The start-up banner (blocking: it may look for the largest file).
+fn banner_text(
+    config: &Config,
+    local: SocketAddr,
+    tls: Option<&Tls>,
+    lines: &ClientLines,
+) -> String {
+    let served = match &*config.root {
+        Root::Files(files) => Served::Files(
+            files
+                .iter()
+                .map(|f| (f.path.display().to_string(), f.url_path.clone()))
+                .collect(),
+        ),
+        Root::Tree(tree) => Served::Tree {
+            path: tree.path.display().to_string(),
+            largest: config.root.largest_file(LARGEST_FILE_SCAN),
+        },
+    };
+    let tls_facts = tls.map(Tls::facts);
+    banner::render(&BannerFacts {
+        version: env!("CARGO_PKG_VERSION"),
+        scheme: config.scheme(),
+        local,
+        lines,
+        tls: tls_facts.as_ref(),
+        served: &served,
+        digest: config.digest,
+        signed_links: config.link_key.is_some(),
+        auth_in_clear: !config.auth.is_empty() && tls.is_none(),
+        qr: config.qr,
+    })
+}
+
+/// With `--file`: hashes each new version of each file as it appears, and prints the first
+/// digest with a verification recipe.
+fn watch_named_files(digests: &Arc<Digests>, root: &Root, lines: &ClientLines) {
+    let Root::Files(files) = root else {
+        return;
+    };
+    for file in files {
+        let (lines, url_path) = (lines.clone(), file.url_path.clone());
+        let name = file.identity.display_name.clone();
+        tokio::spawn(digest::watch::watch_versions(
+            Arc::clone(digests),
+            file.path.clone(),
+            Arc::clone(&file.identity),
+            move |sum| print_stdout(&banner::digest_lines(&lines, &url_path, sum, &name)),
+        ));
+    }
+}
+
+fn print_stdout(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
