@@ -35,5 +35,6 @@ pub mod net;
 pub mod ops;
 pub mod representation;
 pub mod share;
+pub mod startup;
 pub mod text;
 pub mod tree;

@@ -69,5 +69,5 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), StartupError> {
-    rangeserve::net::server::run(args.into_config()?)
+    rangeserve::net::server::run(rangeserve::startup::configure(args)?)
 }

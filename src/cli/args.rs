@@ -1,11 +1,8 @@
-//! The command line (clap, with an environment variable behind every flag), and the validated
-//! [`Config`] the server runs with. What is served is checked here, before anything listens: a
-//! missing, unreadable or non-regular file, a missing or unreadable directory, two files with
-//! one name, or `--dir` with `--file` is a [`StartupError`].
+//! The command line as clap parses it (an environment variable behind every flag), with the
+//! defaults and the checks clap can make by itself. Values only: nothing here opens a file.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
@@ -13,12 +10,7 @@ use clap::builder::TypedValueParser as _;
 use hyper::header::HeaderValue;
 
 use crate::body::DEFAULT_CHUNK_SIZE;
-use crate::error::StartupError;
-use crate::net::tls::KeyFiles;
-use crate::representation::Representation;
 use crate::tree::handles::DEFAULT_OPEN_FILES;
-use crate::tree::named::NamedFile;
-use crate::tree::root::Root;
 
 /// Default for `--max-ranges`: more range-specs than this in one request → the whole file.
 pub const DEFAULT_MAX_RANGES: usize = 100;
@@ -29,15 +21,6 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Default for `--max-streams` (the value RFC 9113 §6.5.2 recommends as the least to allow).
 pub const DEFAULT_MAX_STREAMS: u32 = 100;
-
-/// Where the HTTPS certificate comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TlsSource {
-    /// `--tls-cert` and `--tls-key`.
-    Files(KeyFiles),
-    /// `--tls-self-signed`: made and kept under the state directory.
-    SelfSigned,
-}
 
 const EXAMPLES: &str = "\
 Examples:
@@ -332,304 +315,12 @@ pub struct LinkArgs {
     pub base_url: Option<String>,
 }
 
-/// The URLs `rangeserve link` prints.
-pub fn link_urls(args: &LinkArgs, now: std::time::SystemTime) -> Result<Vec<String>, StartupError> {
-    use std::os::unix::ffi::OsStrExt as _;
-    let state_dir = match &args.state_dir {
-        Some(dir) => Some((dir.clone(), true)),
-        None => default_state_dir().map(|dir| (dir, false)),
-    };
-    let key = link_key(args.link_key.as_deref(), &state_dir)?;
-    let expiry = now
-        .checked_add(args.expires)
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(u64::MAX, |d| d.as_secs());
-    let base = match &args.base_url {
-        Some(url) => url.trim_end_matches('/').to_string(),
-        None => {
-            let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8000);
-            let first =
-                crate::ops::addresses::reachable(any, &crate::ops::addresses::interfaces(), true)
-                    .first()
-                    .copied()
-                    .unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8000));
-            format!("http://{first}")
-        }
-    };
-    let root = match &args.dir {
-        Some(dir) => Some(dir.canonicalize().map_err(|source| StartupError::Dir {
-            path: dir.clone(),
-            source,
-        })?),
-        None => None,
-    };
-    let mut urls = Vec::new();
-    for path in &args.paths {
-        let not_found = |source| StartupError::File {
-            path: path.clone(),
-            source,
-        };
-        let meta = std::fs::metadata(path).map_err(not_found)?;
-        let segments: Vec<Vec<u8>> = match &root {
-            Some(root) => {
-                let full = path.canonicalize().map_err(not_found)?;
-                let rel = full.strip_prefix(root).map_err(|_| StartupError::File {
-                    path: path.clone(),
-                    source: std::io::Error::other("not inside --dir"),
-                })?;
-                rel.components()
-                    .map(|c| c.as_os_str().as_bytes().to_vec())
-                    .collect()
-            }
-            None if meta.is_dir() => {
-                return Err(StartupError::Usage(
-                    "a directory needs --dir (the folder the server serves)",
-                ));
-            }
-            None => vec![
-                path.file_name()
-                    .map(|n| n.as_bytes().to_vec())
-                    .unwrap_or_default(),
-            ],
-        };
-        let kind = if meta.is_dir() {
-            crate::share::link::Kind::Dir
-        } else {
-            crate::share::link::Kind::File
-        };
-        let token = crate::share::link::sign(&key, kind, &segments, expiry);
-        let mut url = format!("{base}/{token}");
-        url.push_str(&crate::http::format::url_segments(
-            segments.iter().map(Vec::as_slice),
-        ));
-        if kind == crate::share::link::Kind::Dir {
-            url.push('/');
-        }
-        urls.push(url);
-    }
-    Ok(urls)
-}
-
-/// Writes what `command` prints to `out`.
-pub fn print(command: &Command, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    use clap::CommandFactory as _;
-    let mut cli = Args::command();
-    match command {
-        Command::Completions { shell } => {
-            clap_complete::generate(*shell, &mut cli, "rangeserve", out);
-            Ok(())
-        }
-        Command::Man => clap_mangen::Man::new(cli).render(out),
-        Command::Link(args) => {
-            for url in link_urls(args, std::time::SystemTime::now())
-                .map_err(|err| std::io::Error::other(err.to_string()))?
-            {
-                writeln!(out, "{url}")?;
-            }
-            Ok(())
-        }
-    }
-}
-
-/// What the server runs with, validated.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// What is served.
-    pub root: Arc<Root>,
-    /// Where digests are kept, and whether the user chose it (then it must work).
-    pub state_dir: Option<(PathBuf, bool)>,
-    /// `--cache-control` for files and archives.
-    pub cache_control: Option<HeaderValue>,
-    pub addr: SocketAddr,
-    pub chunk_size: usize,
-    pub max_ranges: usize,
-    pub shutdown_timeout: Duration,
-    pub header_timeout: Duration,
-    pub idle_timeout: Duration,
-    pub send_timeout: Duration,
-    pub max_connections: usize,
-    pub max_header_bytes: usize,
-    /// HTTPS, when asked for.
-    pub tls: Option<TlsSource>,
-    /// `--max-streams`: HTTP/2 streams per connection.
-    pub max_streams: u32,
-    /// `--qr`: a QR code in the banner.
-    pub qr: bool,
-    /// `--metrics`: where the metrics listener binds.
-    pub metrics: Option<SocketAddr>,
-    /// The rate limits.
-    pub limits: crate::share::throttle::Limits,
-    /// `--auth`: when not empty, every request needs one of these.
-    pub auth: Vec<crate::share::auth::Credential>,
-    /// `--secret-path`: the token everything is served under.
-    pub secret: Option<String>,
-    /// `--signed-links`: the key links are checked with.
-    pub link_key: Option<Vec<u8>>,
-    /// `--max-connections-per-client`.
-    pub max_per_client: Option<usize>,
-    /// Hash each version for `Repr-Digest` and the sidecar (`--no-digest` turns it off).
-    pub digest: bool,
-    pub workers: usize,
-}
-
-impl Config {
-    /// `https` when the server speaks TLS, else `http`: the one place URLs get their scheme.
-    pub fn scheme(&self) -> &'static str {
-        if self.tls.is_some() { "https" } else { "http" }
-    }
-}
-
-impl Args {
-    /// Checks what is served (each file must open for reading and be a regular file; a
-    /// directory must be one and readable) and builds the config.
-    pub fn into_config(self) -> Result<Config, StartupError> {
-        let root = match (&self.dir, self.file.as_slice()) {
-            (Some(_), [_, ..]) => {
-                return Err(StartupError::Usage(
-                    "--dir and --file cannot be used together: serve a folder or files",
-                ));
-            }
-            (Some(dir), []) => Root::tree(dir, self.hidden, self.follow_symlinks, self.open_files)
-                .map_err(|source| StartupError::Dir {
-                    path: dir.clone(),
-                    source,
-                })?,
-            (None, files) => Root::Files(named_files(files, self.open_files > 0)?),
-        };
-        let state_dir = match &self.state_dir {
-            Some(dir) => Some((dir.clone(), true)),
-            None => default_state_dir().map(|dir| (dir, false)),
-        };
-        let secret = if self.secret_path {
-            Some(keep_secret(&state_dir, "secret-path", self.new_secret, 16)?)
-        } else {
-            None
-        };
-        let link_key = if self.signed_links {
-            Some(link_key(self.link_key.as_deref(), &state_dir)?)
-        } else {
-            None
-        };
-        Ok(Config {
-            root: Arc::new(root),
-            state_dir,
-            cache_control: self.cache_control.clone(),
-            addr: SocketAddr::new(self.bind, self.port),
-            chunk_size: self.chunk_size,
-            max_ranges: self.max_ranges,
-            shutdown_timeout: Duration::from_secs(self.shutdown_timeout),
-            header_timeout: Duration::from_secs(self.header_timeout),
-            idle_timeout: Duration::from_secs(self.idle_timeout),
-            send_timeout: Duration::from_secs(self.send_timeout),
-            max_connections: self.max_connections,
-            max_header_bytes: self.max_header_bytes,
-            tls: match (self.tls_cert, self.tls_key, self.tls_self_signed) {
-                (Some(cert), Some(key), _) => Some(TlsSource::Files(KeyFiles { cert, key })),
-                (_, _, true) => Some(TlsSource::SelfSigned),
-                _ => None,
-            },
-            max_streams: self.max_streams,
-            qr: self.qr,
-            metrics: self.metrics,
-            auth: self.auth.clone(),
-            secret,
-            link_key,
-            max_per_client: self.max_connections_per_client,
-            limits: crate::share::throttle::Limits {
-                per_response: self.limit_rate,
-                after: self.limit_rate_after,
-                per_client: self.limit_rate_per_client,
-                total: self.limit_rate_total,
-            },
-            digest: !self.no_digest,
-            workers: self
-                .workers
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-        })
-    }
-}
-
-/// A secret kept in the state directory (made on first use, or afresh).
-fn keep_secret(
-    state_dir: &Option<(PathBuf, bool)>,
-    name: &str,
-    fresh: bool,
-    bytes: usize,
-) -> Result<String, StartupError> {
-    let Some((dir, _)) = state_dir else {
-        return Err(StartupError::Usage(
-            "--secret-path and --signed-links keep their secret in the state directory: give --state-dir",
-        ));
-    };
-    let path = dir.join(name);
-    crate::share::keys::load_or_create(&path, fresh, || crate::share::keys::random_hex(bytes))
-        .map_err(|source| StartupError::StateDir { path, source })
-}
-
-/// The link-signing key: `--link-key FILE` (its bytes, trimmed), else the state directory's.
-pub fn link_key(
-    file: Option<&std::path::Path>,
-    state_dir: &Option<(PathBuf, bool)>,
-) -> Result<Vec<u8>, StartupError> {
-    match file {
-        Some(path) => match std::fs::read(path) {
-            Ok(bytes) if !bytes.trim_ascii().is_empty() => Ok(bytes.trim_ascii().to_vec()),
-            Ok(_) => Err(StartupError::File {
-                path: path.to_path_buf(),
-                source: std::io::Error::other("the link key file is empty"),
-            }),
-            Err(source) => Err(StartupError::File {
-                path: path.to_path_buf(),
-                source,
-            }),
-        },
-        None => Ok(keep_secret(state_dir, "link-key", false, 32)?.into_bytes()),
-    }
-}
-
 /// A header value: visible ASCII and spaces only.
 fn parse_header_value(text: &str) -> Result<HeaderValue, String> {
     HeaderValue::from_str(text)
         .ok()
         .filter(|_| !text.trim().is_empty())
         .ok_or_else(|| "not a valid header value (visible ASCII)".to_string())
-}
-
-/// Checks each file and that no two share a name.
-fn named_files(paths: &[PathBuf], keep_open: bool) -> Result<Vec<NamedFile>, StartupError> {
-    let mut files: Vec<NamedFile> = Vec::with_capacity(paths.len());
-    for path in paths {
-        let file_error = |source| StartupError::File {
-            path: path.clone(),
-            source,
-        };
-        let named = NamedFile::new(path, keep_open).map_err(file_error)?;
-        Representation::open(&named.path, Arc::clone(&named.identity)).map_err(file_error)?;
-        if let Some(first) = files
-            .iter()
-            .find(|f| f.identity.name == named.identity.name)
-        {
-            return Err(StartupError::DuplicateName {
-                first: first.path.clone(),
-                second: named.path,
-            });
-        }
-        files.push(named);
-    }
-    Ok(files)
-}
-
-/// `$XDG_STATE_HOME/rangeserve`, else `~/.local/state/rangeserve` (XDG Base Directory
-/// specification); `None` without a usable home.
-fn default_state_dir() -> Option<PathBuf> {
-    let absolute = |var: &str| {
-        std::env::var_os(var)
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-    };
-    absolute("XDG_STATE_HOME")
-        .or_else(|| absolute("HOME").map(|home| home.join(".local/state")))
-        .map(|dir| dir.join("rangeserve"))
 }
 
 #[cfg(test)]
@@ -662,8 +353,6 @@ mod tests {
         let args = Args::try_parse_from(["rangeserve", "--dir", "d", "--hidden"]).unwrap();
         assert_eq!(args.dir, Some(PathBuf::from("d")));
         assert!(args.hidden && !args.follow_symlinks);
-        let both = Args::try_parse_from(["rangeserve", "--dir", "d", "--file", "f"]).unwrap();
-        assert!(matches!(both.into_config(), Err(StartupError::Usage(_))));
     }
 
     #[test]
@@ -674,13 +363,6 @@ mod tests {
         assert!(matches!(args.command, Some(Command::Man)));
         assert!(Args::try_parse_from(["rangeserve", "completions", "tcsh"]).is_err());
         assert!(Args::try_parse_from(["rangeserve", "--port", "1", "man"]).is_err());
-        let mut man = Vec::new();
-        print(&Command::Man, &mut man).unwrap();
-        let man = String::from_utf8(man).unwrap();
-        assert!(
-            man.contains(".TH rangeserve") && man.contains("tls\\-self\\-signed"),
-            "{man}"
-        );
     }
 
     #[test]
