@@ -23,8 +23,9 @@ use crate::http::fields::{self, field};
 use crate::representation::Representation;
 use crate::tree::archives::{self, Prepared};
 use crate::tree::entity::{Entity, Generated, TEXT_PLAIN};
+use crate::tree::entries::Listed;
 use crate::tree::listing::{self, Page};
-use crate::tree::root::{Dir, Listed};
+use crate::tree::root::Dir;
 use crate::tree::route::{self, RequestPath, Target};
 
 /// RFC 9530 §4.

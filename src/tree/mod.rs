@@ -9,6 +9,7 @@
 pub mod archives;
 pub mod connections;
 pub mod entity;
+pub mod entries;
 pub mod handles;
 pub mod listing;
 pub mod named;

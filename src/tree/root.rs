@@ -15,7 +15,7 @@
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,10 +25,9 @@ use rustix::io::Errno;
 
 use crate::body::Source;
 use crate::fs::cached_io;
-use crate::fs::stamp::{Stamp, file_mode, file_type};
+use crate::fs::stamp::{Stamp, file_type};
 use crate::representation::{FileIdentity, Representation};
 use crate::tree::handles::{Cached, Handles};
-use crate::tree::listing::{Entry, Kind};
 use crate::tree::named::NamedFile;
 use crate::tree::route::{Found, Rules};
 
@@ -45,7 +44,7 @@ pub enum Root {
 #[derive(Debug)]
 pub struct TreeRoot {
     /// `O_PATH | O_DIRECTORY` handle on the root: every lookup starts here.
-    fd: OwnedFd,
+    pub(super) fd: OwnedFd,
     /// The root's canonical path (for logs, and to check where an absolute symlink led).
     pub path: PathBuf,
     pub hidden: bool,
@@ -86,24 +85,6 @@ impl Dir {
 
 /// A lookup's outcome.
 pub type Lookup = Found<Representation, Dir>;
-
-/// An entry as read from a directory, with what the hasher and the archives need.
-#[derive(Debug, Clone)]
-pub struct Listed {
-    pub entry: Entry,
-    /// Its version stamp (of the target, for a followed symlink).
-    pub stamp: Stamp,
-    /// Permission bits.
-    pub mode: u32,
-    /// Its path relative to the root.
-    pub rel: Vec<u8>,
-}
-
-impl Listed {
-    pub fn is_file(&self) -> bool {
-        matches!(self.entry.kind, Kind::File { .. })
-    }
-}
 
 impl Root {
     /// Opens `path` as a directory root. A missing path, a file, or an unreadable directory is
@@ -169,15 +150,6 @@ impl Root {
         }
     }
 
-    /// The servable entries of a directory (blocking: run it on the blocking pool), unsorted.
-    pub fn entries(&self, dir: &Dir) -> io::Result<Vec<Listed>> {
-        match (self, dir) {
-            (Root::Tree(tree), Dir::Tree { fd, rel }) => tree.entries(fd, rel),
-            (Root::Files(files), _) => Ok(files.iter().filter_map(listed_named).collect()),
-            (Root::Tree(_), Dir::Files) => Ok(Vec::new()),
-        }
-    }
-
     /// Closes every kept handle (when no connection is left: an idle server holds no file open,
     /// so a deleted file's space is freed and a filesystem can be unmounted).
     pub fn forget_handles(&self) {
@@ -185,39 +157,6 @@ impl Root {
             Root::Tree(tree) => tree.handles.clear(),
             Root::Files(files) => files.iter().for_each(|f| f.handle.clear()),
         }
-    }
-
-    /// The largest file among the first `limit` entries of a breadth-first walk (for the
-    /// banner; blocking): its relative path and size.
-    pub fn largest_file(&self, limit: usize) -> Option<(Vec<u8>, u64)> {
-        let mut largest: Option<(Vec<u8>, u64)> = None;
-        let mut pending = std::collections::VecDeque::from([Vec::new()]);
-        let mut seen = 0;
-        while let Some(rel) = pending.pop_front() {
-            let Found::Dir(dir) = self.lookup(&rel, true) else {
-                continue;
-            };
-            for item in self.entries(&dir).unwrap_or_default() {
-                seen += 1;
-                if seen > limit {
-                    return largest;
-                }
-                let mut child = rel.clone();
-                if !child.is_empty() {
-                    child.push(b'/');
-                }
-                child.extend_from_slice(&item.entry.name);
-                match item.entry.kind {
-                    Kind::Dir => pending.push_back(child),
-                    Kind::File { size } => {
-                        if largest.as_ref().is_none_or(|(_, most)| size > *most) {
-                            largest = Some((child, size));
-                        }
-                    }
-                }
-            }
-        }
-        largest
     }
 
     /// Opens the file at `rel` for hashing (blocking).
@@ -234,7 +173,7 @@ impl Root {
 }
 
 /// `rel` as a path for the `*at` calls: `.` for the root.
-fn as_path(rel: &[u8]) -> &Path {
+pub(super) fn as_path(rel: &[u8]) -> &Path {
     if rel.is_empty() {
         Path::new(".")
     } else {
@@ -249,7 +188,7 @@ fn last_segment(rel: &[u8]) -> &[u8] {
 
 /// Reopens an `O_PATH` handle with real access `flags`, through its `/proc/self/fd` link (a
 /// check of permissions as for an open by path). Without `/proc`, `fallback` opens it again.
-fn reopen(
+pub(super) fn reopen(
     fd: &OwnedFd,
     flags: OFlags,
     fallback: impl FnOnce(OFlags) -> io::Result<OwnedFd>,
@@ -263,7 +202,7 @@ fn reopen(
 }
 
 impl TreeRoot {
-    fn resolve_flags(&self) -> ResolveFlags {
+    pub(super) fn resolve_flags(&self) -> ResolveFlags {
         if self.follow_symlinks {
             ResolveFlags::NO_MAGICLINKS
         } else {
@@ -273,7 +212,7 @@ impl TreeRoot {
 
     /// `O_PATH` open of `rel` below the root. `Ok(None)`: would block (only when not blocking)
     /// or leads outside the root.
-    fn open_path(&self, rel: &[u8], blocking: bool) -> io::Result<Option<OwnedFd>> {
+    pub(super) fn open_path(&self, rel: &[u8], blocking: bool) -> io::Result<Option<OwnedFd>> {
         let path = as_path(rel);
         let flags = OFlags::PATH | OFlags::CLOEXEC;
         let resolve = self.resolve_flags();
@@ -369,71 +308,6 @@ impl TreeRoot {
             rustix::fs::statat(&self.fd, as_path(rel), AtFlags::empty()),
         )
     }
-
-    fn entries(&self, dir_fd: &OwnedFd, rel: &[u8]) -> io::Result<Vec<Listed>> {
-        let dir = reopen(
-            dir_fd,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NONBLOCK,
-            |flags| {
-                Ok(rustix::fs::openat2(
-                    &self.fd,
-                    as_path(rel),
-                    flags,
-                    Mode::empty(),
-                    self.resolve_flags(),
-                )?)
-            },
-        )?;
-        let mut listed = Vec::new();
-        for item in rustix::fs::Dir::read_from(&dir)? {
-            let item = item?;
-            let name = item.file_name().to_bytes();
-            if name == b"." || name == b".." || (!self.hidden && name.first() == Some(&b'.')) {
-                continue;
-            }
-            let mut child_rel = rel.to_vec();
-            if !child_rel.is_empty() {
-                child_rel.push(b'/');
-            }
-            child_rel.extend_from_slice(name);
-            let Some(stat) = self.entry_stat(&dir, name, &child_rel) else {
-                continue;
-            };
-            let stamp = Stamp::of(&stat);
-            let kind = match file_type(&stat) {
-                FileType::Directory => Kind::Dir,
-                FileType::RegularFile => Kind::File { size: stamp.size },
-                _ => continue,
-            };
-            listed.push(Listed {
-                entry: Entry {
-                    name: name.to_vec(),
-                    kind,
-                    modified: stamp.modified(),
-                    sha256: None,
-                },
-                stamp,
-                mode: file_mode(&stat),
-                rel: child_rel,
-            });
-        }
-        Ok(listed)
-    }
-
-    /// The metadata an entry is listed with: its own, or for a symlink its target's when the
-    /// rules allow following it (`None`: not listed).
-    fn entry_stat(&self, dir: &OwnedFd, name: &[u8], rel: &[u8]) -> Option<rustix::fs::Stat> {
-        let name = Path::new(OsStr::from_bytes(name));
-        let own = rustix::fs::statat(dir.as_fd(), name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
-        if file_type(&own) != FileType::Symlink {
-            return Some(own);
-        }
-        if self.follow_symlinks {
-            return rustix::fs::statat(dir.as_fd(), name, AtFlags::empty()).ok();
-        }
-        let fd = self.open_path(rel, true).ok()??;
-        rustix::fs::fstat(&fd).ok()
-    }
 }
 
 /// A failed open: gone, not a directory on the way, a symlink loop or leading outside → not
@@ -521,25 +395,6 @@ fn lookup_named(files: &[NamedFile], rel: &[u8], blocking: bool, keep_handle: bo
         }
     };
     found_file(&named.handle, key, keep_handle, opened)
-}
-
-fn listed_named(file: &NamedFile) -> Option<Listed> {
-    let stat = rustix::fs::stat(&file.path).ok()?;
-    if file_type(&stat) != FileType::RegularFile {
-        return None;
-    }
-    let stamp = Stamp::of(&stat);
-    Some(Listed {
-        entry: Entry {
-            name: file.identity.name.clone(),
-            kind: Kind::File { size: stamp.size },
-            modified: stamp.modified(),
-            sha256: None,
-        },
-        stamp,
-        mode: file_mode(&stat),
-        rel: file.identity.rel.clone(),
-    })
 }
 
 #[cfg(test)]
