@@ -7,7 +7,7 @@
 //! Reads are [`FIRST_CHUNK`] bytes until the client has taken [`GROW_AFTER`] bytes, then grow
 //! with what it has taken (an eighth of it) up to the configured maximum. A client that reads
 //! nothing can absorb at most about a megabyte into kernel buffers (the server caps unsent bytes
-//! per socket, see `net::listener::NOTSENT_LOWAT`), so it never gets past small reads: a stalled
+//! per socket, see `net::socket::NOTSENT_LOWAT`), so it never gets past small reads: a stalled
 //! connection holds one small buffer, while a streaming one gets large reads and few syscalls.
 //!
 //! If the file turns out shorter than promised (truncated underneath), the body ends with an

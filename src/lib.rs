@@ -2,23 +2,28 @@
 //! interrupted downloads resume exactly where they stopped, following RFC 9110 (validators §8.8,
 //! conditional requests §13, range requests §14, 206 §15.3.7, 416 §15.5.17).
 //!
-//! The pure parts decide: [`range`] (the `Range` header against a length), [`conditional`] (the
-//! precondition fields in the §13.2.2 order), [`multipart`] (byteranges framing with an exact
-//! length), [`headers`] (value formatting), [`archive`] (tar and zip layouts of a folder),
-//! `tree::route` (a request path → what it names) and `tree::listing` (listings and manifests),
-//! [`share`] (rate buckets, Basic credentials, signed links) and [`ops`] (the banner's addresses
-//! and QR code, transfers in flight, log and metrics formats).
-//! The I/O parts are thin: [`tree`] holds the root and looks paths up below it (kernel-guarded
-//! opens, kept handles, folder archives), [`representation`] is one opened version of a file per
-//! request, [`cached_io`] does file syscalls inline when the kernel's caches can answer them,
-//! [`body`] streams bytes in positioned reads (from a file or an archive's members) into
-//! [`read_buffers`] (reused, not zeroed per read), [`handler`]
-//! turns a request into a [`handler::Plan`] and the plan into a response, [`access_log`] logs
-//! each response when its body ends (and counts it for the metrics, the live view and the rate
-//! limits), [`digest`] hashes each version of each file (SHA-256 and CRC-32) and keeps the
-//! digests across restarts, [`net`] accepts connections (up to a limit), does TLS, serves them
-//! on per-CPU runtimes with the idle and send-stall timeouts, and drains them on shutdown.
-//! [`cli`] turns the command line into a checked [`cli::Config`].
+//! The layers, bottom up (each uses only those below it):
+//! - [`error`] and [`text`]: start-up errors and the one map from a file error to a status;
+//!   sizes, shell words. They import nothing from the crate.
+//! - [`http`]: the pure RFC logic — fields and the Host check, `Range`, the preconditions,
+//!   [`http::decide`] (both, for one entity), body segments and multipart framing, field
+//!   values (dates, ETags, `Content-Range`, URL segments, hex, base64), the digest fields.
+//! - [`fs`]: a version's stamp (and its provisional ETag), file syscalls done inline when the
+//!   kernel's caches can answer, reused read buffers. [`archive`]: tar and zip layouts (pure).
+//! - [`representation`] (one opened version of a file per request) and [`body`] (positioned
+//!   reads of a file or an archive's members, streamed as segments).
+//! - [`tree`]: the root and its kernel-guarded lookups, the pure route, kept handles, directory
+//!   entries, folder archives, the listings (pure), and [`tree::entity::Entity`] — a file, an
+//!   archive or a generated document, what every response serves.
+//! - [`digest`]: each version's SHA-256 and CRC-32, hashed on a thread, kept across restarts.
+//! - [`share`]: rate buckets, Basic credentials, signed links, the kept secrets.
+//! - [`handler`]: gates → route → entity → `decide` → response → observed body; [`access_log`]
+//!   logs each response when its body ends (and counts it for the metrics, the live view and
+//!   the rate limits).
+//! - [`net`]: bind, accept (up to a limit), TLS, hyper on per-CPU runtimes with the idle and
+//!   send-stall timeouts, drain on shutdown. [`ops`]: the banner, metrics, the live view, JSON
+//!   logs.
+//! - [`cli`] (the command line as values) and [`startup`] (opening the root, the secrets).
 
 #![forbid(unsafe_code)]
 

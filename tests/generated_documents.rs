@@ -1,7 +1,9 @@
 //! Documents the server generates (a sidecar, `SHA256SUMS`, a listing in HTML and JSON) are
 //! served like files: a strong ETag that is a digest of the bytes, 304 on revalidation, byte
 //! ranges (one, and several as multipart), `If-Range`, HEAD with the GET's length, and a new
-//! ETag when the tree changes.
+//! ETag when the tree changes. A listing serves a range only with an `If-Range` (a `wget -c -r`
+//! run again sends a bare `Range` for each `index.html` it kept, and must get the new listing
+//! whole).
 
 mod common;
 
@@ -33,7 +35,9 @@ fn whole(server: &Server, path: &str, fields: &[(&str, &str)]) -> (Reply, String
     (reply, etag)
 }
 
-fn check_like_a_file(server: &Server, path: &str, fields: &[(&str, &str)]) {
+/// `listing`: ranges are served only with `If-Range` (each ranged request below then carries
+/// the current tag, and a bare `Range` gets the whole document).
+fn check_like_a_file(server: &Server, path: &str, fields: &[(&str, &str)], listing: bool) {
     let (full, etag) = whole(server, path, fields);
     let body = &full.body;
     assert!(body.len() > 20, "{path}: {} bytes", body.len());
@@ -56,8 +60,16 @@ fn check_like_a_file(server: &Server, path: &str, fields: &[(&str, &str)]) {
     wrong.push(("If-Match", "\"other\""));
     assert_eq!(server.get(path, &wrong).status, 412, "{path}");
 
+    // Ranged requests carry If-Range with the current tag for a listing.
+    let validated: Vec<(&str, &str)> = match listing {
+        true => [fields, &[("If-Range", etag.as_str())]].concat(),
+        false => fields.to_vec(),
+    };
+    let bare = server.get(path, &[fields, &[("Range", "bytes=5-14")]].concat());
+    assert_eq!(bare.status, if listing { 200 } else { 206 }, "{path}");
+
     // One range.
-    let mut ranged = fields.to_vec();
+    let mut ranged = validated.clone();
     ranged.push(("Range", "bytes=5-14"));
     let part = server.get(path, &ranged);
     assert_eq!(part.status, 206, "{path}");
@@ -81,7 +93,7 @@ fn check_like_a_file(server: &Server, path: &str, fields: &[(&str, &str)]) {
     assert_eq!(sha256_hex(&restarted.body), sha256_hex(body));
 
     // Two ranges: multipart/byteranges with each part's bytes.
-    let mut two = fields.to_vec();
+    let mut two = validated.clone();
     two.push(("Range", "bytes=0-3,10-12"));
     let multi = server.get(path, &two);
     assert_eq!(multi.status, 206);
@@ -94,7 +106,7 @@ fn check_like_a_file(server: &Server, path: &str, fields: &[(&str, &str)]) {
     assert_eq!(parts[1].2, body[10..13]);
 
     // Past the end: 416 with the length.
-    let mut past = fields.to_vec();
+    let mut past = validated.clone();
     let beyond = format!("bytes={}-", body.len());
     past.push(("Range", beyond.as_str()));
     let unsatisfiable = server.get(path, &past);
@@ -113,20 +125,20 @@ fn check_like_a_file(server: &Server, path: &str, fields: &[(&str, &str)]) {
 #[test]
 fn a_sidecar_revalidates_and_serves_ranges() {
     let (_dir, server) = ready_server();
-    check_like_a_file(&server, "/a.bin.sha256", &[]);
+    check_like_a_file(&server, "/a.bin.sha256", &[], false);
 }
 
 #[test]
 fn a_manifest_revalidates_and_serves_ranges() {
     let (_dir, server) = ready_server();
-    check_like_a_file(&server, "/SHA256SUMS", &[]);
+    check_like_a_file(&server, "/SHA256SUMS", &[], false);
 }
 
 #[test]
-fn listings_revalidate_and_serve_ranges_in_both_forms() {
+fn listings_revalidate_and_serve_validated_ranges_in_both_forms() {
     let (_dir, server) = ready_server();
-    check_like_a_file(&server, "/", &[]);
-    check_like_a_file(&server, "/", &[("Accept", "application/json")]);
+    check_like_a_file(&server, "/", &[], true);
+    check_like_a_file(&server, "/", &[("Accept", "application/json")], true);
     let (html, html_tag) = whole(&server, "/", &[]);
     let (json, json_tag) = whole(&server, "/?format=json", &[]);
     assert_ne!(html_tag, json_tag, "two forms, two tags");

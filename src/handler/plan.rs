@@ -166,6 +166,7 @@ pub async fn plan(
         req.headers(),
         entity.len(),
         &validators,
+        entity.ranges(),
         shared.config.max_ranges,
         now,
     );
@@ -262,7 +263,7 @@ async fn listing(
         } else {
             Generated::new(listing::html(&page), "text/html; charset=utf-8")
         };
-        doc.varies_by_accept = true;
+        doc.listing = true;
         Ok((Entity::Generated(doc), None))
     })
     .await

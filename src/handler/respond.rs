@@ -160,7 +160,7 @@ fn validators(fields: &mut HeaderMap, entity: &Entity, now: SystemTime) {
         fields.insert(header::LAST_MODIFIED, owned_value(value));
     }
     if let Entity::Generated(doc) = entity {
-        if doc.varies_by_accept {
+        if doc.listing {
             fields.insert(header::VARY, HeaderValue::from_static("Accept"));
         }
         // Generated documents change with the tree: revalidate (cheaply, by ETag) each time.

@@ -22,7 +22,7 @@ pub struct Validators<'a> {
     /// The opaque-tag of our strong ETag, quotes included (`"abc"`); we never send weak tags.
     pub etag: &'a str,
     /// Another strong ETag of this same version that clients may hold: the provisional tag
-    /// once the content tag is known (see `headers::content_etag`). Matches like `etag`.
+    /// once the content tag is known (see `format::content_etag`). Matches like `etag`.
     pub also: Option<&'a str>,
     /// `Last-Modified` as sent: whole seconds, never later than the response's `Date`. `None`
     /// for a representation without one (a generated document): then `If-Modified-Since` and

@@ -5,7 +5,8 @@
 //! handshake used only for that handshake).
 //!
 //! Parsing ([`parse`]) is pure: PEM bytes in, a checked chain and key (or the reason they are not
-//! usable) out; reading the files and watching them is the thin part.
+//! usable) out; reading the files is the thin part. Loading at start-up and reloading on SIGHUP
+//! or a change of the files is `tls_server`'s.
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -1,8 +1,9 @@
 //! Sharing privately and fairly: what comes in is a request (its peer, its path and fields)
-//! and a clock reading; what goes out is a decision — whether the request may be served ([`auth`]), how many bytes may go now
-//! ([`rate`], applied to a body by [`throttle`]).
-//! Each module is pure but [`keys`] (the secrets kept under the state directory); the handler and
-//! the body ask them: [`link`] checks expiring links.
+//! and a clock reading; what goes out is a decision — whether the request may be served
+//! ([`auth`], [`link`] for expiring links) and how many bytes may go now ([`rate`]'s buckets,
+//! picked per response by [`throttle`]; the observed body, `access_log::ObservedBody`, holds
+//! its bytes to them). Each module is pure but [`keys`] (the secrets kept under the state
+//! directory) and [`throttle`] (the shared buckets and the timer a body sleeps on).
 
 pub mod auth;
 pub mod keys;

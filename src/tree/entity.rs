@@ -11,6 +11,7 @@ use hyper::header::HeaderValue;
 use sha2::{Digest as _, Sha256};
 
 use crate::http::conditional::Validators;
+use crate::http::decide::Ranges;
 use crate::http::format;
 use crate::representation::Representation;
 
@@ -32,8 +33,9 @@ pub struct Generated {
     pub bytes: Bytes,
     pub etag: String,
     pub content_type: HeaderValue,
-    /// `Vary: Accept`: a listing, whose one URL has an HTML and a JSON form.
-    pub varies_by_accept: bool,
+    /// A listing: `Vary: Accept` (one URL has an HTML and a JSON form), and ranges only with
+    /// `If-Range` (see [`Ranges::Validated`]).
+    pub listing: bool,
 }
 
 /// `text/plain; charset=utf-8`: the sidecars, `SHA256SUMS` and every fixed-text answer.
@@ -48,7 +50,7 @@ impl Generated {
             bytes,
             etag,
             content_type: HeaderValue::from_static(content_type),
-            varies_by_accept: false,
+            listing: false,
         }
     }
 }
@@ -93,6 +95,14 @@ impl Entity {
                 Entity::Generated(_) => None,
             },
             last_modified: self.last_modified(now),
+        }
+    }
+
+    /// When its ranges are served.
+    pub fn ranges(&self) -> Ranges {
+        match self {
+            Entity::Generated(doc) if doc.listing => Ranges::Validated,
+            _ => Ranges::Always,
         }
     }
 

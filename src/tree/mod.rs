@@ -1,10 +1,12 @@
 //! What is served: the root (a directory handle, or a set of named files), the pure route from
-//! a request path to a [`route::Target`] (file, listing, sidecar, manifest, redirect, not
-//! found), and the pure rendering of listings and manifests.
+//! a request path to a [`route::Target`] (file, listing, sidecar, manifest, archive, redirect,
+//! not found), the lookups below the root ([`root`], with kept [`handles`]), a directory's
+//! [`entries`], folder [`archives`], the pure rendering of [`listing`]s and manifests, and the
+//! [`entity::Entity`] a response serves.
 //!
 //! In: a request path and the root. Out: a target whose file part is an opened
-//! [`crate::representation::Representation`], planned by the handler exactly as a single file
-//! always was.
+//! [`crate::representation::Representation`], which the handler makes an entity (a file, an
+//! archive, or a document generated from a directory's entries) and serves like any other.
 
 pub mod archives;
 pub mod connections;
