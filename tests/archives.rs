@@ -67,15 +67,11 @@ fn share() -> Share {
     }
 }
 
-fn get(server: &Server, path: &str, fields: &[(&str, &str)]) -> Reply {
-    request(server.addr, "GET", path, fields)
-}
-
 /// The whole archive once it is ready (a zip is 503 until every CRC-32 is known).
 fn download(server: &Server, path: &str) -> Reply {
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let reply = get(server, path, &[]);
+        let reply = server.get(path, &[]);
         if reply.status != 503 {
             assert_eq!(reply.status, 200, "{path}");
             reply.assert_exact_length();
@@ -200,13 +196,13 @@ fn archives_are_listed_and_a_real_file_of_that_name_wins() {
     let share = share();
     let server = Server::start_dir(&share.root, &[]);
     let json: serde_json::Value =
-        serde_json::from_slice(&get(&server, "/sub/?format=json", &[]).body).unwrap();
+        serde_json::from_slice(&server.get("/sub/?format=json", &[]).body).unwrap();
     assert_eq!(json["archives"]["tar"], "/sub/sub.tar");
     assert_eq!(json["archives"]["zip"], "/sub/sub.zip");
     let root: serde_json::Value =
-        serde_json::from_slice(&get(&server, "/?format=json", &[]).body).unwrap();
+        serde_json::from_slice(&server.get("/?format=json", &[]).body).unwrap();
     assert_eq!(root["archives"]["tar"], "/share.tar");
-    let html = String::from_utf8(get(&server, "/sub/", &[]).body).unwrap();
+    let html = String::from_utf8(server.get("/sub/", &[]).body).unwrap();
     assert!(html.contains("action=\"/sub/sub.tar\"") && html.contains("action=\"/sub/sub.zip\""));
     let sub = download(&server, "/sub/sub.tar");
     let listing = run(Command::new("bash").arg("-c").arg("tar -tf -").stdin({
@@ -220,15 +216,15 @@ fn archives_are_listed_and_a_real_file_of_that_name_wins() {
         "the subfolder's tree under its own name"
     );
     fs::write(share.root.join("sub/sub.tar"), b"a real file").unwrap();
-    assert_eq!(get(&server, "/sub/sub.tar", &[]).body, b"a real file");
-    assert_eq!(get(&server, "/sub.tar", &[]).status, 404);
+    assert_eq!(server.get("/sub/sub.tar", &[]).body, b"a real file");
+    assert_eq!(server.get("/sub.tar", &[]).status, 404);
     let no_digest = Server::start_dir(&share.root, &["--no-digest"]);
     assert_eq!(
-        get(&no_digest, "/share.zip", &[]).status,
+        no_digest.get("/share.zip", &[]).status,
         404,
         "a zip needs CRC-32s"
     );
-    assert_eq!(get(&no_digest, "/share.tar", &[]).status, 200);
+    assert_eq!(no_digest.get("/share.tar", &[]).status, 200);
 }
 
 #[test]
@@ -275,7 +271,7 @@ fn random_ranges_and_multipart_match_the_full_download() {
     for path in ["/share.tar", "/share.zip"] {
         let full = download(&server, path).body;
         let len = full.len() as u64;
-        let etag = get(&server, path, &[]).header("etag").unwrap().to_string();
+        let etag = server.get(path, &[]).header("etag").unwrap().to_string();
         // Ranges that start inside a header, at a member boundary, in padding, at the end.
         let mut ranges: Vec<(u64, u64)> = vec![
             (0, 0),
@@ -299,8 +295,7 @@ fn random_ranges_and_multipart_match_the_full_download() {
             ranges.push((a, b));
         }
         for &(a, b) in &ranges {
-            let reply = get(
-                &server,
+            let reply = server.get(
                 path,
                 &[("Range", &format!("bytes={a}-{b}")), ("If-Range", &etag)],
             );
@@ -322,11 +317,7 @@ fn random_ranges_and_multipart_match_the_full_download() {
                 continue; // overlapping or adjacent: the server may coalesce; covered elsewhere
             }
             let spec: Vec<String> = picks.iter().map(|(a, b)| format!("{a}-{b}")).collect();
-            let reply = get(
-                &server,
-                path,
-                &[("Range", &format!("bytes={}", spec.join(",")))],
-            );
+            let reply = server.get(path, &[("Range", &format!("bytes={}", spec.join(",")))]);
             assert_eq!(reply.status, 206);
             let boundary = reply
                 .header("content-type")
@@ -342,12 +333,14 @@ fn random_ranges_and_multipart_match_the_full_download() {
             }
         }
         assert_eq!(
-            get(&server, path, &[("Range", &format!("bytes={len}-"))]).status,
+            server
+                .get(path, &[("Range", &format!("bytes={len}-"))])
+                .status,
             416
         );
         let head = request(server.addr, "HEAD", path, &[]);
         assert_eq!((head.status, head.content_length()), (200, Some(len)));
-        assert_eq!(get(&server, path, &[("If-None-Match", &etag)]).status, 304);
+        assert_eq!(server.get(path, &[("If-None-Match", &etag)]).status, 304);
     }
 }
 
@@ -469,8 +462,7 @@ fn a_member_changed_mid_download_cuts_it_and_the_resume_gets_the_new_archive() {
             .contains("changed since the archive was announced")
     });
     // The resume with the old ETag gets the new archive whole.
-    let resumed = get(
-        &server,
+    let resumed = server.get(
         "/share.tar",
         &[
             ("Range", &format!("bytes={}-", got.len())),

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use common::{BIN, PATIENCE, Reply, Server, random_bytes, request, run, send_raw, sha256_hex};
+use common::{BIN, PATIENCE, Server, random_bytes, request, run, send_raw, sha256_hex};
 
 const HOSTILE: &[u8] = b"<img src=x onerror=alert(1)>.txt";
 const SECRET: &[u8] = b"root:x:0:0:outside-the-root";
@@ -115,10 +115,6 @@ fn url(rel: &[u8]) -> String {
     out
 }
 
-fn get(server: &Server, path: &str, fields: &[(&str, &str)]) -> Reply {
-    request(server.addr, "GET", path, fields)
-}
-
 /// The hrefs of the entry links (`<td class="name"><a href="…">`) of an HTML listing, without
 /// the parent link.
 fn entry_links(html: &str) -> Vec<String> {
@@ -157,7 +153,7 @@ fn every_listed_link_serves_exactly_its_file_and_nothing_else_is_listed() {
         } else {
             format!("{}/", url(&dir))
         };
-        let reply = get(&server, &listing_url, &[]);
+        let reply = server.get(&listing_url, &[]);
         assert_eq!(reply.status, 200, "{listing_url}");
         assert_eq!(
             reply.header("content-type"),
@@ -181,7 +177,7 @@ fn every_listed_link_serves_exactly_its_file_and_nothing_else_is_listed() {
                 dirs.push(rel);
                 continue;
             }
-            let file = get(&server, &format!("{listing_url}{href}"), &[]);
+            let file = server.get(&format!("{listing_url}{href}"), &[]);
             assert_eq!(file.status, 200, "{href}");
             file.assert_exact_length();
             assert!(file.header("etag").is_some() && file.header("accept-ranges") == Some("bytes"));
@@ -216,9 +212,9 @@ fn the_json_listing_has_every_field_and_vary_and_an_etag_of_its_own() {
         .set_modified(mtime)
         .unwrap();
     let server = Server::start_dir(tree.root(), &[]);
-    let by_query = get(&server, "/?format=json", &[]);
-    let by_accept = get(&server, "/", &[("Accept", "application/json")]);
-    let html = get(&server, "/", &[]);
+    let by_query = server.get("/?format=json", &[]);
+    let by_accept = server.get("/", &[("Accept", "application/json")]);
+    let html = server.get("/", &[]);
     for reply in [&by_query, &by_accept] {
         assert_eq!(reply.status, 200);
         assert_eq!(reply.header("content-type"), Some("application/json"));
@@ -280,13 +276,13 @@ fn the_json_listing_has_every_field_and_vary_and_an_etag_of_its_own() {
             Some(sum) => assert_eq!(sum, sha256_hex(data), "{name}"),
             None => assert!(entry["sha256"].is_null()),
         }
-        assert_eq!(get(&server, url, &[]).body, *data, "{url}");
+        assert_eq!(server.get(url, &[]).body, *data, "{url}");
     }
     let a_b = entries.iter().find(|e| e["name"] == "a b.txt").unwrap();
     assert_eq!(a_b["modified"], "2020-09-13T12:26:40Z");
     // A browser's conditional reload.
     let etag = html.header("etag").unwrap();
-    let again = get(&server, "/", &[("If-None-Match", etag)]);
+    let again = server.get("/", &[("If-None-Match", etag)]);
     if again.header("etag") == Some(etag) {
         assert_eq!(again.status, 304);
         assert!(again.body.is_empty());
@@ -299,10 +295,10 @@ fn the_json_listing_has_every_field_and_vary_and_an_etag_of_its_own() {
     }
     // Once every digest is known, every file's sha256 is in the listing.
     common::eventually("the manifest becomes ready", || {
-        get(&server, "/SHA256SUMS", &[]).status == 200
+        server.get("/SHA256SUMS", &[]).status == 200
     });
     let settled: serde_json::Value =
-        serde_json::from_slice(&get(&server, "/?format=json", &[]).body).unwrap();
+        serde_json::from_slice(&server.get("/?format=json", &[]).body).unwrap();
     for entry in settled["entries"].as_array().unwrap() {
         if entry["type"] == "file" {
             let rel = decode(&entry["url"].as_str().unwrap()[1..]);
@@ -324,7 +320,7 @@ fn directories_without_their_slash_redirect_and_files_with_one_are_404() {
         ("/sp%20ace", "/sp%20ace/"),
         ("/sub?format=json", "/sub/?format=json"),
     ] {
-        let reply = get(&server, path, &[]);
+        let reply = server.get(path, &[]);
         assert_eq!(reply.status, 301, "{path}");
         assert_eq!(reply.header("location"), Some(location), "{path}");
         let head = request(server.addr, "HEAD", path, &[]);
@@ -337,13 +333,13 @@ fn directories_without_their_slash_redirect_and_files_with_one_are_404() {
         "/sub/missing.txt",
         "/empty/x",
     ] {
-        assert_eq!(get(&server, path, &[]).status, 404, "{path}");
+        assert_eq!(server.get(path, &[]).status, 404, "{path}");
     }
-    let empty = get(&server, "/empty/", &[]);
+    let empty = server.get("/empty/", &[]);
     assert_eq!(empty.status, 200);
     assert!(String::from_utf8_lossy(&empty.body).contains("0 folders, 0 files"));
     assert_eq!(
-        get(&server, "/empty/SHA256SUMS", &[]).status,
+        server.get("/empty/SHA256SUMS", &[]).status,
         404,
         "no files, no manifest"
     );
@@ -354,7 +350,7 @@ fn head_works_on_everything_and_other_methods_get_405() {
     let tree = tree();
     let server = Server::start_dir(tree.root(), &[]);
     common::eventually("the manifest becomes ready", || {
-        get(&server, "/SHA256SUMS", &[]).status == 200
+        server.get("/SHA256SUMS", &[]).status == 200
     });
     for path in [
         "/",
@@ -364,7 +360,7 @@ fn head_works_on_everything_and_other_methods_get_405() {
         "/big.bin.sha256",
         "/SHA256SUMS",
     ] {
-        let got = get(&server, path, &[]);
+        let got = server.get(path, &[]);
         let head = request(server.addr, "HEAD", path, &[]);
         assert_eq!((head.status, head.body.len()), (got.status, 0), "{path}");
         assert_eq!(head.content_length(), Some(got.body.len() as u64), "{path}");
@@ -388,7 +384,7 @@ fn files_below_the_root_keep_every_range_and_precondition_rule() {
     let rel = "日本 語.txt".as_bytes();
     let data = &tree.files[rel];
     let path = url(rel);
-    let full = get(&server, &path, &[]);
+    let full = server.get(&path, &[]);
     assert_eq!(full.body, *data);
     assert_eq!(full.header("content-type"), Some("text/plain"));
     assert_eq!(
@@ -398,11 +394,11 @@ fn files_below_the_root_keep_every_range_and_precondition_rule() {
         )
     );
     let etag = full.header("etag").unwrap().to_string();
-    let single = get(&server, &path, &[("Range", "bytes=100-199")]);
+    let single = server.get(&path, &[("Range", "bytes=100-199")]);
     assert_eq!(single.status, 206);
     assert_eq!(single.header("content-range"), Some("bytes 100-199/5000"));
     assert_eq!(single.body, data[100..200]);
-    let multi = get(&server, &path, &[("Range", "bytes=0-9,-10")]);
+    let multi = server.get(&path, &[("Range", "bytes=0-9,-10")]);
     assert_eq!(multi.status, 206);
     let boundary = multi
         .header("content-type")
@@ -413,26 +409,18 @@ fn files_below_the_root_keep_every_range_and_precondition_rule() {
     let parts = common::parse_multipart(&multi.body, &boundary);
     assert_eq!(parts[0].2, data[..10]);
     assert_eq!(parts[1].2, data[4990..]);
-    assert_eq!(get(&server, &path, &[("Range", "bytes=5000-")]).status, 416);
-    let resumed = get(
-        &server,
-        &path,
-        &[("Range", "bytes=4000-"), ("If-Range", &etag)],
-    );
+    assert_eq!(server.get(&path, &[("Range", "bytes=5000-")]).status, 416);
+    let resumed = server.get(&path, &[("Range", "bytes=4000-"), ("If-Range", &etag)]);
     assert_eq!((resumed.status, &resumed.body[..]), (206, &data[4000..]));
-    let stale = get(
-        &server,
+    let stale = server.get(
         &path,
         &[("Range", "bytes=4000-"), ("If-Range", "\"stale\"")],
     );
     assert_eq!((stale.status, &stale.body), (200, data));
-    assert_eq!(get(&server, &path, &[("If-None-Match", &etag)]).status, 304);
-    assert_eq!(
-        get(&server, &path, &[("If-Match", "\"other\"")]).status,
-        412
-    );
+    assert_eq!(server.get(&path, &[("If-None-Match", &etag)]).status, 304);
+    assert_eq!(server.get(&path, &[("If-Match", "\"other\"")]).status, 412);
     // A name that is not UTF-8 is reachable by its percent-encoded bytes.
-    let latin = get(&server, "/%FF%FE%20latin1.bin", &[]);
+    let latin = server.get("/%FF%FE%20latin1.bin", &[]);
     assert_eq!(latin.body, tree.files[&b"\xff\xfe latin1.bin"[..]]);
 }
 
@@ -449,41 +437,38 @@ fn hidden_names_need_hidden_and_escaping_symlinks_need_follow_symlinks() {
         "/escape-dir/secret",
         "/fifo",
     ] {
-        let reply = get(&plain, path, &[]);
+        let reply = plain.get(path, &[]);
         assert_eq!(reply.status, 404, "{path}");
         assert!(!String::from_utf8_lossy(&reply.body).contains("outside-the-root"));
     }
-    let listing = String::from_utf8(get(&plain, "/", &[]).body).unwrap();
+    let listing = String::from_utf8(plain.get("/", &[]).body).unwrap();
     for absent in ["dot", "escape", "fifo", "hiddendir"] {
         assert!(!listing.contains(absent), "{absent} listed");
     }
     assert_eq!(
-        get(&plain, "/inside", &[]).body,
+        plain.get("/inside", &[]).body,
         tree.files[&b"sub/s.bin"[..]]
     );
 
     let hidden = Server::start_dir(tree.root(), &["--hidden"]);
-    assert_eq!(get(&hidden, "/.dot", &[]).body, b"hidden\n");
-    assert_eq!(
-        get(&hidden, "/.hiddendir/in.txt", &[]).body,
-        b"hidden too\n"
-    );
+    assert_eq!(hidden.get("/.dot", &[]).body, b"hidden\n");
+    assert_eq!(hidden.get("/.hiddendir/in.txt", &[]).body, b"hidden too\n");
     assert!(
-        String::from_utf8(get(&hidden, "/", &[]).body)
+        String::from_utf8(hidden.get("/", &[]).body)
             .unwrap()
             .contains(".dot")
     );
-    assert_eq!(get(&hidden, "/escape", &[]).status, 404);
+    assert_eq!(hidden.get("/escape", &[]).status, 404);
 
     let follow = Server::start_dir(tree.root(), &["--follow-symlinks"]);
-    assert_eq!(get(&follow, "/escape", &[]).body, SECRET);
-    assert_eq!(get(&follow, "/escape-dir/secret", &[]).body, SECRET);
+    assert_eq!(follow.get("/escape", &[]).body, SECRET);
+    assert_eq!(follow.get("/escape-dir/secret", &[]).body, SECRET);
     assert!(
-        String::from_utf8(get(&follow, "/", &[]).body)
+        String::from_utf8(follow.get("/", &[]).body)
             .unwrap()
             .contains("escape")
     );
-    assert_eq!(get(&follow, "/fifo", &[]).status, 404, "never a FIFO");
+    assert_eq!(follow.get("/fifo", &[]).status, 404, "never a FIFO");
 }
 
 #[test]
@@ -492,8 +477,8 @@ fn a_fifo_never_hangs_a_request_or_a_listing() {
     let server = Server::start_dir(tree.root(), &["--hidden", "--follow-symlinks"]);
     let started = Instant::now();
     for _ in 0..20 {
-        assert_eq!(get(&server, "/fifo", &[]).status, 404);
-        assert_eq!(get(&server, "/", &[]).status, 200);
+        assert_eq!(server.get("/fifo", &[]).status, 404);
+        assert_eq!(server.get("/", &[]).status, 200);
     }
     assert!(started.elapsed() < PATIENCE);
     assert!(
@@ -612,7 +597,7 @@ fn an_unreadable_file_is_403_and_logged_and_still_listed() {
         .arg(tree.root())
         .args(["--bind", "127.0.0.1", "--port", "0"]);
     let server = Server::spawn(cmd);
-    let reply = get(&server, "/sub/s.bin", &[]);
+    let reply = server.get("/sub/s.bin", &[]);
     assert_eq!(reply.status, 403);
     assert!(reply.body.len() < 100);
     common::eventually("the 403 is logged with its reason", || {
@@ -621,18 +606,18 @@ fn an_unreadable_file_is_403_and_logged_and_still_listed() {
             .contains("cannot open '/sub/s.bin': permission denied")
     });
     assert!(
-        String::from_utf8(get(&server, "/sub/", &[]).body)
+        String::from_utf8(server.get("/sub/", &[]).body)
             .unwrap()
             .contains("s.bin")
     );
-    assert_eq!(get(&server, "/sub/deeper/q.txt", &[]).body, b"deep\n");
+    assert_eq!(server.get("/sub/deeper/q.txt", &[]).body, b"deep\n");
 }
 
 /// Polls a manifest until it answers 200 (it is 503 with `Retry-After` while hashing).
 fn wait_for_manifest(server: &Server, path: &str) -> Vec<u8> {
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let reply = get(server, path, &[]);
+        let reply = server.get(path, &[]);
         if reply.status == 200 {
             return reply.body;
         }
@@ -670,7 +655,7 @@ fn manifests_and_sidecars_pass_the_real_sha256sum_even_for_odd_names() {
     assert_eq!(out.matches(": OK").count(), 10, "{out}");
     fs::remove_file(tree.path(b"SHA256SUMS")).unwrap();
     // A sidecar for an odd name, checked in a folder of its own.
-    let sidecar = get(&server, &format!("{}.sha256", url(b"back\\slash.txt")), &[]);
+    let sidecar = server.get(&format!("{}.sha256", url(b"back\\slash.txt")), &[]);
     assert_eq!(sidecar.status, 200);
     let verify = tempfile::tempdir().unwrap();
     fs::write(verify.path().join("back\\slash.txt"), b"backslash\n").unwrap();
@@ -679,11 +664,11 @@ fn manifests_and_sidecars_pass_the_real_sha256sum_even_for_odd_names() {
         .args(["-c", "check"])
         .current_dir(verify.path()));
     assert_eq!(
-        get(&server, "/sub/deeper/q.txt.sha256", &[]).body,
+        server.get("/sub/deeper/q.txt.sha256", &[]).body,
         b"my own sidecar\n"
     );
     assert_eq!(
-        get(&server, "/sp%20ace/SHA256SUMS", &[]).body,
+        server.get("/sp%20ace/SHA256SUMS", &[]).body,
         b"my own manifest\n"
     );
     let sub = String::from_utf8(wait_for_manifest(&server, "/sub/SHA256SUMS")).unwrap();
@@ -769,7 +754,7 @@ fn a_real_wget_r_interrupted_and_resumed_then_sha256sum_c_succeeds() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "s.bin: OK\n");
     // The listing's own recipe (the index files removed, every folder checked).
     let again = tempfile::tempdir().unwrap();
-    let html = String::from_utf8(get(&server, "/", &[]).body).unwrap();
+    let html = String::from_utf8(server.get("/", &[]).body).unwrap();
     let start = html.find("<pre>wget -c -r").unwrap() + 5;
     let recipe = html[start..start + html[start..].find("</pre>").unwrap()]
         .replace("&apos;", "'")
@@ -798,7 +783,7 @@ fn a_digest_survives_a_restart_without_hashing_again() {
         assert!(first.log().contains("sha256 of big.bin"), "{}", first.log());
     }
     let second = Server::start_dir(tree.root(), &args);
-    let reply = get(&second, "/big.bin.sha256", &[]);
+    let reply = second.get("/big.bin.sha256", &[]);
     assert_eq!(
         (
             reply.status,
@@ -812,7 +797,7 @@ fn a_digest_survives_a_restart_without_hashing_again() {
         !second.log().contains("sha256 of big.bin"),
         "not hashed again"
     );
-    let full = get(&second, "/big.bin", &[]);
+    let full = second.get("/big.bin", &[]);
     assert!(full.header("repr-digest").is_some());
     // A changed file (same size, new mtime and ctime) is hashed again, never served with the old.
     let mut data = tree.files[&b"big.bin"[..]].clone();
@@ -821,7 +806,7 @@ fn a_digest_survives_a_restart_without_hashing_again() {
     let line = {
         let deadline = Instant::now() + PATIENCE;
         loop {
-            let reply = get(&second, "/big.bin.sha256", &[]);
+            let reply = second.get("/big.bin.sha256", &[]);
             if reply.status == 200 && reply.body.starts_with(sha256_hex(&data).as_bytes()) {
                 break reply.body;
             }
@@ -862,7 +847,7 @@ fn a_hundred_thousand_entries_are_listed_whole_with_bounded_memory() {
     }
     let server = Server::start_dir(dir.path(), &["--no-digest"]);
     let started = Instant::now();
-    let json = get(&server, "/many/?format=json", &[]);
+    let json = server.get("/many/?format=json", &[]);
     let json_time = started.elapsed();
     let value: serde_json::Value = serde_json::from_slice(&json.body).unwrap();
     let entries = value["entries"].as_array().unwrap();
@@ -870,7 +855,7 @@ fn a_hundred_thousand_entries_are_listed_whole_with_bounded_memory() {
     assert_eq!(entries[0]["name"], "file-000000.dat");
     assert_eq!(entries[99_999]["url"], "/many/file-099999.dat");
     let started = Instant::now();
-    let html = get(&server, "/many/", &[]);
+    let html = server.get("/many/", &[]);
     let html_time = started.elapsed();
     assert_eq!(
         entry_links(&String::from_utf8(html.body.clone()).unwrap()).len(),
@@ -905,9 +890,9 @@ fn several_files_are_each_served_at_their_name_and_listed_at_the_root() {
         .arg(&b)
         .args(["--bind", "127.0.0.1", "--port", "0"]);
     let server = Server::spawn(cmd);
-    assert_eq!(get(&server, "/a.iso", &[]).body, a_data);
-    assert_eq!(get(&server, "/b%20c.bin", &[]).body, b_data);
-    let listing = String::from_utf8(get(&server, "/", &[]).body).unwrap();
+    assert_eq!(server.get("/a.iso", &[]).body, a_data);
+    assert_eq!(server.get("/b%20c.bin", &[]).body, b_data);
+    let listing = String::from_utf8(server.get("/", &[]).body).unwrap();
     assert_eq!(entry_links(&listing), ["a.iso", "b%20c.bin"]);
     let manifest = String::from_utf8(wait_for_manifest(&server, "/SHA256SUMS")).unwrap();
     assert_eq!(
@@ -918,7 +903,7 @@ fn several_files_are_each_served_at_their_name_and_listed_at_the_root() {
             sha256_hex(&b_data)
         )
     );
-    assert_eq!(get(&server, "/other/b%20c.bin", &[]).status, 404);
+    assert_eq!(server.get("/other/b%20c.bin", &[]).status, 404);
     // Two files with one name, --dir with --file, a bad --dir: one line, exit 2.
     let same = dir.path().join("other/a.iso");
     fs::write(&same, b"x").unwrap();
@@ -1029,15 +1014,15 @@ fn a_real_browser_renders_the_listing_with_hostile_names_as_text() {
     assert!(dom.contains("日本 語.txt"));
     // The browser's own fetch of the hostile link gets the file's bytes.
     assert_eq!(
-        get(
-            &server,
-            &format!(
-                "/{}",
-                links.iter().find(|l| l.starts_with("%3Cimg")).unwrap()
-            ),
-            &[]
-        )
-        .body,
+        server
+            .get(
+                &format!(
+                    "/{}",
+                    links.iter().find(|l| l.starts_with("%3Cimg")).unwrap()
+                ),
+                &[]
+            )
+            .body,
         b"hostile\n"
     );
 }

@@ -12,14 +12,10 @@ use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use common::{Reply, Server, file_handles, random_bytes, request, run, sha256_hex};
-
-fn get(server: &Server, path: &str) -> Reply {
-    request(server.addr, "GET", path, &[])
-}
+use common::{Server, file_handles, random_bytes, run, sha256_hex};
 
 fn assert_serves(server: &Server, path: &str, data: &[u8], what: &str) -> String {
-    let reply = get(server, path);
+    let reply = server.get(path, &[]);
     assert_eq!(reply.status, 200, "{what}");
     assert_eq!(sha256_hex(&reply.body), sha256_hex(data), "{what}");
     reply.header("etag").unwrap().to_string()
@@ -105,13 +101,13 @@ fn every_change_is_seen(server: &Server, file: &Path, url: &str) {
 
     // Permission change (the server runs unprivileged).
     fs::set_permissions(file, fs::Permissions::from_mode(0o000)).unwrap();
-    assert_eq!(get(server, url).status, 403, "made unreadable");
+    assert_eq!(server.get(url, &[]).status, 403, "made unreadable");
     fs::set_permissions(file, fs::Permissions::from_mode(0o644)).unwrap();
     assert_serves(server, url, &fourth[..1000], "readable again");
 
     // Delete, then recreate.
     fs::remove_file(file).unwrap();
-    assert_eq!(get(server, url).status, 404, "deleted");
+    assert_eq!(server.get(url, &[]).status, 404, "deleted");
     // (The hasher may still be reading an earlier version for a moment.)
     common::eventually("a deleted file is not held", || {
         file_handles(server.pid(), file) == 0
@@ -166,7 +162,7 @@ fn an_idle_server_holds_no_file_and_open_files_0_keeps_none() {
     let server = Server::start_dir(dir.path(), &["--no-digest"]);
     {
         let _idle = served_keep_alive(&server);
-        assert_eq!(get(&server, "/f.bin").body, b"data");
+        assert_eq!(server.get("/f.bin", &[]).body, b"data");
         assert_eq!(file_handles(server.pid(), &file), 1);
     }
     common::eventually("the last connection closes the kept handles", || {
@@ -174,7 +170,7 @@ fn an_idle_server_holds_no_file_and_open_files_0_keeps_none() {
     });
     let none = Server::start_dir(dir.path(), &["--no-digest", "--open-files", "0"]);
     let _idle = TcpStream::connect(none.addr).unwrap();
-    assert_eq!(get(&none, "/f.bin").body, b"data");
+    assert_eq!(none.get("/f.bin", &[]).body, b"data");
     assert_eq!(
         file_handles(none.pid(), &file),
         0,

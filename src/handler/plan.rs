@@ -147,14 +147,7 @@ pub async fn plan(
         Target::Archive(dir, format) => archive(shared, dir, format, path).await,
         Target::Redirect(location) => Err(Stop::Redirect(format!("{mount}{location}"))),
         Target::NotFound => Err(Stop::Refuse(Refusal::NotFound)),
-        Target::Failed(err) => {
-            tracing::warn!(
-                "cannot open '{}': {}",
-                route::display(&path.segments).trim_end_matches('/'),
-                error::describe(&err)
-            );
-            Err(Stop::Refuse(Refusal::OpenFailed(error::status_for(&err))))
-        }
+        Target::Failed(err) => Err(failed("open", &shown(&path), &err)),
         Target::WouldBlock => Err(internal_error()),
     };
     let (entity, repr_digest) = match found {
@@ -175,6 +168,20 @@ pub async fn plan(
         outcome,
         repr_digest,
     })
+}
+
+/// A file error at request time: logged with what could not be done to which path, answered
+/// with its status (gone → 404, unreadable → 403, else 500).
+fn failed(what: &str, shown: &str, err: &std::io::Error) -> Stop {
+    tracing::warn!("cannot {what} '{shown}': {}", error::describe(err));
+    Stop::Refuse(Refusal::OpenFailed(error::status_for(err)))
+}
+
+/// A file's or an archive's path as logged: `/a/b`.
+fn shown(path: &RequestPath) -> String {
+    route::display(&path.segments)
+        .trim_end_matches('/')
+        .to_string()
 }
 
 fn internal_error() -> Stop {
@@ -306,14 +313,7 @@ async fn archive(
                 let rate = digests.map_or(0.0, |d| d.rate());
                 Err(Stop::Pending(digest::retry_after(0, bytes, rate)))
             }
-            Err(err) => {
-                tracing::warn!(
-                    "cannot archive '{}': {}",
-                    route::display(&path.segments).trim_end_matches('/'),
-                    error::describe(&err)
-                );
-                Err(Stop::Refuse(Refusal::OpenFailed(error::status_for(&err))))
-            }
+            Err(err) => Err(failed("archive", &shown(&path), &err)),
         }
     })
     .await
@@ -363,14 +363,8 @@ fn read_entries(
     dir: &Dir,
     path: &RequestPath,
 ) -> Result<Vec<listing::Entry>, Stop> {
-    let listed = shared.config.root.entries(dir).map_err(|err| {
-        tracing::warn!(
-            "cannot list '{}': {}",
-            route::display(&path.segments),
-            error::describe(&err)
-        );
-        Stop::Refuse(Refusal::OpenFailed(error::status_for(&err)))
-    })?;
+    let listed = (shared.config.root.entries(dir))
+        .map_err(|err| failed("list", &route::display(&path.segments), &err))?;
     Ok(with_digests(shared.digests.as_deref(), listed))
 }
 
