@@ -8,12 +8,12 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::fs::{AtFlags, FileType, OFlags};
 
 use crate::fs::stamp::{Stamp, file_mode, file_type};
 use crate::tree::listing::{Entry, Kind};
 use crate::tree::named::NamedFile;
-use crate::tree::root::{Dir, Root, TreeRoot, as_path, reopen};
+use crate::tree::root::{Dir, Root, TreeRoot};
 use crate::tree::route::Found;
 
 /// An entry as read from a directory, with what the hasher and the archives need.
@@ -80,19 +80,8 @@ impl Root {
 
 impl TreeRoot {
     fn entries(&self, dir_fd: &OwnedFd, rel: &[u8]) -> io::Result<Vec<Listed>> {
-        let dir = reopen(
-            dir_fd,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NONBLOCK,
-            |flags| {
-                Ok(rustix::fs::openat2(
-                    &self.fd,
-                    as_path(rel),
-                    flags,
-                    Mode::empty(),
-                    self.resolve_flags(),
-                )?)
-            },
-        )?;
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NONBLOCK;
+        let dir = self.reopen(dir_fd, rel, flags)?;
         let mut listed = Vec::new();
         for item in rustix::fs::Dir::read_from(&dir)? {
             let item = item?;

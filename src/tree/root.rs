@@ -44,7 +44,7 @@ pub enum Root {
 #[derive(Debug)]
 pub struct TreeRoot {
     /// `O_PATH | O_DIRECTORY` handle on the root: every lookup starts here.
-    pub(super) fd: OwnedFd,
+    fd: OwnedFd,
     /// The root's canonical path (for logs, and to check where an absolute symlink led).
     pub path: PathBuf,
     pub hidden: bool,
@@ -173,7 +173,7 @@ impl Root {
 }
 
 /// `rel` as a path for the `*at` calls: `.` for the root.
-pub(super) fn as_path(rel: &[u8]) -> &Path {
+fn as_path(rel: &[u8]) -> &Path {
     if rel.is_empty() {
         Path::new(".")
     } else {
@@ -186,22 +186,25 @@ fn last_segment(rel: &[u8]) -> &[u8] {
     rel.rsplit(|&b| b == b'/').next().unwrap_or(rel)
 }
 
-/// Reopens an `O_PATH` handle with real access `flags`, through its `/proc/self/fd` link (a
-/// check of permissions as for an open by path). Without `/proc`, `fallback` opens it again.
-pub(super) fn reopen(
-    fd: &OwnedFd,
-    flags: OFlags,
-    fallback: impl FnOnce(OFlags) -> io::Result<OwnedFd>,
-) -> io::Result<OwnedFd> {
-    let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    match rustix::fs::open(link.as_str(), flags | OFlags::CLOEXEC, Mode::empty()) {
-        Ok(opened) => Ok(opened),
-        Err(Errno::NOENT) => fallback(flags),
-        Err(errno) => Err(errno.into()),
-    }
-}
-
 impl TreeRoot {
+    /// Reopens `fd`, the `O_PATH` handle of `rel`, with real access `flags`, through its
+    /// `/proc/self/fd` link (a check of permissions as for an open by path). Without `/proc`,
+    /// `rel` is opened again below the root, under the same guard.
+    pub(super) fn reopen(&self, fd: &OwnedFd, rel: &[u8], flags: OFlags) -> io::Result<OwnedFd> {
+        let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        match rustix::fs::open(link.as_str(), flags | OFlags::CLOEXEC, Mode::empty()) {
+            Ok(opened) => Ok(opened),
+            Err(Errno::NOENT) => Ok(rustix::fs::openat2(
+                &self.fd,
+                as_path(rel),
+                flags,
+                Mode::empty(),
+                self.resolve_flags(),
+            )?),
+            Err(errno) => Err(errno.into()),
+        }
+    }
+
     pub(super) fn resolve_flags(&self) -> ResolveFlags {
         if self.follow_symlinks {
             ResolveFlags::NO_MAGICLINKS
@@ -272,15 +275,7 @@ impl TreeRoot {
             }),
             FileType::RegularFile => {
                 let flags = cached_io::open_flags() | OFlags::NOCTTY;
-                let opened = reopen(&fd, flags, |flags| {
-                    Ok(rustix::fs::openat2(
-                        &self.fd,
-                        as_path(rel),
-                        flags,
-                        Mode::empty(),
-                        self.resolve_flags(),
-                    )?)
-                });
+                let opened = self.reopen(&fd, rel, flags);
                 let identity = Arc::new(FileIdentity::new(rel.to_vec(), last_segment(rel)));
                 // The reopened handle is the same inode: the O_PATH handle's stat describes it
                 // (unless /proc was missing and the path changed in between: check that case).
