@@ -34,6 +34,11 @@ pub fn respond(plan: Plan, config: &Config, head: bool, now: SystemTime) -> Resp
             if let Some((name, value)) = field {
                 fields.insert(name, value);
             }
+            if why == Refusal::Busy {
+                // The connection is closed after this answer (HTTP/1.1; hyper drops the field
+                // from an HTTP/2 response, where GOAWAY says it).
+                fields.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
             fixed_text(&mut fields, status, text)
         }
         Plan::Redirect(location) => {
@@ -98,14 +103,14 @@ fn serve(
     now: SystemTime,
 ) -> (StatusCode, Body) {
     let Served {
-        entity,
+        mut entity,
         outcome,
         repr_digest,
     } = served;
     let len = entity.len();
     let (status, segments) = match outcome {
         Outcome::NotModified => {
-            validators(fields, &entity, now);
+            validators(fields, &mut entity, now);
             return (StatusCode::NOT_MODIFIED, Body::empty());
         }
         Outcome::PreconditionFailed => {
@@ -146,15 +151,16 @@ fn serve(
     if let Some(value) = repr_digest {
         fields.insert(REPR_DIGEST, value);
     }
-    validators(fields, &entity, now);
+    validators(fields, &mut entity, now);
     (status, body(fields, entity, segments, config, head))
 }
 
 /// What a 304 carries, and every 200 and 206 (RFC 9110 §15.3.7: a 206 has what a 200 would,
 /// §15.4.5: a 304 what the 200 would have said of caching): the ETag, `Last-Modified` for a
 /// file or an archive, and the fields of its kind.
-fn validators(fields: &mut HeaderMap, entity: &Entity, now: SystemTime) {
-    fields.insert(header::ETAG, owned_value(entity.etag().to_string()));
+/// The ETag is moved out of the entity into the field (no copy: this runs per request).
+fn validators(fields: &mut HeaderMap, entity: &mut Entity, now: SystemTime) {
+    fields.insert(header::ETAG, owned_value(entity.take_etag()));
     if let Some(modified) = entity.last_modified(now) {
         let value = format::http_date(modified);
         fields.insert(header::LAST_MODIFIED, owned_value(value));

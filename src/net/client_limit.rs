@@ -1,44 +1,60 @@
 //! `--max-connections-per-client`: connections counted per client address, decided like
-//! nginx's `limit_conn` — the connections past the limit are answered 503 with `Retry-After`,
-//! not queued (a download client then retries, and one client cannot hold the connection slots
-//! everyone shares).
+//! nginx's `limit_conn` — a connection past the limit is not counted, gets one answer (503 with
+//! `Retry-After` and `Connection: close`) and is closed at once, so one address never holds more
+//! than its number of connection slots (a download client then retries).
 
 use std::net::{IpAddr, SocketAddr};
 
 use crate::handler::Shared;
 
-/// Who a connection is from, and whether it is past `--max-connections-per-client` (then
-/// every request on it gets 503); decided once, when the connection is counted.
+/// Who a connection is from, and whether it is past `--max-connections-per-client` (then its
+/// one request gets 503 and it is closed); decided once, when the connection is admitted.
 #[derive(Debug, Clone, Copy)]
 pub struct Client {
     pub peer: SocketAddr,
     pub busy: bool,
 }
 
+/// What the per-client limit says of a new connection.
+pub enum Admission<'a> {
+    /// No per-client limit.
+    Unlimited,
+    /// Counted until dropped.
+    Counted(ClientSlot<'a>),
+    /// Over the limit: not counted; answer 503 once and close.
+    Over,
+}
+
+impl Admission<'_> {
+    pub fn is_over(&self) -> bool {
+        matches!(self, Admission::Over)
+    }
+}
+
 /// One connection of a client address, counted while it lives.
 pub struct ClientSlot<'a> {
     shared: &'a Shared,
     ip: IpAddr,
-    /// This connection is past the limit: its requests get 503.
-    pub over: bool,
 }
 
-impl<'a> ClientSlot<'a> {
-    /// Counts a connection from `peer`; `None` when there is no per-client limit.
-    pub fn enter(shared: &'a Shared, peer: SocketAddr) -> Option<ClientSlot<'a>> {
-        let max = shared.config.max_per_client?;
-        let mut counts = shared
-            .per_client
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let open = counts.entry(peer.ip()).or_default();
-        *open += 1;
-        Some(ClientSlot {
-            shared,
-            ip: peer.ip(),
-            over: *open > max,
-        })
+/// Counts a connection from `peer` unless its address already has the most it may.
+pub fn admit(shared: &Shared, peer: SocketAddr) -> Admission<'_> {
+    let Some(max) = shared.config.max_per_client else {
+        return Admission::Unlimited;
+    };
+    let mut counts = shared
+        .per_client
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let open = counts.entry(peer.ip()).or_default();
+    if *open >= max {
+        return Admission::Over;
     }
+    *open += 1;
+    Admission::Counted(ClientSlot {
+        shared,
+        ip: peer.ip(),
+    })
 }
 
 impl Drop for ClientSlot<'_> {

@@ -14,16 +14,16 @@ use hyper::service::{Service, service_fn};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::Watcher;
+use hyper_util::server::graceful::{GracefulConnection, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio_rustls::TlsAcceptor;
 
 use crate::access_log::ObservedBody;
 use crate::cli::Config;
 use crate::handler::{self, Shared};
-use crate::net::client_limit::{Client, ClientSlot};
+use crate::net::client_limit::{self, Client};
 use crate::net::coalesce::Coalesce;
 use crate::net::streams::StreamExecutor;
 use crate::net::timed_io::TimedIo;
@@ -54,10 +54,10 @@ pub async fn serve(
     };
     let config = &shared.config;
     let connected = shared.connections.enter(&config.root);
-    let slot = ClientSlot::enter(&shared, peer);
+    let slot = client_limit::admit(&shared, peer);
     let client = Client {
         peer,
-        busy: slot.as_ref().is_some_and(|slot| slot.over),
+        busy: slot.is_over(),
     };
     let streams = StreamExecutor::new(config.send_timeout);
     let in_flight = streams.in_flight();
@@ -140,15 +140,31 @@ impl Conn<'_> {
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let peer = self.client.peer;
+        let busy = self.client.busy;
         let service = service(self.shared, self.client);
         let config = &self.shared.config;
         let io = TokioIo::new(io);
         let ended = match protocol {
             Protocol::Http1 => {
-                let http = http1_builder(config);
+                let mut http = http1_builder(config);
+                // Past the per-client limit: one answer with `Connection: close`, then closed.
+                http.keep_alive(!busy);
                 let connection = http.serve_connection(io, service);
                 self.watcher
                     .watch(connection)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Protocol::Http2 | Protocol::Detect if busy => {
+                let mut http = auto_builder(config, self.streams);
+                http.http1().keep_alive(false);
+                if matches!(protocol, Protocol::Http2) {
+                    http = http.http2_only();
+                }
+                let answered = Arc::new(Notify::new());
+                let service = noting(service, Arc::clone(&answered));
+                let connection = http.serve_connection(io, service);
+                Box::pin(close_after_one(connection, &answered))
                     .await
                     .map_err(|e| e.to_string())
             }
@@ -167,6 +183,53 @@ impl Conn<'_> {
             tracing::debug!("connection from {peer} ended: {err}");
         }
     }
+}
+
+/// A connection past the per-client limit: served until its first answer is made, then shut
+/// down gracefully (HTTP/2: GOAWAY once that stream is done), so it holds its slot only as long
+/// as one request takes (bounded by the header timeout).
+async fn close_after_one<C>(connection: C, answered: &Notify) -> Result<(), C::Error>
+where
+    C: GracefulConnection,
+{
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        ended = connection.as_mut() => ended,
+        () = answered.notified() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    }
+}
+
+/// `service`, telling `answered` each time it has made an answer.
+fn noting<S>(
+    service: S,
+    answered: Arc<Notify>,
+) -> impl Service<
+    Request<Incoming>,
+    Response = Response<ObservedBody>,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ 'static
+where
+    S: Service<Request<Incoming>, Response = Response<ObservedBody>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    service_fn(move |req| {
+        let answer = service.call(req);
+        let answered = Arc::clone(&answered);
+        async move {
+            let response = answer.await;
+            answered.notify_one();
+            response
+        }
+    })
 }
 
 /// The request handler as hyper's service, for one client's connection.

@@ -76,6 +76,14 @@ impl Entity {
         }
     }
 
+    /// The ETag, moved out (to a response field; [`Entity::etag`] is empty after).
+    pub fn take_etag(&mut self) -> String {
+        match self {
+            Entity::File(rep) | Entity::Archive(rep) => std::mem::take(&mut rep.etag),
+            Entity::Generated(doc) => std::mem::take(&mut doc.etag),
+        }
+    }
+
     /// `Last-Modified` as sent at `now` (none for a generated document).
     pub fn last_modified(&self, now: SystemTime) -> Option<SystemTime> {
         match self {

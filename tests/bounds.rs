@@ -1,0 +1,160 @@
+//! Bounds a client drives the server to (issue "Bounded under load"): each test pushes one
+//! resource to its limit and shows the server still serving the others.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{PATIENCE, Server, parse_reply, random_file};
+
+/// A TCP connection to `to` from the local address `from` (any of 127.0.0.0/8 on loopback).
+fn connect_from(from: IpAddr, to: SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&SocketAddr::new(from, 0).into()).unwrap();
+    socket.connect(&to.into()).unwrap();
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream
+}
+
+/// Sends a keep-alive GET on `stream` and reads one response (header block and
+/// `Content-Length` bytes); returns the status and the header block.
+fn exchange(stream: &mut TcpStream, path: &str) -> (u16, String) {
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        let n = stream.read(&mut byte).unwrap();
+        assert!(n > 0, "closed before the header block ended");
+        buf.push(byte[0]);
+    }
+    let reply = parse_reply(&buf);
+    let mut body = vec![0u8; reply.content_length().unwrap_or(0) as usize];
+    stream.read_exact(&mut body).unwrap();
+    (reply.status, String::from_utf8_lossy(&buf).to_string())
+}
+
+/// Whether the server closes `stream` (reads EOF) within `limit`.
+fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).is_ok()
+}
+
+#[test]
+fn one_address_never_holds_more_than_its_slots_and_another_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = random_file(dir.path(), "a.txt", 1000, 1);
+    let server = Server::start(
+        &path,
+        &[
+            "--max-connections",
+            "2",
+            "--max-connections-per-client",
+            "1",
+        ],
+    );
+    let one: IpAddr = "127.0.0.1".parse().unwrap();
+    let two: IpAddr = "127.0.0.2".parse().unwrap();
+
+    // The first address's one slot, held by a keep-alive connection that has been served.
+    let mut held = connect_from(one, server.addr);
+    assert_eq!(exchange(&mut held, "/a.txt").0, 200);
+
+    // A second connection from it: 503, Retry-After, Connection: close, and closed at once.
+    let mut over = connect_from(one, server.addr);
+    let (status, head) = exchange(&mut over, "/a.txt");
+    assert_eq!(status, 503, "{head}");
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("retry-after: 5\r\n"), "{head}");
+    assert!(head.contains("connection: close\r\n"), "{head}");
+    assert!(
+        closed_within(&mut over, Duration::from_secs(5)),
+        "the refused connection stays open"
+    );
+
+    // The first address hammers with new keep-alive connections (bounded in count and time)...
+    let stop = Arc::new(AtomicBool::new(false));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let hammer = {
+        let (stop, refused, addr) = (Arc::clone(&stop), Arc::clone(&refused), server.addr);
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            for _ in 0..2000 {
+                if stop.load(Ordering::Relaxed) || Instant::now() > deadline {
+                    break;
+                }
+                let mut stream = connect_from(one, addr);
+                if exchange(&mut stream, "/a.txt").0 == 503 {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                }
+                assert!(closed_within(&mut stream, Duration::from_secs(5)));
+            }
+        })
+    };
+    common::eventually("the hammer has been refused", || {
+        refused.load(Ordering::Relaxed) >= 5
+    });
+    // ... while the second address is served, promptly, on the second slot.
+    for _ in 0..3 {
+        let started = Instant::now();
+        let mut other = connect_from(two, server.addr);
+        assert_eq!(exchange(&mut other, "/a.txt").0, 200);
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(3),
+            "the second address waited {took:?}"
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    hammer.join().unwrap();
+    // The held connection was never disturbed.
+    assert_eq!(exchange(&mut held, "/a.txt").0, 200);
+}
+
+/// An h2c connection past the limit: its request gets 503 (no connection-specific field, as
+/// HTTP/2 forbids them), and the server then ends the connection (GOAWAY).
+#[test]
+fn an_http2_connection_past_the_limit_is_answered_then_closed() {
+    use http_body_util::Empty;
+    use hyper::body::Bytes;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = random_file(dir.path(), "a.txt", 1000, 1);
+    let server = Server::start(&path, &["--max-connections-per-client", "1"]);
+    let mut held = TcpStream::connect(server.addr).unwrap();
+    assert_eq!(exchange(&mut held, "/a.txt").0, 200);
+
+    let reply = common::h2::request(server.addr, "GET", "/a.txt", &[]);
+    assert_eq!(reply.status, 503);
+    assert_eq!(reply.header("retry-after"), Some("5"));
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let (mut sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await
+                .expect("an HTTP/2 handshake");
+        let connection = tokio::spawn(connection);
+        let request = hyper::Request::builder()
+            .uri(format!("http://{}/a.txt", server.addr))
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(request).await.expect("a response");
+        assert_eq!(response.status(), 503);
+        drop(response);
+        // The server ends the connection by itself (the client keeps its side open).
+        let ended = tokio::time::timeout(Duration::from_secs(10), connection).await;
+        assert!(ended.is_ok(), "the refused HTTP/2 connection stays open");
+    });
+    assert_eq!(exchange(&mut held, "/a.txt").0, 200);
+}
