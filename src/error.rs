@@ -113,9 +113,19 @@ pub fn describe(err: &io::Error) -> String {
     }
 }
 
+/// Whether `err` says the process (`EMFILE`) or the system (`ENFILE`) has no descriptor left.
+pub fn out_of_descriptors(err: &io::Error) -> bool {
+    // EMFILE and ENFILE on Linux.
+    matches!(err.raw_os_error(), Some(24 | 23))
+}
+
 /// The status for a file that could not be opened at request time: gone or not a regular file
-/// → 404, unreadable → 403, anything else → 500.
+/// → 404, unreadable → 403, no descriptor left → 503 (try again shortly: it is the server's
+/// moment, not the file's fault), anything else → 500.
 pub fn status_for(err: &io::Error) -> StatusCode {
+    if out_of_descriptors(err) {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
     match err.kind() {
         io::ErrorKind::NotFound
         | io::ErrorKind::IsADirectory
@@ -132,6 +142,11 @@ mod tests {
 
     #[test]
     fn file_errors_map_to_statuses() {
+        for raw in [24, 23] {
+            let err = io::Error::from_raw_os_error(raw);
+            assert!(out_of_descriptors(&err));
+            assert_eq!(status_for(&err), StatusCode::SERVICE_UNAVAILABLE);
+        }
         assert_eq!(
             status_for(&io::ErrorKind::NotFound.into()),
             StatusCode::NOT_FOUND

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::cli::args::Args;
 use crate::cli::config::{Config, TlsSource};
 use crate::error::StartupError;
+use crate::fs::descriptors;
 use crate::net::tls::KeyFiles;
 use crate::representation::Representation;
 use crate::tree::named::NamedFile;
@@ -18,18 +19,30 @@ use crate::tree::root::Root;
 /// Checks what is served (each file must open for reading and be a regular file; a directory
 /// must be one and readable), loads or makes the secrets, and builds the config.
 pub fn configure(args: Args) -> Result<Config, StartupError> {
+    let limit = descriptors::raise();
+    let budget = descriptors::budget(limit, args.max_connections, args.open_files);
+    if budget.connections < args.max_connections || budget.open_files < args.open_files {
+        tracing::warn!(
+            "file descriptors: a limit of {limit} fits {} connection(s) and {} kept file(s) \
+             (asked: {} and {}); raise the limit (ulimit -n, LimitNOFILE=) to serve more",
+            budget.connections,
+            budget.open_files,
+            args.max_connections,
+            args.open_files
+        );
+    }
     let root = match (&args.dir, args.file.as_slice()) {
         (Some(_), [_, ..]) => {
             return Err(StartupError::Usage(
                 "--dir and --file cannot be used together: serve a folder or files",
             ));
         }
-        (Some(dir), []) => Root::tree(dir, args.hidden, args.follow_symlinks, args.open_files)
+        (Some(dir), []) => Root::tree(dir, args.hidden, args.follow_symlinks, budget.open_files)
             .map_err(|source| StartupError::Dir {
                 path: dir.clone(),
                 source,
             })?,
-        (None, files) => Root::Files(named_files(files, args.open_files > 0)?),
+        (None, files) => Root::Files(named_files(files, budget.open_files > 0)?),
     };
     let state_dir = match &args.state_dir {
         Some(dir) => Some((dir.clone(), true)),
@@ -56,7 +69,7 @@ pub fn configure(args: Args) -> Result<Config, StartupError> {
         header_timeout: Duration::from_secs(args.header_timeout),
         idle_timeout: Duration::from_secs(args.idle_timeout),
         send_timeout: Duration::from_secs(args.send_timeout),
-        max_connections: args.max_connections,
+        max_connections: budget.connections,
         max_header_bytes: args.max_header_bytes,
         tls: match (args.tls_cert, args.tls_key, args.tls_self_signed) {
             (Some(cert), Some(key), _) => Some(TlsSource::Files(KeyFiles { cert, key })),

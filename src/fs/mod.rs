@@ -3,5 +3,6 @@
 //! ([`read_buffers`]). In: paths, handles and `stat` results; out: stamps, handles, bytes.
 
 pub mod cached_io;
+pub mod descriptors;
 pub mod read_buffers;
 pub mod stamp;

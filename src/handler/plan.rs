@@ -307,7 +307,9 @@ async fn archive(
     blocking(move || {
         let digests = shared.digests.as_ref();
         let root = &shared.config.root;
-        match archives::prepare(root, &dir, format, &name, digests, &shared.archives) {
+        let prepared = root
+            .retrying(|| archives::prepare(root, &dir, format, &name, digests, &shared.archives));
+        match prepared {
             Ok(Prepared::Ready(rep)) => Ok((Entity::Archive(rep), None)),
             Ok(Prepared::Pending(bytes)) => {
                 let rate = digests.map_or(0.0, |d| d.rate());
@@ -363,7 +365,8 @@ fn read_entries(
     dir: &Dir,
     path: &RequestPath,
 ) -> Result<Vec<listing::Entry>, Stop> {
-    let listed = (shared.config.root.entries(dir))
+    let root = &shared.config.root;
+    let listed = (root.retrying(|| root.entries(dir)))
         .map_err(|err| failed("list", &route::display(&path.segments), &err))?;
     Ok(with_digests(shared.digests.as_deref(), listed))
 }

@@ -24,6 +24,9 @@ const REPR_DIGEST: HeaderName = HeaderName::from_static("repr-digest");
 /// `Retry-After` of a 503 for a client over `--max-connections-per-client` (seconds).
 pub const BUSY_RETRY_AFTER: u64 = 5;
 
+/// `Retry-After` of a 503 when no file descriptor was left (seconds).
+pub const OUT_OF_DESCRIPTORS_RETRY_AFTER: u64 = 1;
+
 /// Builds the response for a plan at `now`. `Repr-Digest` goes on 200 and 206: it describes the
 /// whole representation, whatever part is sent (RFC 9530 §3).
 pub fn respond(plan: Plan, config: &Config, head: bool, now: SystemTime) -> Response<Body> {
@@ -89,6 +92,12 @@ fn refusal(why: Refusal) -> (StatusCode, &'static str, Option<(HeaderName, Heade
             StatusCode::METHOD_NOT_ALLOWED,
             "only GET and HEAD are allowed\n",
             Some((header::ALLOW, HeaderValue::from_static("GET, HEAD"))),
+        ),
+        // Out of descriptors: a moment's trouble, retried by download clients.
+        Refusal::OpenFailed(StatusCode::SERVICE_UNAVAILABLE) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is busy; try again shortly\n",
+            retry_after(OUT_OF_DESCRIPTORS_RETRY_AFTER),
         ),
         Refusal::OpenFailed(status) => (status, status.canonical_reason().unwrap_or("error"), None),
     }

@@ -23,8 +23,14 @@ use crate::ops::banner::{self, BannerFacts, ClientLines, Served};
 use crate::ops::{addresses, metrics_listener};
 use crate::tree::root::Root;
 
-/// Pause after a failed `accept` (e.g. out of descriptors), so the loop does not spin.
-const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+/// The first pause after a failed `accept` (e.g. out of descriptors), doubled while it keeps
+/// failing, up to [`ACCEPT_BACKOFF_MAX`], so the loop neither spins nor fills the log.
+const ACCEPT_BACKOFF_FIRST: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// At most one log line per this long about failing accepts (with how many failed).
+const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(10);
+/// How often kept handles of unlinked files are looked for and closed.
+const UNLINKED_SWEEP: Duration = Duration::from_secs(1);
 
 /// How many entries the banner looks at to find the largest file (a huge tree is not walked
 /// whole before serving).
@@ -96,6 +102,8 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
         );
     };
 
+    let mut backoff = AcceptBackoff::default();
+    tokio::spawn(close_unlinked(Arc::clone(&shared)));
     let shutdown = signals::shutdown();
     tokio::pin!(shutdown);
     loop {
@@ -118,10 +126,17 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
         }
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
+                Ok(accepted) => {
+                    backoff.succeeded();
+                    accepted
+                }
                 Err(err) => {
-                    tracing::warn!("accept failed: {err}");
-                    tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                    if crate::error::out_of_descriptors(&err) {
+                        config.root.forget_handles();
+                    }
+                    let pause = backoff.failed(&err);
+                    drop(permit);
+                    tokio::time::sleep(pause).await;
                     continue;
                 }
             },
@@ -224,4 +239,56 @@ fn print_stdout(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes());
     let _ = stdout.flush();
+}
+
+/// Failing accepts: a pause that doubles while they keep failing, and a log line at most every
+/// [`ACCEPT_LOG_EVERY`] saying how many failed.
+#[derive(Debug, Default)]
+struct AcceptBackoff {
+    pause: Option<Duration>,
+    failed: u64,
+    logged: Option<std::time::Instant>,
+}
+
+impl AcceptBackoff {
+    fn succeeded(&mut self) {
+        self.pause = None;
+    }
+
+    /// Records a failure; returns how long to pause before the next accept.
+    fn failed(&mut self, err: &std::io::Error) -> Duration {
+        self.failed += 1;
+        let now = std::time::Instant::now();
+        if self
+            .logged
+            .is_none_or(|at| now.duration_since(at) >= ACCEPT_LOG_EVERY)
+        {
+            tracing::warn!(
+                "accept failed: {err} ({} time(s) since the last such line); backing off",
+                self.failed
+            );
+            self.failed = 0;
+            self.logged = Some(now);
+        }
+        let pause = self
+            .pause
+            .map_or(ACCEPT_BACKOFF_FIRST, |p| (p * 2).min(ACCEPT_BACKOFF_MAX));
+        self.pause = Some(pause);
+        pause
+    }
+}
+
+/// Each second, closes the kept handles of files that have been unlinked (their space is freed
+/// only when the last descriptor closes, and a busy server may never be idle long enough to
+/// close them all).
+async fn close_unlinked(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(UNLINKED_SWEEP);
+    loop {
+        tick.tick().await;
+        let shared = Arc::clone(&shared);
+        let closed = tokio::task::spawn_blocking(move || shared.config.root.close_unlinked()).await;
+        if let Ok(n @ 1..) = closed {
+            tracing::debug!("closed {n} kept handle(s) of unlinked files");
+        }
+    }
 }

@@ -125,12 +125,12 @@ impl MemberFiles {
 impl Members for MemberFiles {
     fn try_open(&self, index: usize) -> io::Result<Option<Arc<File>>> {
         let (rel, _) = self.expected(index)?;
-        self.opened(index, self.root.lookup(rel, false))
+        self.opened(index, self.root.lookup_unkept(rel, false))
     }
 
     fn open(&self, index: usize) -> io::Result<Arc<File>> {
         let (rel, _) = self.expected(index)?;
-        self.opened(index, self.root.lookup(rel, true))?
+        self.opened(index, self.root.lookup_unkept(rel, true))?
             .ok_or_else(|| self.changed(rel))
     }
 

@@ -19,8 +19,10 @@
 //!
 //! The `statx` runs inline: the cached handle pins its dentry chain in the kernel's dcache, so the
 //! walk needs no disk. It is only tried for paths in the cache; everything else goes the usual way.
-//! Bounded by count (least recently used out first); an entry is dropped when its file vanishes,
-//! and all are closed when the last connection ends (an idle server holds no file open).
+//! Bounded by count (least recently used out first; the count is sized inside the descriptor
+//! limit at start-up); an entry is dropped when its file vanishes (a sweep each second closes
+//! the handles of unlinked files, so their space is freed), and all are closed when the last
+//! connection ends (an idle server holds no file open) or when descriptors run out.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -152,6 +154,18 @@ impl Handles {
     /// Closes every kept handle.
     pub fn clear(&self) {
         self.entries().clear();
+    }
+
+    /// Closes the handles whose file has no name left (`st_nlink` 0: unlinked, or replaced by
+    /// rename); returns how many.
+    #[allow(clippy::unnecessary_cast)] // st_nlink's type differs between architectures
+    pub fn close_unlinked(&self) -> usize {
+        let mut entries = self.entries();
+        let before = entries.len();
+        entries.retain(|_, kept| {
+            rustix::fs::fstat(kept.file.as_ref()).is_ok_and(|stat| stat.st_nlink as u64 > 0)
+        });
+        before - entries.len()
     }
 
     pub fn len(&self) -> usize {

@@ -143,10 +143,45 @@ impl Root {
 
     /// [`Root::lookup`]; `keep` false leaves the kept handles alone (a background reader's
     /// opens must not fill them, nor put back a handle on a file deleted meanwhile).
+    ///
+    /// Out of descriptors, the kept handles are closed and the lookup tried once more.
     fn lookup_keeping(&self, rel: &[u8], blocking: bool, keep: bool) -> Lookup {
-        match self {
+        let once = || match self {
             Root::Tree(tree) => tree.lookup(rel, blocking, keep),
             Root::Files(files) => lookup_named(files, rel, blocking, keep),
+        };
+        match once() {
+            Found::Failed(err) if crate::error::out_of_descriptors(&err) => {
+                self.forget_handles();
+                once()
+            }
+            found => found,
+        }
+    }
+
+    /// [`Root::lookup`] without keeping the handle it opens (an archive's members: a response
+    /// holds one at a time and closes it when done with it).
+    pub fn lookup_unkept(&self, rel: &[u8], blocking: bool) -> Lookup {
+        self.lookup_keeping(rel, blocking, false)
+    }
+
+    /// Runs `op`; out of descriptors, closes the kept handles and runs it once more.
+    pub fn retrying<T>(&self, mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+        match op() {
+            Err(err) if crate::error::out_of_descriptors(&err) => {
+                self.forget_handles();
+                op()
+            }
+            done => done,
+        }
+    }
+
+    /// Closes the kept handles of files that have lost their last name (an unlinked file's
+    /// space is freed only when its last descriptor closes). Cheap: an `fstat` per kept handle.
+    pub fn close_unlinked(&self) -> usize {
+        match self {
+            Root::Tree(tree) => tree.handles.close_unlinked(),
+            Root::Files(files) => files.iter().map(|f| f.handle.close_unlinked()).sum(),
         }
     }
 
