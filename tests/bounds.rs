@@ -258,3 +258,42 @@ fn a_descriptor_limit_gives_503_never_500_and_unlinked_files_are_let_go() {
         server.log()
     );
 }
+
+/// A file rewritten 100 times (each version hashed and stored), then a restart: the store keeps
+/// one line for it, the current version's, whose digest is known at once.
+#[test]
+fn the_digest_store_keeps_one_version_per_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("share");
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&root).unwrap();
+    let file = root.join("notes.txt");
+    let start = || {
+        Server::start_dir(
+            &root,
+            &["--state-dir", state.to_str().unwrap(), "--no-progress"],
+        )
+    };
+    let mut server = start();
+    let mut data = Vec::new();
+    for round in 0..100u32 {
+        data = format!("version {round}\n")
+            .repeat(1 + round as usize)
+            .into_bytes();
+        std::fs::write(&file, &data).unwrap();
+        let want = common::sha256_hex(&data);
+        common::eventually("the sidecar of the new version", || {
+            let reply = server.get("/notes.txt.sha256", &[]);
+            reply.status == 200 && reply.body.starts_with(want.as_bytes())
+        });
+    }
+    server.signal("TERM");
+    assert!(server.wait_exit(PATIENCE).is_some());
+    let server = start();
+    let store = std::fs::read_to_string(state.join("digests-v1")).unwrap();
+    assert_eq!(store.lines().count(), 1, "{store}");
+    // Known at once: the first answer is the digest, no 503 while hashing.
+    let reply = server.get("/notes.txt.sha256", &[]);
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.starts_with(common::sha256_hex(&data).as_bytes()));
+}

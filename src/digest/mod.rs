@@ -25,6 +25,7 @@ pub mod watch;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -33,7 +34,7 @@ use hyper::header::HeaderValue;
 use sha2::{Digest, Sha256};
 
 use crate::fs::stamp::Stamp;
-use store::Store;
+use store::{Store, Stored};
 
 /// Bytes per read while hashing: large, so the hash runs at disk or SHA speed.
 const HASH_READ_SIZE: usize = 1 << 20;
@@ -66,6 +67,9 @@ pub struct Sums {
 /// Opens a queued file again for hashing, by its path relative to the root (blocking).
 pub type Opener = Box<dyn Fn(&[u8]) -> std::io::Result<File> + Send + Sync>;
 
+/// Where the file at a relative path is, absolutely (the store keys its lines by it).
+pub type Locator = Box<dyn Fn(&[u8]) -> Option<PathBuf> + Send + Sync>;
+
 /// Where a version's digest stands.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Status {
@@ -95,6 +99,7 @@ pub struct Digests {
     wake: Condvar,
     store: Option<Store>,
     open: Opener,
+    locate: Locator,
 }
 
 impl std::fmt::Debug for Digests {
@@ -108,6 +113,9 @@ impl std::fmt::Debug for Digests {
 #[derive(Debug, Default)]
 struct State {
     known: HashMap<Stamp, Known, StampHash>,
+    /// The version of each path whose digest is known: when a newer one is hashed, the older
+    /// digest is dropped, so `known` holds about one version per file served.
+    latest: HashMap<PathBuf, Stamp>,
     queue: VecDeque<Wanted>,
     /// The stamps in `queue`, so a version is queued once.
     queued: HashSet<Stamp, StampHash>,
@@ -181,21 +189,23 @@ impl Digests {
     /// Starts the hashing thread. `loaded` are digests from the store (if any).
     pub fn start(
         store: Option<Store>,
-        loaded: HashMap<Stamp, Sums>,
+        loaded: HashMap<Stamp, Stored>,
         open: Opener,
+        locate: Locator,
     ) -> std::io::Result<Arc<Digests>> {
-        let known = loaded
-            .into_iter()
-            .map(|(stamp, sums)| (stamp, Known::new(sums)))
-            .collect();
+        let mut state = State::default();
+        for (stamp, stored) in loaded {
+            if let Some(path) = stored.path {
+                state.latest.insert(path, stamp);
+            }
+            state.known.insert(stamp, Known::new(stored.sums));
+        }
         let digests = Arc::new(Digests {
-            state: Mutex::new(State {
-                known,
-                ..State::default()
-            }),
+            state: Mutex::new(state),
             wake: Condvar::new(),
             store,
             open,
+            locate,
         });
         let worker = Arc::clone(&digests);
         std::thread::Builder::new()
@@ -377,6 +387,13 @@ impl Digests {
                     state.rate = total as f64 / seconds.max(1e-6);
                 }
                 state.known.insert(before, Known::new(sums));
+                let path = (self.locate)(&wanted.rel);
+                if let Some(path) = &path
+                    && let Some(older) = state.latest.insert(path.clone(), before)
+                    && older != before
+                {
+                    state.known.remove(&older);
+                }
                 let sum = sums.sha256;
                 drop(state);
                 tracing::info!(
@@ -386,7 +403,7 @@ impl Digests {
                     total as f64 / seconds.max(1e-6) / 1e6
                 );
                 if let Some(store) = &self.store
-                    && let Err(err) = store.add(&before, &sums)
+                    && let Err(err) = store.add(&before, &sums, path.as_deref())
                 {
                     tracing::warn!(
                         "cannot store the digest of {name} in {}: {err}",
@@ -509,6 +526,8 @@ mod tests {
             None,
             HashMap::new(),
             Box::new(move |rel| File::open(root.join(std::str::from_utf8(rel).unwrap()))),
+            // No path known: every version keeps its digest.
+            Box::new(|_| None),
         )
         .unwrap();
         let a = wanted_for(dir.path(), "a");
@@ -550,6 +569,46 @@ mod tests {
     }
 
     #[test]
+    fn a_newer_version_of_a_path_replaces_the_older_digest_in_memory_and_in_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("state")).unwrap();
+        let store_path = store.path().to_path_buf();
+        let root = dir.path().to_path_buf();
+        let located = root.clone();
+        let digests = Digests::start(
+            Some(store),
+            HashMap::new(),
+            Box::new(move |rel| File::open(root.join(std::str::from_utf8(rel).unwrap()))),
+            Box::new(move |rel| Some(located.join(std::str::from_utf8(rel).unwrap()))),
+        )
+        .unwrap();
+        let mut older = None;
+        for round in 0..5u8 {
+            std::thread::sleep(Duration::from_millis(5));
+            std::fs::write(dir.path().join("f"), [round; 10]).unwrap();
+            let wanted = wanted_for(dir.path(), "f");
+            wait_ready(&digests, &wanted);
+            if let Some(older) = older {
+                assert_eq!(digests.known(&older), None, "round {round}");
+            }
+            older = Some(wanted.stamp);
+        }
+        assert_eq!(digests.state().known.len(), 1);
+        // The store has a line per version until it is reopened: then only the current one.
+        let lines = std::fs::read_to_string(&store_path).unwrap();
+        assert_eq!(lines.lines().count(), 5, "{lines}");
+        let (_, loaded) = Store::open(store_path.parent().unwrap()).unwrap();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(
+            std::fs::read_to_string(&store_path)
+                .unwrap()
+                .lines()
+                .count(),
+            1
+        );
+    }
+
+    #[test]
     fn digests_loaded_from_a_store_are_known_at_once() {
         let stamp = Stamp {
             dev: 1,
@@ -562,12 +621,16 @@ mod tests {
             None,
             HashMap::from([(
                 stamp,
-                Sums {
-                    sha256: [9u8; 32],
-                    crc32: 0,
+                Stored {
+                    sums: Sums {
+                        sha256: [9u8; 32],
+                        crc32: 0,
+                    },
+                    path: None,
                 },
             )]),
             Box::new(|_| Err(std::io::ErrorKind::NotFound.into())),
+            Box::new(|_| None),
         )
         .unwrap();
         let wanted = Wanted {

@@ -46,7 +46,12 @@ pub fn start(
             (None, Default::default())
         }
     };
-    let root = Arc::clone(root);
-    Digests::start(store, loaded, Box::new(move |rel| root.open_file(rel)))
-        .map_err(StartupError::Runtime)
+    let (opener, locator) = (Arc::clone(root), Arc::clone(root));
+    Digests::start(
+        store,
+        loaded,
+        Box::new(move |rel| opener.open_file(rel)),
+        Box::new(move |rel| locator.absolute(rel)),
+    )
+    .map_err(StartupError::Runtime)
 }

@@ -5,16 +5,24 @@
 //!
 //! Crash safety: new digests are appended, one `write` of one whole line each; a line is used
 //! only if it is complete (ends in a newline) and well formed, so a write torn by a crash costs
-//! at most that digest (it is hashed again). When the file has waste (torn lines, duplicates),
-//! the start-up rewrites it compactly to a temporary file, `fsync`s it and renames it over the
-//! old one, so a crash then leaves either the old file or the new one.
+//! at most that digest (it is hashed again). When the file has waste, the start-up rewrites it
+//! compactly to a temporary file, `fsync`s it and renames it over the old one, so a crash then
+//! leaves either the old file or the new one.
+//!
+//! Bounded: each line names the file's absolute path, so at start-up only the last digest of
+//! each path is kept, and only if that path still has that version (a `stat` per path); the
+//! versions no longer on disk, torn lines and duplicates are the waste a rewrite drops. (Lines
+//! of the older form, without a path, cannot be checked and are kept.) The path is absolute
+//! because one state directory may serve several roots.
 //!
 //! Not in extended attributes of the served files: setting one changes the file's ctime, which
 //! is part of the stamp, and the served tree may be read-only.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -24,9 +32,19 @@ use crate::fs::stamp::Stamp;
 
 /// The store's file name inside the state directory.
 pub const FILE_NAME: &str = "digests-v1";
-/// First field of a digest line (other kinds of line may follow in later versions; they are
-/// skipped, not an error).
+/// First field of a digest line without a path (the first form; still read).
 const SUMS_TAG: &str = "sums";
+/// First field of a digest line with its file's path (other kinds of line may follow in later
+/// versions; they are skipped, not an error).
+const AT_TAG: &str = "at";
+
+/// A stored digest and the absolute path of the file it was computed for (none in the first
+/// form of the lines).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub sums: Sums,
+    pub path: Option<PathBuf>,
+}
 
 /// An open digest store.
 #[derive(Debug)]
@@ -35,11 +53,13 @@ pub struct Store {
     append: Mutex<File>,
 }
 
-/// One line: `sums SHA256HEX CRC32HEX DEV INO SIZE MTIME_S MTIME_NS CTIME_S CTIME_NS\n`
-/// (the numbers in decimal).
-pub fn format_line(stamp: &Stamp, sums: &Sums) -> String {
-    format!(
-        "{SUMS_TAG} {} {:08x} {} {} {} {} {} {} {}\n",
+/// One line: `at SHA256HEX CRC32HEX DEV INO SIZE MTIME_S MTIME_NS CTIME_S CTIME_NS PATHHEX\n`
+/// (the numbers in decimal, the path's bytes in hex); without a path, the first form:
+/// `sums` and the same fields but the last.
+pub fn format_line(stamp: &Stamp, sums: &Sums, path: Option<&Path>) -> String {
+    let tag = if path.is_some() { AT_TAG } else { SUMS_TAG };
+    let mut line = format!(
+        "{tag} {} {:08x} {} {} {} {} {} {} {}",
         crate::http::format::hex(&sums.sha256),
         sums.crc32,
         stamp.dev,
@@ -49,15 +69,23 @@ pub fn format_line(stamp: &Stamp, sums: &Sums) -> String {
         stamp.mtime.1,
         stamp.ctime.0,
         stamp.ctime.1
-    )
+    );
+    if let Some(path) = path {
+        line.push(' ');
+        line.push_str(&crate::http::format::hex(path.as_os_str().as_bytes()));
+    }
+    line.push('\n');
+    line
 }
 
 /// Parses one line without its newline; `None` for anything not exactly a digest line.
-pub fn parse_line(line: &str) -> Option<(Stamp, Sums)> {
+pub fn parse_line(line: &str) -> Option<(Stamp, Stored)> {
     let mut fields = line.split(' ');
-    if fields.next()? != SUMS_TAG {
-        return None;
-    }
+    let with_path = match fields.next()? {
+        SUMS_TAG => false,
+        AT_TAG => true,
+        _ => return None,
+    };
     let hex = fields.next()?;
     if hex.len() != 64 {
         return None;
@@ -81,37 +109,79 @@ pub fn parse_line(line: &str) -> Option<(Stamp, Sums)> {
         mtime: (i64::try_from(ms).ok()?, u32::try_from(mn).ok()?),
         ctime: (i64::try_from(cs).ok()?, u32::try_from(cn).ok()?),
     };
+    let path = match with_path {
+        true => Some(PathBuf::from(OsString::from_vec(unhex(fields.next()?)?))),
+        false => None,
+    };
     if fields.next().is_some() || stamp.mtime.1 >= 1_000_000_000 || stamp.ctime.1 >= 1_000_000_000 {
         return None;
     }
-    Some((stamp, Sums { sha256: sum, crc32 }))
+    let sums = Sums { sha256: sum, crc32 };
+    Some((stamp, Stored { sums, path }))
 }
 
-/// Every complete, valid line of a store's text (later lines win), and how many lines were
-/// waste (torn, invalid or superseded).
-pub fn parse(text: &[u8]) -> (HashMap<Stamp, Sums>, usize) {
+/// Bytes from lowercase or uppercase hex (an even number of digits, at least two).
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.is_empty() || !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Every complete, valid line of a store's text — for each path only its last line, for each
+/// version only its last line — and how many lines were waste (torn, invalid or superseded).
+pub fn parse(text: &[u8]) -> (HashMap<Stamp, Stored>, usize) {
     let (complete, torn) = match text.iter().rposition(|&b| b == b'\n') {
         Some(end) => (&text[..end], end + 1 < text.len()),
         None => (&[][..], !text.is_empty()),
     };
-    let mut digests = HashMap::new();
+    let mut digests: HashMap<Stamp, Stored> = HashMap::new();
+    let mut latest: HashMap<PathBuf, Stamp> = HashMap::new();
     let mut lines = 0;
     if text.contains(&b'\n') {
         for line in complete.split(|&b| b == b'\n') {
             lines += 1;
-            if let Some((stamp, sum)) = std::str::from_utf8(line).ok().and_then(parse_line) {
-                digests.insert(stamp, sum);
+            let Some((stamp, stored)) = std::str::from_utf8(line).ok().and_then(parse_line) else {
+                continue;
+            };
+            if let Some(path) = &stored.path
+                && let Some(older) = latest.insert(path.clone(), stamp)
+                && older != stamp
+                && digests
+                    .get(&older)
+                    .is_some_and(|d| d.path.as_ref() == Some(path))
+            {
+                digests.remove(&older);
             }
+            digests.insert(stamp, stored);
         }
     }
     let waste = lines - digests.len() + usize::from(torn);
     (digests, waste)
 }
 
+/// Drops the digests whose path no longer has that version (changed, replaced or gone while
+/// the server was down); returns how many. `stamp_of` is a `stat` of a path.
+pub fn prune(
+    digests: &mut HashMap<Stamp, Stored>,
+    stamp_of: impl Fn(&Path) -> Option<Stamp>,
+) -> usize {
+    let before = digests.len();
+    digests.retain(|stamp, stored| match &stored.path {
+        Some(path) => stamp_of(path) == Some(*stamp),
+        None => true,
+    });
+    before - digests.len()
+}
+
 impl Store {
     /// Opens (creating it, mode 0700, if need be) the store in `dir` and returns it with the
     /// digests it holds. Compacts the file first if it has waste.
-    pub fn open(dir: &Path) -> io::Result<(Store, HashMap<Stamp, Sums>)> {
+    /// Versions no longer on disk are dropped (see [`prune`]).
+    pub fn open(dir: &Path) -> io::Result<(Store, HashMap<Stamp, Stored>)> {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -122,7 +192,10 @@ impl Store {
             Err(err) if err.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(err) => return Err(err),
         };
-        let (digests, waste) = parse(&text);
+        let (mut digests, mut waste) = parse(&text);
+        waste += prune(&mut digests, |path| {
+            rustix::fs::stat(path).ok().map(|stat| Stamp::of(&stat))
+        });
         if waste > 0 {
             rewrite(dir, &path, &digests)?;
         }
@@ -140,9 +213,9 @@ impl Store {
         ))
     }
 
-    /// Adds one digest (one `write` of one line).
-    pub fn add(&self, stamp: &Stamp, sums: &Sums) -> io::Result<()> {
-        let line = format_line(stamp, sums);
+    /// Adds one digest of the file at `path` (one `write` of one line).
+    pub fn add(&self, stamp: &Stamp, sums: &Sums, path: Option<&Path>) -> io::Result<()> {
+        let line = format_line(stamp, sums, path);
         let mut file = self
             .append
             .lock()
@@ -157,11 +230,11 @@ impl Store {
 
 /// Write-then-rename: the new contents to a temporary file, synced, renamed over `path`, and the
 /// directory synced so the rename itself is durable.
-fn rewrite(dir: &Path, path: &Path, digests: &HashMap<Stamp, Sums>) -> io::Result<()> {
+fn rewrite(dir: &Path, path: &Path, digests: &HashMap<Stamp, Stored>) -> io::Result<()> {
     let temp = dir.join(format!("{FILE_NAME}.tmp.{}", std::process::id()));
-    let mut text = String::with_capacity(digests.len() * 140);
-    for (stamp, sums) in digests {
-        text.push_str(&format_line(stamp, sums));
+    let mut text = String::with_capacity(digests.len() * 200);
+    for (stamp, stored) in digests {
+        text.push_str(&format_line(stamp, &stored.sums, stored.path.as_deref()));
     }
     let mut file = OpenOptions::new()
         .create(true)
@@ -187,6 +260,87 @@ mod tests {
         }
     }
 
+    /// A digest stored without a path (the first form of the lines).
+    fn bare(b: u8) -> Stored {
+        Stored {
+            sums: sums(b),
+            path: None,
+        }
+    }
+
+    fn at(b: u8, path: &str) -> Stored {
+        Stored {
+            sums: sums(b),
+            path: Some(PathBuf::from(path)),
+        }
+    }
+
+    #[test]
+    fn lines_with_a_path_round_trip_whatever_its_bytes() {
+        let odd = PathBuf::from(OsString::from_vec(b"/srv/a b\n\xff.bin".to_vec()));
+        let line = format_line(&stamp(3), &sums(3), Some(&odd));
+        assert!(line.starts_with("at ") && line.ends_with('\n'));
+        assert_eq!(line.matches('\n').count(), 1);
+        let (got_stamp, stored) = parse_line(line.trim_end()).unwrap();
+        assert_eq!(
+            (got_stamp, stored.path.as_deref()),
+            (stamp(3), Some(odd.as_path()))
+        );
+        assert_eq!(parse_line(&format!("{} x", line.trim_end())), None);
+        assert_eq!(
+            parse_line(line.trim_end().trim_end_matches(char::is_alphanumeric)),
+            None
+        );
+    }
+
+    #[test]
+    fn only_the_last_version_of_each_path_is_kept() {
+        let mut text = String::new();
+        for n in 1..=100 {
+            text.push_str(&format_line(
+                &stamp(n),
+                &sums(n as u8),
+                Some(Path::new("/srv/f")),
+            ));
+        }
+        text.push_str(&format_line(
+            &stamp(500),
+            &sums(5),
+            Some(Path::new("/srv/g")),
+        ));
+        text.push_str(&format_line(&stamp(600), &sums(6), None));
+        let (digests, waste) = parse(text.as_bytes());
+        assert_eq!(
+            digests,
+            HashMap::from([
+                (stamp(100), at(100, "/srv/f")),
+                (stamp(500), at(5, "/srv/g")),
+                (stamp(600), bare(6)),
+            ])
+        );
+        assert_eq!(waste, 99);
+    }
+
+    #[test]
+    fn versions_no_longer_on_disk_are_pruned_and_pathless_ones_kept() {
+        let mut digests = HashMap::from([
+            (stamp(1), at(1, "/srv/same")),
+            (stamp(2), at(2, "/srv/changed")),
+            (stamp(3), at(3, "/srv/gone")),
+            (stamp(4), bare(4)),
+        ]);
+        let on_disk = |path: &Path| match path.to_str() {
+            Some("/srv/same") => Some(stamp(1)),
+            Some("/srv/changed") => Some(stamp(9)),
+            _ => None,
+        };
+        assert_eq!(prune(&mut digests, on_disk), 2);
+        assert_eq!(
+            digests,
+            HashMap::from([(stamp(1), at(1, "/srv/same")), (stamp(4), bare(4))])
+        );
+    }
+
     fn stamp(n: u64) -> Stamp {
         Stamp {
             dev: 2049,
@@ -199,10 +353,10 @@ mod tests {
 
     #[test]
     fn lines_round_trip_and_damaged_lines_are_refused() {
-        let line = format_line(&stamp(7), &sums(0xab));
+        let line = format_line(&stamp(7), &sums(0xab), None);
         assert!(line.ends_with('\n'));
         let body = line.trim_end();
-        assert_eq!(parse_line(body), Some((stamp(7), sums(0xab))));
+        assert_eq!(parse_line(body), Some((stamp(7), bare(0xab))));
         for bad in [
             "",
             "sha256",
@@ -220,20 +374,20 @@ mod tests {
 
     #[test]
     fn a_torn_last_line_is_waste_not_a_digest() {
-        let mut text = format_line(&stamp(1), &sums(1)).into_bytes();
-        let second = format_line(&stamp(2), &sums(2));
+        let mut text = format_line(&stamp(1), &sums(1), None).into_bytes();
+        let second = format_line(&stamp(2), &sums(2), None);
         for cut in 0..second.len() {
             let mut torn = text.clone();
             torn.extend_from_slice(&second.as_bytes()[..cut]);
             let (digests, waste) = parse(&torn);
             assert_eq!(digests.len(), 1, "cut at {cut}");
-            assert_eq!(digests.get(&stamp(1)), Some(&sums(1)));
+            assert_eq!(digests.get(&stamp(1)), Some(&bare(1)));
             assert_eq!(waste, usize::from(cut > 0), "cut at {cut}");
         }
         text.extend_from_slice(second.as_bytes());
         assert_eq!(
             parse(&text),
-            (HashMap::from([(stamp(1), sums(1)), (stamp(2), sums(2))]), 0)
+            (HashMap::from([(stamp(1), bare(1)), (stamp(2), bare(2))]), 0)
         );
     }
 
@@ -244,9 +398,9 @@ mod tests {
         {
             let (store, loaded) = Store::open(&state).unwrap();
             assert!(loaded.is_empty());
-            store.add(&stamp(1), &sums(1)).unwrap();
-            store.add(&stamp(1), &sums(1)).unwrap();
-            store.add(&stamp(2), &sums(2)).unwrap();
+            store.add(&stamp(1), &sums(1), None).unwrap();
+            store.add(&stamp(1), &sums(1), None).unwrap();
+            store.add(&stamp(2), &sums(2), None).unwrap();
         }
         // A crash mid-append leaves a partial line.
         let path = state.join(FILE_NAME);
@@ -255,7 +409,7 @@ mod tests {
         let (_store, loaded) = Store::open(&state).unwrap();
         assert_eq!(
             loaded,
-            HashMap::from([(stamp(1), sums(1)), (stamp(2), sums(2))])
+            HashMap::from([(stamp(1), bare(1)), (stamp(2), bare(2))])
         );
         let compacted = std::fs::read_to_string(&path).unwrap();
         assert_eq!(compacted.lines().count(), 2, "{compacted}");
@@ -272,8 +426,8 @@ mod tests {
                                   cs: i64, cn in 0u32..1_000_000_000, sha256: [u8; 32], crc32: u32) {
             let stamp = Stamp { dev, ino, size, mtime: (ms, mn), ctime: (cs, cn) };
             let sums = Sums { sha256, crc32 };
-            let line = format_line(&stamp, &sums);
-            prop_assert_eq!(parse_line(line.trim_end()), Some((stamp, sums)));
+            let line = format_line(&stamp, &sums, None);
+            prop_assert_eq!(parse_line(line.trim_end()), Some((stamp, Stored { sums, path: None })));
         }
 
         #[test]

@@ -194,6 +194,18 @@ impl Root {
         }
     }
 
+    /// The absolute path of the file at `rel` (for the digest store's lines; not for opening:
+    /// opens go through the guarded lookups).
+    pub fn absolute(&self, rel: &[u8]) -> Option<PathBuf> {
+        match self {
+            Root::Tree(tree) => Some(tree.path.join(as_path(rel))),
+            Root::Files(files) => files
+                .iter()
+                .find(|f| f.identity.rel == rel)
+                .map(|f| f.path.clone()),
+        }
+    }
+
     /// Opens the file at `rel` for hashing (blocking).
     pub fn open_file(&self, rel: &[u8]) -> io::Result<File> {
         match self.lookup_keeping(rel, true, false) {
