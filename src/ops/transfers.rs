@@ -238,11 +238,13 @@ impl Rates {
     /// (0 until there are two samples).
     pub fn update(&mut self, rows: &[Row], now: Instant) -> Vec<f64> {
         let keys: Vec<(IpAddr, String)> = rows.iter().map(|r| (r.client, r.path.clone())).collect();
-        self.samples.retain(|key, _| keys.contains(key));
+        // O(rows): a set to look the current rows up in, not a scan per sample.
+        let current: std::collections::HashSet<&(IpAddr, String)> = keys.iter().collect();
+        self.samples.retain(|key, _| current.contains(key));
         rows.iter()
-            .zip(keys)
+            .zip(keys.iter())
             .map(|(row, key)| {
-                let samples = self.samples.entry(key).or_default();
+                let samples = self.samples.entry(key.clone()).or_default();
                 samples.push((now, row.sent));
                 samples.retain(|(at, _)| now.duration_since(*at) <= RATE_WINDOW);
                 match samples.first() {

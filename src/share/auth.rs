@@ -6,7 +6,7 @@
 //! (`subtle`) and every configured credential is compared, so the time does not say which user
 //! exists.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -111,12 +111,28 @@ pub fn check(credentials: &[Credential], authorization: Option<&[u8]>) -> Verdic
 #[derive(Debug, Default)]
 pub struct Failures {
     by_address: HashMap<IpAddr, Record>,
+    /// When each attempt stops counting (`WINDOW` after it), oldest first: what the expiry walks,
+    /// so a failure costs O(1) amortized however many addresses are held.
+    expiries: VecDeque<(Instant, IpAddr)>,
 }
+
+/// Addresses remembered at most: past it the oldest is forgotten (an attacker with many
+/// addresses cannot make the table grow without end; each address still gets its own limit).
+pub const MAX_ADDRESSES: usize = 65_536;
 
 #[derive(Debug, Default)]
 struct Record {
     recent: Vec<Instant>,
     refused_until: Option<Instant>,
+}
+
+impl Record {
+    fn stale(&self, now: Instant) -> bool {
+        self.recent
+            .last()
+            .is_none_or(|t| now.duration_since(*t) >= WINDOW)
+            && self.refused_until.is_none_or(|u| u <= now)
+    }
 }
 
 impl Failures {
@@ -129,23 +145,47 @@ impl Failures {
     /// Counts a wrong attempt; returns how long the address is now refused, if the attempt
     /// crossed the limit.
     pub fn record(&mut self, ip: IpAddr, now: Instant) -> Option<Duration> {
-        if self.by_address.len() > 10_000 {
-            self.by_address.retain(|_, r| {
-                r.recent
-                    .last()
-                    .is_some_and(|t| now.duration_since(*t) < WINDOW)
-                    || r.refused_until.is_some_and(|u| u > now)
-            });
+        self.expire(now);
+        while self.by_address.len() >= MAX_ADDRESSES && !self.by_address.contains_key(&ip) {
+            let Some((_, oldest)) = self.expiries.pop_front() else {
+                break;
+            };
+            self.by_address.remove(&oldest);
         }
         let record = self.by_address.entry(ip).or_default();
         record.recent.retain(|t| now.duration_since(*t) < WINDOW);
         record.recent.push(now);
-        if record.recent.len() > MAX_FAILURES {
+        let refused = if record.recent.len() > MAX_FAILURES {
             record.refused_until = Some(now + WINDOW);
             record.recent.clear();
-            return Some(WINDOW);
+            Some(WINDOW)
+        } else {
+            None
+        };
+        self.expiries.push_back((now + WINDOW, ip));
+        refused
+    }
+
+    /// Forgets the addresses whose attempts and refusal are all over.
+    fn expire(&mut self, now: Instant) {
+        while let Some(&(at, ip)) = self.expiries.front() {
+            if at > now {
+                break;
+            }
+            self.expiries.pop_front();
+            if self.by_address.get(&ip).is_some_and(|r| r.stale(now)) {
+                self.by_address.remove(&ip);
+            }
         }
-        None
+    }
+
+    /// Addresses remembered now.
+    pub fn len(&self) -> usize {
+        self.by_address.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_address.is_empty()
     }
 }
 
@@ -266,5 +306,28 @@ mod tests {
             let verdict = check(&creds(), Some(&basic(&format!("alice:{password}"))));
             prop_assert_eq!(verdict, Verdict::Wrong);
         }
+    }
+
+    #[test]
+    fn the_failure_table_forgets_stale_addresses_and_stays_bounded() {
+        let mut failures = Failures::default();
+        let t0 = Instant::now();
+        for n in 0..(MAX_ADDRESSES as u32 + 5_000) {
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + n));
+            failures.record(ip, t0);
+            assert!(failures.len() <= MAX_ADDRESSES);
+        }
+        // A minute on, one more failure forgets every stale address.
+        let later = t0 + WINDOW + Duration::from_secs(1);
+        failures.record("192.0.2.1".parse().unwrap(), later);
+        assert_eq!(failures.len(), 1);
+        // A refused address is remembered for its whole refusal.
+        let ip: IpAddr = "192.0.2.2".parse().unwrap();
+        for i in 0..=MAX_FAILURES {
+            failures.record(ip, later + Duration::from_millis(i as u64));
+        }
+        let refused_at = later + Duration::from_millis(MAX_FAILURES as u64);
+        failures.record("192.0.2.3".parse().unwrap(), refused_at + WINDOW / 2);
+        assert!(failures.refused_for(ip, refused_at + WINDOW / 2).is_some());
     }
 }
