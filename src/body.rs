@@ -29,6 +29,7 @@ use crate::fs::read_buffers::ReadBuffer;
 use http_body::{Frame, SizeHint};
 use tokio::task::JoinHandle;
 
+use crate::archive::Layout;
 use crate::fs::stamp::Stamp;
 use crate::http::segment::Segment;
 
@@ -125,6 +126,9 @@ type PoolRead = io::Result<(Option<(usize, Arc<File>)>, Bytes)>;
 /// Streams a list of segments (framing bytes and file or member ranges).
 pub struct FileBody {
     source: Source,
+    /// For an archive: its layout, which turns each [`Segment::Entity`] range into framing and
+    /// member ranges one piece at a time (so a body holds a position, not a piece list).
+    layout: Option<Arc<Layout>>,
     /// The member being read (archives).
     current: Option<(usize, Arc<File>)>,
     segments: VecDeque<Segment>,
@@ -158,6 +162,7 @@ impl FileBody {
         }
         FileBody {
             source,
+            layout: None,
             watch: None,
             current: None,
             segments: segments.into(),
@@ -167,6 +172,13 @@ impl FileBody {
             read: None,
             large,
         }
+    }
+
+    /// The segments' [`Segment::Entity`] ranges are ranges of the archive `layout` (whose pieces
+    /// are read from the [`Source::Members`]).
+    pub fn over_layout(mut self, layout: Arc<Layout>) -> FileBody {
+        self.layout = Some(layout);
+        self
     }
 
     /// Checks, after every read but the first, that the file is still the version `stamp` (with
@@ -276,6 +288,28 @@ impl FileBody {
                     if !bytes.is_empty() {
                         return Poll::Ready(Some(Ok(Frame::data(bytes))));
                     }
+                    continue;
+                }
+                Some(Segment::Entity(range)) if self.layout.is_some() && !range.is_empty() => {
+                    // An archive range: its first piece goes in front of what is left of it.
+                    let range = range.clone();
+                    let piece = self
+                        .layout
+                        .as_ref()
+                        .and_then(|l| l.first_segment(range.clone()));
+                    let Some(piece) = piece else {
+                        self.segments.clear();
+                        self.remaining = 0;
+                        return Poll::Ready(Some(Err(io::Error::other(
+                            "an archive range past the archive's end",
+                        ))));
+                    };
+                    let rest = range.start + piece.len()..range.end;
+                    self.segments.pop_front();
+                    if !rest.is_empty() {
+                        self.segments.push_front(Segment::Entity(rest));
+                    }
+                    self.segments.push_front(piece);
                     continue;
                 }
                 Some(Segment::Entity(range)) => (None, range.clone()),

@@ -2,8 +2,9 @@
 //! sizes, modes, times (and, for zip, CRC-32s). The length is known before the first byte, and any
 //! byte range can be produced directly: framing from arithmetic, data from positioned reads of the
 //! right member. It is the multipart machinery grown up: a [`Layout`] is a list of pieces, framing
-//! bytes or a whole member's data, and [`Layout::segments`] turns a byte range of the archive into
-//! body segments ([`Segment::Literal`] and [`Segment::Member`]) by binary search.
+//! bytes or a whole member's data, and [`Layout::first_segment`] turns the start of a byte range
+//! of the archive into a body segment ([`Segment::Literal`] or [`Segment::Member`]) by binary
+//! search (the body takes them one at a time; [`Layout::segments`] gives them all, for tests).
 //!
 //! [`tar`] writes POSIX pax/ustar, [`zip`] stored zip with ZIP64 where needed.
 
@@ -118,26 +119,35 @@ impl Layout {
         let end = range.end.min(self.len);
         let mut offset = range.start;
         let mut out = Vec::new();
-        if offset >= end {
-            return out;
-        }
-        // The piece holding `offset`: the last one starting at or before it.
-        let mut i = self.starts.partition_point(|&start| start <= offset) - 1;
-        while offset < end {
-            let (start, piece) = (self.starts[i], &self.pieces[i]);
-            let from = offset - start;
-            let to = (end - start).min(piece.len());
-            out.push(match piece {
-                Piece::Bytes(bytes) => Segment::Literal(bytes.slice(from as usize..to as usize)),
-                Piece::Member { index, .. } => Segment::Member {
-                    index: *index,
-                    range: from..to,
-                },
-            });
-            offset = start + to;
-            i += 1;
+        while let Some(segment) = self.first_segment(offset..end) {
+            offset += segment.len();
+            out.push(segment);
         }
         out
+    }
+
+    /// The first body segment of bytes `range` of the archive: framing bytes or a range of one
+    /// member's data, at most one piece long (`None` for an empty range, or one past the end).
+    /// A body takes one at a time, so a response holds a position in the shared layout, not a
+    /// copy of its piece list.
+    pub fn first_segment(&self, range: Range<u64>) -> Option<Segment> {
+        let end = range.end.min(self.len);
+        let offset = range.start;
+        if offset >= end {
+            return None;
+        }
+        // The piece holding `offset`: the last one starting at or before it.
+        let i = self.starts.partition_point(|&start| start <= offset) - 1;
+        let (start, piece) = (self.starts[i], &self.pieces[i]);
+        let from = offset - start;
+        let to = (end - start).min(piece.len());
+        Some(match piece {
+            Piece::Bytes(bytes) => Segment::Literal(bytes.slice(from as usize..to as usize)),
+            Piece::Member { index, .. } => Segment::Member {
+                index: *index,
+                range: from..to,
+            },
+        })
     }
 }
 

@@ -144,7 +144,7 @@ pub async fn plan(
         Target::Sidecar(rep, name) => sidecar(shared, &rep, &name).map(|doc| (doc, None)),
         Target::Listing(dir) => listing(req, shared, dir, path, mount).await,
         Target::Manifest(dir) => manifest(shared, dir, path).await,
-        Target::Archive(dir, format) => archive(shared, dir, format, path).await,
+        Target::Archive(dir, format) => archive(shared, dir, format, path, started).await,
         Target::Redirect(location) => Err(Stop::Redirect(format!("{mount}{location}"))),
         Target::NotFound => Err(Stop::Refuse(Refusal::NotFound)),
         Target::Failed(err) => Err(failed("open", &shown(&path), &err)),
@@ -295,20 +295,22 @@ async fn manifest(shared: &Arc<Shared>, dir: Dir, path: RequestPath) -> Found {
     .await
 }
 
-/// A directory as one archive, prepared on the blocking pool.
+/// A directory as one archive, prepared on the blocking pool for a request that came at `asked`.
 async fn archive(
     shared: &Arc<Shared>,
     dir: Dir,
     format: crate::archive::Format,
     path: RequestPath,
+    asked: Instant,
 ) -> Found {
     let shared = Arc::clone(shared);
     let name = path.segments.last().cloned().unwrap_or_default();
     blocking(move || {
         let digests = shared.digests.as_ref();
         let root = &shared.config.root;
-        let prepared = root
-            .retrying(|| archives::prepare(root, &dir, format, &name, digests, &shared.archives));
+        let prepared = root.retrying(|| {
+            archives::prepare(root, &dir, format, &name, digests, &shared.archives, asked)
+        });
         match prepared {
             Ok(Prepared::Ready(rep)) => Ok((Entity::Archive(rep), None)),
             Ok(Prepared::Pending(bytes)) => {

@@ -209,19 +209,13 @@ fn body(
             let body = FileBody::new(rep.source, segments, config.chunk_size);
             Body::File(body.watching(rep.stamp, rep.links))
         }
-        // Each range of an archive becomes framing and member ranges.
+        // Each range of an archive becomes framing and member ranges as the body reaches it.
         Entity::Archive(rep) => {
-            let segments = match &rep.layout {
-                Some(layout) => segments
-                    .into_iter()
-                    .flat_map(|segment| match segment {
-                        Segment::Entity(range) => layout.segments(range),
-                        other => vec![other],
-                    })
-                    .collect(),
-                None => segments,
-            };
-            Body::File(FileBody::new(rep.source, segments, config.chunk_size))
+            let body = FileBody::new(rep.source, segments, config.chunk_size);
+            Body::File(match rep.layout {
+                Some(layout) => body.over_layout(layout),
+                None => body,
+            })
         }
         Entity::Generated(doc) => Body::Bytes(Some(generated(&doc.bytes, segments))),
     }

@@ -4,9 +4,14 @@
 //! member's version stamp, so any member added, removed or changed makes a new ETag.
 //!
 //! The layout (member offsets and framing) is computed once per archive version and cached; the
-//! walk, a `statx` per entry, is what tells whether the version is still the same. A walked
-//! version is reused for [`FRESH_FOR`] (so a range request of a 10,000-member archive does not
-//! walk 10,000 entries each time), unless one of its members was found changed.
+//! walk, a `statx` per entry, is what tells whether the version is still the same. A version
+//! whose walk started at most [`FRESH_FOR`] before a request is reused for it (so the range
+//! requests of `aria2c -x 8` on a 10,000-member archive do not walk 10,000 entries each), unless
+//! one of its members was found changed; an older one is walked again before the answer, so an
+//! answer never announces a version older than the tree as it was [`FRESH_FOR`] before the
+//! request. Walks of one archive are single-flight: requests that come during a walk wait for
+//! it and share it. The cache holds at most [`CACHED_MEMBERS`] members, least recently used
+//! versions out first.
 //!
 //! That reuse never sends a wrong byte: while a body streams, each member is opened when reached
 //! and must still have the stamp the archive announced, at its open and when its last byte is
@@ -33,19 +38,32 @@ use crate::tree::route::Found;
 
 /// Most members one archive may have (a guard against walking an endless tree).
 pub const MAX_MEMBERS: usize = 1_000_000;
-/// Archive versions kept (each is about 0.6 KiB per member).
-const CACHED_VERSIONS: usize = 32;
-/// How long a walked version is served without walking again. Changes show within this long;
-/// a member found changed retires the version at once.
+/// Members of all cached archive versions together, at most (each member costs about 2 KiB:
+/// its framing, its path twice and its stamp); a version larger than this alone is still kept
+/// while it is the only one.
+pub const CACHED_MEMBERS: usize = 200_000;
+/// How old a walk may be (from its start) and still answer a request. Changes show within this
+/// long; a member found changed retires the version at once.
 pub const FRESH_FOR: Duration = Duration::from_secs(1);
 
 /// An archive's key: the directory's path below the root, and the format.
 type ArchiveKey = (Vec<u8>, Format);
 
-/// The last version walked of each archive.
+/// The last version walked of each archive, and the walks under way.
 #[derive(Debug, Default)]
 pub struct ArchiveCache {
-    versions: Mutex<HashMap<ArchiveKey, Arc<Version>>>,
+    versions: Mutex<Versions>,
+    /// One lock per archive being walked: a request that finds none fresh walks under it, and
+    /// the ones that come meanwhile wait and then use its walk.
+    walks: Mutex<HashMap<ArchiveKey, Arc<Mutex<()>>>>,
+}
+
+/// Cached versions, with when each was last used (for the least-recently-used eviction).
+#[derive(Debug, Default)]
+struct Versions {
+    by_key: HashMap<ArchiveKey, (Arc<Version>, u64)>,
+    members: usize,
+    tick: u64,
 }
 
 /// One walked version of an archive.
@@ -56,9 +74,16 @@ struct Version {
     files: Arc<MemberFiles>,
     newest: SystemTime,
     top: Stamp,
-    walked_at: Instant,
-    /// A background walk of this archive is under way.
-    refreshing: AtomicBool,
+    /// When its walk started: the tree it describes is at least that recent.
+    walk_started: Instant,
+}
+
+impl Version {
+    /// Whether it may answer a request that came at `asked`.
+    fn fresh_for(&self, asked: Instant) -> bool {
+        !self.files.stale.load(Ordering::Relaxed)
+            && asked.saturating_duration_since(self.walk_started) <= FRESH_FOR
+    }
 }
 
 /// What preparing an archive gives.
@@ -234,110 +259,111 @@ fn etag_of(format: Format, walked: &[Walked]) -> String {
     )
 }
 
-/// Prepares the archive of `dir` (at `rel`, named `name`) in `format` (blocking: run it on the
-/// blocking pool). A zip needs every member's CRC-32 from the hasher: until all are known it is
-/// [`Prepared::Pending`] (and the missing ones are queued).
-///
-/// A version walked less than [`FRESH_FOR`] ago is served as it is; an older one too (its bytes
-/// are still checked member by member as they are sent), while a background walk replaces it,
-/// so a request never waits for the walk of a large tree that was walked before.
+/// Prepares the archive of `dir` (at `rel`, named `name`) in `format` for a request that came
+/// at `asked` (blocking: run it on the blocking pool). A zip needs every member's CRC-32 from the
+/// hasher: until all are known it is [`Prepared::Pending`] (and the missing ones are queued).
 pub fn prepare(
     root: &Arc<Root>,
     dir: &Dir,
     format: Format,
     name: &[u8],
     digests: Option<&Arc<Digests>>,
-    cache: &Arc<ArchiveCache>,
+    cache: &ArchiveCache,
+    asked: Instant,
 ) -> io::Result<Prepared> {
     let key = (dir.rel().to_vec(), format);
-    let cached = cache.get(&key);
-    if let Some(version) = &cached
-        && !version.files.stale.load(Ordering::Relaxed)
-    {
-        if version.walked_at.elapsed() >= FRESH_FOR
-            && !version.refreshing.swap(true, Ordering::Relaxed)
-        {
-            refresh(root, dir, format, name, digests, cache, version);
-        }
-        return Ok(Prepared::Ready(representation(version, dir, name)));
+    if let Some(version) = cache.get(&key).filter(|v| v.fresh_for(asked)) {
+        return Ok(Prepared::Ready(representation(&version, dir, name)));
     }
-    match walk_version(
-        root,
-        dir,
-        format,
-        name,
-        digests.map(|d| &**d),
-        cached.as_deref(),
-    )? {
-        Walk::Ready(version) => {
-            cache.put(key, Arc::clone(&version));
-            Ok(Prepared::Ready(representation(&version, dir, name)))
+    let walk = cache.walk_lock(&key);
+    let walked = {
+        let _walking = walk.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // A walk that ran while this request waited answers it too.
+        let cached = cache.get(&key);
+        match cached.as_ref().filter(|v| v.fresh_for(asked)) {
+            Some(version) => Ok(Walk::Ready(Arc::clone(version))),
+            None => walk_version(
+                root,
+                dir,
+                format,
+                name,
+                digests.map(|d| &**d),
+                cached.as_deref(),
+            )
+            .inspect(|walked| {
+                if let Walk::Ready(version) = walked {
+                    cache.put(key.clone(), Arc::clone(version));
+                }
+            }),
         }
+    };
+    cache.walk_done(&key, walk);
+    match walked? {
+        Walk::Ready(version) => Ok(Prepared::Ready(representation(&version, dir, name))),
         Walk::Pending(bytes) => Ok(Prepared::Pending(bytes)),
     }
 }
 
-/// Walks the archive again on a thread of its own and replaces the cached version; if that
-/// fails, the old version is retired so the next request walks (and reports) itself.
-fn refresh(
-    root: &Arc<Root>,
-    dir: &Dir,
-    format: Format,
-    name: &[u8],
-    digests: Option<&Arc<Digests>>,
-    cache: &Arc<ArchiveCache>,
-    old: &Arc<Version>,
-) {
-    let Ok(dir) = dir.try_clone() else {
-        old.files.stale.store(true, Ordering::Relaxed);
-        return;
-    };
-    let (root, digests, cache, retired) = (
-        Arc::clone(root),
-        digests.cloned(),
-        Arc::clone(cache),
-        Arc::clone(old),
-    );
-    let name = name.to_vec();
-    let spawned = std::thread::Builder::new()
-        .name("archive-walk".into())
-        .spawn(move || {
-            let key = (dir.rel().to_vec(), format);
-            match walk_version(
-                &root,
-                &dir,
-                format,
-                &name,
-                digests.as_deref(),
-                Some(&retired),
-            ) {
-                Ok(Walk::Ready(version)) => cache.put(key, version),
-                _ => retired.files.stale.store(true, Ordering::Relaxed),
-            }
-        });
-    if spawned.is_err() {
-        old.files.stale.store(true, Ordering::Relaxed);
-    }
-}
-
 impl ArchiveCache {
-    fn get(&self, key: &ArchiveKey) -> Option<Arc<Version>> {
+    fn versions(&self) -> std::sync::MutexGuard<'_, Versions> {
         self.versions
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(key)
-            .cloned()
     }
 
+    fn get(&self, key: &ArchiveKey) -> Option<Arc<Version>> {
+        let mut versions = self.versions();
+        versions.tick += 1;
+        let tick = versions.tick;
+        let (version, used) = versions.by_key.get_mut(key)?;
+        *used = tick;
+        Some(Arc::clone(version))
+    }
+
+    /// Caches `version`, then evicts the least recently used others while the members of all
+    /// exceed [`CACHED_MEMBERS`].
     fn put(&self, key: ArchiveKey, version: Arc<Version>) {
-        let mut versions = self
-            .versions
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if versions.len() >= CACHED_VERSIONS && !versions.contains_key(&key) {
-            versions.clear();
+        let mut versions = self.versions();
+        versions.tick += 1;
+        let (tick, size) = (versions.tick, version.files.files.len());
+        if let Some((old, _)) = versions.by_key.insert(key.clone(), (version, tick)) {
+            versions.members -= old.files.files.len();
         }
-        versions.insert(key, version);
+        versions.members += size;
+        while versions.members > CACHED_MEMBERS && versions.by_key.len() > 1 {
+            let Some(oldest) = versions
+                .by_key
+                .iter()
+                .filter(|(k, _)| **k != key)
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some((gone, _)) = versions.by_key.remove(&oldest) {
+                versions.members -= gone.files.files.len();
+            }
+        }
+    }
+
+    /// The lock a walk of `key` runs under.
+    fn walk_lock(&self, key: &ArchiveKey) -> Arc<Mutex<()>> {
+        let mut walks = self.walks.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(walks.entry(key.clone()).or_default())
+    }
+
+    /// Forgets the walk lock of `key` when no other request holds it.
+    fn walk_done(&self, key: &ArchiveKey, lock: Arc<Mutex<()>>) {
+        let mut walks = self.walks.lock().unwrap_or_else(|p| p.into_inner());
+        // Ours and the map's: nobody else waits on it.
+        if Arc::strong_count(&lock) <= 2 {
+            walks.remove(key);
+        }
+    }
+
+    /// Members of all cached versions (for tests and the metrics).
+    pub fn members(&self) -> usize {
+        self.versions().members
     }
 }
 
@@ -357,6 +383,8 @@ fn walk_version(
     digests: Option<&Digests>,
     cached: Option<&Version>,
 ) -> io::Result<Walk> {
+    // Before the first stat: the tree it describes is at least this recent.
+    let started = Instant::now();
     let top = match dir {
         Dir::Tree { fd, .. } => Stamp::of(&rustix::fs::fstat(fd)?),
         Dir::Files => return Err(io::ErrorKind::NotFound.into()),
@@ -381,7 +409,6 @@ fn walk_version(
         stamp: top,
     }];
     let mut ancestors = HashSet::from([(top.dev, top.ino)]);
-    let started = Instant::now();
     walk(root, dir, &stem, &mut ancestors, &mut walked)?;
     tracing::debug!(
         "walked {} members for {} in {:?}",
@@ -450,8 +477,7 @@ fn walk_version(
         }),
         newest,
         top,
-        walked_at: Instant::now(),
-        refreshing: AtomicBool::new(false),
+        walk_started: started,
     });
     Ok(Walk::Ready(version))
 }

@@ -70,8 +70,10 @@ impl Server {
             fs::set_permissions(log_dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
             cmd.env("RANGESERVE_STATE_DIR", state);
         }
+        if !cmd.get_envs().any(|(k, _)| k == "RUST_LOG") {
+            cmd.env("RUST_LOG", "info");
+        }
         let mut child = cmd
-            .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(fs::File::create(&log_path).unwrap())
