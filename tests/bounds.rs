@@ -422,3 +422,79 @@ fn stalled_archive_downloads_hold_no_copy_of_the_layout() {
     );
     drop(stalled);
 }
+
+/// One HTTP/2 frame: length, type, flags, stream, payload (RFC 9113 §4.1).
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut frame = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+    frame.extend_from_slice(&stream.to_be_bytes());
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// An HPACK literal without indexing, its name from the static table (RFC 7541 §6.2.2).
+fn hpack_literal(name_index: u8, value: &str) -> Vec<u8> {
+    assert!(name_index < 16 && value.len() < 127);
+    let mut out = vec![name_index, value.len() as u8];
+    out.extend_from_slice(value.as_bytes());
+    out
+}
+
+/// 100 HTTP/2 streams on one connection whose client grants a 2^31-1 window and then reads
+/// nothing: what the server buffers for them is bounded per connection (about 2 MiB), not
+/// 256 KiB per stream.
+#[test]
+fn stalled_http2_streams_hold_a_bounded_buffer_per_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = random_file(dir.path(), "big.bin", 4 << 20, 5);
+    let server = Server::start(&path, &["--no-digest", "--no-progress"]);
+    let pid = server.pid();
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    // SETTINGS_INITIAL_WINDOW_SIZE = 2^31-1, and the connection window raised to match.
+    hello.extend(h2_frame(0x4, 0, 0, &[0, 4, 0x7f, 0xff, 0xff, 0xff]));
+    hello.extend(h2_frame(
+        0x8,
+        0,
+        0,
+        &(0x7fff_ffffu32 - 65_535).to_be_bytes(),
+    ));
+    stream.write_all(&hello).unwrap();
+    // The server's SETTINGS, then our ACK of it.
+    let mut header = [0u8; 9];
+    stream.read_exact(&mut header).unwrap();
+    assert_eq!(header[3], 0x4, "the server opens with SETTINGS");
+    let len =
+        (usize::from(header[0]) << 16) | (usize::from(header[1]) << 8) | usize::from(header[2]);
+    let mut settings = vec![0u8; len];
+    stream.read_exact(&mut settings).unwrap();
+    stream.write_all(&h2_frame(0x4, 0x1, 0, &[])).unwrap();
+    let before = rss_kib(pid);
+
+    let authority = server.addr.to_string();
+    let mut requests = Vec::new();
+    for n in 0..100u32 {
+        let mut block = vec![0x82, 0x86]; // :method GET, :scheme http
+        block.extend(hpack_literal(4, "/big.bin"));
+        block.extend(hpack_literal(1, &authority));
+        requests.extend(h2_frame(0x1, 0x5, 2 * n + 1, &block));
+    }
+    stream.write_all(&requests).unwrap();
+    // Nothing more is read: wait until the server's memory stops growing (bounded).
+    let mut last = rss_kib(pid);
+    for _ in 0..40 {
+        std::thread::sleep(Duration::from_millis(250));
+        let now = rss_kib(pid);
+        if now.abs_diff(last) < 64 {
+            break;
+        }
+        last = now;
+    }
+    let grown = rss_kib(pid).saturating_sub(before);
+    // 256 KiB per stream held 28 MiB at 100 streams.
+    assert!(
+        grown < 10 * 1024,
+        "100 stalled streams grew RSS by {grown} KiB"
+    );
+    assert!(server.get("/big.bin", &[("Range", "bytes=0-9")]).status == 206);
+}

@@ -28,8 +28,23 @@ use crate::net::coalesce::Coalesce;
 use crate::net::streams::StreamExecutor;
 use crate::net::timed_io::TimedIo;
 
-/// Bytes hyper buffers per HTTP/2 stream ahead of the socket (hyper's default is 400 KiB).
-const H2_SEND_BUFFER: usize = 256 * 1024;
+/// What one HTTP/2 connection's streams may hold together ahead of the socket when the client
+/// reads nothing: each stream's send buffer plus the one read its body has made (a stalled
+/// stream's reads stay at `body::FIRST_CHUNK`, see `body::GROW_AFTER`).
+pub const H2_CONNECTION_BUFFER: usize = 2 << 20;
+/// The smallest and largest send buffer of one stream (hyper's default is 400 KiB).
+const H2_SEND_BUFFER_MIN: usize = 4 * 1024;
+const H2_SEND_BUFFER_MAX: usize = 256 * 1024;
+
+/// Bytes hyper buffers per HTTP/2 stream ahead of the socket, so that `max_streams` stalled
+/// streams hold at most [`H2_CONNECTION_BUFFER`]: about 12 KiB at the default 100 streams. The
+/// socket's own buffer (`TCP_NOTSENT_LOWAT` and what is in flight) keeps a fast link full.
+pub fn h2_send_buffer(max_streams: u32) -> usize {
+    let per_stream = H2_CONNECTION_BUFFER / (max_streams.max(1) as usize);
+    per_stream
+        .saturating_sub(crate::body::FIRST_CHUNK)
+        .clamp(H2_SEND_BUFFER_MIN, H2_SEND_BUFFER_MAX)
+}
 /// Streams a client may open and reset before the server has accepted them (h2's default, 20:
 /// past it the connection is closed with GOAWAY, the rapid-reset answer).
 const H2_MAX_PENDING_RESETS: usize = 20;
@@ -271,7 +286,7 @@ fn http1_builder(config: &Config) -> http1::Builder {
 /// `--max-streams` concurrent streams and `--max-header-bytes` of header list (which also
 /// bounds a CONTINUATION flood: h2 counts the fragments against it); reset streams are bounded
 /// by h2's defaults, which answer the rapid-reset pattern (CVE-2023-44487) with GOAWAY; a send
-/// buffer per stream of [`H2_SEND_BUFFER`] (what a stalled HTTP/2 reader can pin, besides one
+/// buffer per stream of [`h2_send_buffer`] (what a stalled HTTP/2 reader can pin, besides one
 /// body chunk; the socket's own buffer keeps a long link full).
 fn auto_builder(config: &Config, streams: StreamExecutor) -> auto::Builder<StreamExecutor> {
     let mut http = auto::Builder::new(streams);
@@ -280,8 +295,27 @@ fn auto_builder(config: &Config, streams: StreamExecutor) -> auto::Builder<Strea
         .timer(TokioTimer::new())
         .max_concurrent_streams(config.max_streams)
         .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
-        .max_send_buf_size(H2_SEND_BUFFER)
+        .max_send_buf_size(h2_send_buffer(config.max_streams))
         .max_pending_accept_reset_streams(H2_MAX_PENDING_RESETS)
         .max_local_error_reset_streams(H2_MAX_LOCAL_RESETS);
     http
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stalled_streams_of_one_connection_hold_at_most_the_connection_buffer() {
+        for streams in [1, 2, 10, 100, 128, 1000] {
+            let per_stream = h2_send_buffer(streams) + crate::body::FIRST_CHUNK;
+            let total = per_stream * streams as usize;
+            assert!(
+                total <= H2_CONNECTION_BUFFER || h2_send_buffer(streams) == H2_SEND_BUFFER_MIN,
+                "{streams} streams: {total}"
+            );
+        }
+        assert_eq!(h2_send_buffer(100), (2 << 20) / 100 - 8 * 1024);
+        assert_eq!(h2_send_buffer(1), H2_SEND_BUFFER_MAX);
+    }
 }
