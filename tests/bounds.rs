@@ -59,7 +59,6 @@ fn one_address_never_holds_more_than_its_slots_and_another_is_served() {
         ],
     );
     let one: IpAddr = "127.0.0.1".parse().unwrap();
-    let two: IpAddr = "127.0.0.2".parse().unwrap();
 
     // The first address's one slot, held by a keep-alive connection that has been served.
     let mut held = connect_from(one, server.addr);
@@ -100,9 +99,10 @@ fn one_address_never_holds_more_than_its_slots_and_another_is_served() {
         refused.load(Ordering::Relaxed) >= 5
     });
     // ... while the second address is served, promptly, on the second slot.
-    for _ in 0..3 {
+    // A fresh address each time (the server may not have seen the last one's close yet).
+    for n in 2..5u8 {
         let started = Instant::now();
-        let mut other = connect_from(two, server.addr);
+        let mut other = connect_from(IpAddr::from([127, 0, 0, n]), server.addr);
         assert_eq!(exchange(&mut other, "/a.txt").0, 200);
         let took = started.elapsed();
         assert!(
@@ -497,4 +497,50 @@ fn stalled_http2_streams_hold_a_bounded_buffer_per_connection() {
         "100 stalled streams grew RSS by {grown} KiB"
     );
     assert!(server.get("/big.bin", &[("Range", "bytes=0-9")]).status == 206);
+}
+
+/// Connections past the per-client limit that send nothing (or only HTTP/2 PINGs) hold none of
+/// the `--max-connections` slots: another address is served at once, though the timeouts that
+/// would close them are long.
+#[test]
+fn silent_connections_past_the_limit_hold_no_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = random_file(dir.path(), "a.txt", 1000, 1);
+    let server = Server::start(
+        &path,
+        &[
+            "--max-connections",
+            "3",
+            "--max-connections-per-client",
+            "1",
+            "--idle-timeout",
+            "60",
+            "--header-timeout",
+            "60",
+        ],
+    );
+    let one: IpAddr = "127.0.0.1".parse().unwrap();
+    let mut held = connect_from(one, server.addr);
+    assert_eq!(exchange(&mut held, "/a.txt").0, 200);
+    // Two silent connections and one h2c connection that only pings.
+    let silent: Vec<TcpStream> = (0..2).map(|_| connect_from(one, server.addr)).collect();
+    let mut pinging = connect_from(one, server.addr);
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    hello.extend(h2_frame(0x4, 0, 0, &[]));
+    hello.extend(h2_frame(0x6, 0, 0, &[0; 8]));
+    pinging.write_all(&hello).unwrap();
+    // A fresh address each time (the server may not have seen the last one's close yet).
+    for n in 2..5u8 {
+        let started = Instant::now();
+        let mut other = connect_from(IpAddr::from([127, 0, 0, n]), server.addr);
+        assert_eq!(exchange(&mut other, "/a.txt").0, 200);
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(5),
+            "the second address waited {took:?}"
+        );
+        let _ = pinging.write_all(&h2_frame(0x6, 0, 0, &[1; 8]));
+    }
+    drop(silent);
+    assert_eq!(exchange(&mut held, "/a.txt").0, 200);
 }

@@ -159,7 +159,6 @@ pub async fn plan(
         req.headers(),
         entity.len(),
         &validators,
-        entity.ranges(),
         shared.config.max_ranges,
         now,
     );

@@ -119,14 +119,16 @@ fn serve(
     let len = entity.len();
     let (status, segments) = match outcome {
         Outcome::NotModified => {
-            validators(fields, &mut entity, now);
+            validators(fields, &mut entity, config, now);
             return (StatusCode::NOT_MODIFIED, Body::empty());
         }
         Outcome::PreconditionFailed => {
+            vary(fields, &entity);
             fields.insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
             return (StatusCode::PRECONDITION_FAILED, Body::empty());
         }
         Outcome::Unsatisfiable => {
+            vary(fields, &entity);
             fields.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
             let range = format::unsatisfied_range(len);
             fields.insert(header::CONTENT_RANGE, owned_value(range));
@@ -160,26 +162,41 @@ fn serve(
     if let Some(value) = repr_digest {
         fields.insert(REPR_DIGEST, value);
     }
-    validators(fields, &mut entity, now);
+    validators(fields, &mut entity, config, now);
     (status, body(fields, entity, segments, config, head))
 }
 
 /// What a 304 carries, and every 200 and 206 (RFC 9110 §15.3.7: a 206 has what a 200 would,
-/// §15.4.5: a 304 what the 200 would have said of caching): the ETag, `Last-Modified` for a
-/// file or an archive, and the fields of its kind.
-/// The ETag is moved out of the entity into the field (no copy: this runs per request).
-fn validators(fields: &mut HeaderMap, entity: &mut Entity, now: SystemTime) {
+/// §15.4.5: a 304 what the 200 would have said of caching): the ETag, `Last-Modified` and
+/// `--cache-control` for a file or an archive, `Vary` and `Cache-Control: no-cache` for a
+/// generated document. The ETag is moved out of the entity into the field (no copy: this runs
+/// per request).
+fn validators(fields: &mut HeaderMap, entity: &mut Entity, config: &Config, now: SystemTime) {
     fields.insert(header::ETAG, owned_value(entity.take_etag()));
     if let Some(modified) = entity.last_modified(now) {
         let value = format::http_date(modified);
         fields.insert(header::LAST_MODIFIED, owned_value(value));
     }
-    if let Entity::Generated(doc) = entity {
-        if doc.listing {
-            fields.insert(header::VARY, HeaderValue::from_static("Accept"));
+    match entity {
+        Entity::File(_) | Entity::Archive(_) => {
+            if let Some(value) = &config.cache_control {
+                fields.insert(header::CACHE_CONTROL, value.clone());
+            }
         }
-        // Generated documents change with the tree: revalidate (cheaply, by ETag) each time.
-        fields.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        Entity::Generated(_) => {
+            vary(fields, entity);
+            // Generated documents change with the tree: revalidate (cheaply, by ETag) each time.
+            fields.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        }
+    }
+}
+
+/// `Vary: Accept` on every answer about a listing (one URL, an HTML and a JSON form).
+fn vary(fields: &mut HeaderMap, entity: &Entity) {
+    if let Entity::Generated(doc) = entity
+        && doc.listing
+    {
+        fields.insert(header::VARY, HeaderValue::from_static("Accept"));
     }
 }
 
@@ -197,9 +214,6 @@ fn body(
             header::CONTENT_DISPOSITION,
             rep.identity.content_disposition.clone(),
         );
-        if let Some(value) = &config.cache_control {
-            fields.insert(header::CACHE_CONTROL, value.clone());
-        }
     }
     if head {
         return Body::empty();

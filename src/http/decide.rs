@@ -31,17 +31,6 @@ pub enum Outcome {
     Multipart(Vec<Range<u64>>),
 }
 
-/// When an entity's ranges are served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ranges {
-    /// Whenever asked for (files, archives, sidecars, manifests).
-    Always,
-    /// Only with an `If-Range` (that then must match): a `Range` alone is ignored (§14.2 lets a
-    /// server ignore it). For listings: `wget -c -r` run again asks each kept `index.html` for
-    /// `bytes=LEN-` with no validator, and a changed listing must come whole, not spliced.
-    Validated,
-}
-
 /// Applies the preconditions and then the `Range` of a GET or HEAD to an entity of `len` bytes.
 /// At most `max_ranges` ranges are served (more, or overlapping ones past that, get the whole
 /// entity, see [`range::resolve`]).
@@ -49,7 +38,6 @@ pub fn decide(
     fields: &HeaderMap,
     len: u64,
     validators: &Validators<'_>,
-    ranges: Ranges,
     max_ranges: usize,
     now: SystemTime,
 ) -> Outcome {
@@ -77,7 +65,7 @@ pub fn decide(
         if_none_match: if_none_match.as_deref(),
         if_modified_since: if_modified_since.as_deref(),
         if_range: if_range.as_deref(),
-        has_range: range.is_some() && (ranges == Ranges::Always || if_range.is_some()),
+        has_range: range.is_some(),
     };
     match conditional::evaluate(&preconditions, validators, now) {
         Decision::PreconditionFailed => Outcome::PreconditionFailed,
@@ -127,7 +115,6 @@ mod tests {
             &fields,
             100,
             &validators,
-            Ranges::Always,
             8,
             modified() + Duration::from_secs(60),
         )
@@ -240,23 +227,5 @@ mod tests {
             outcome(&[("range", "bytes=0-9"), ("if-range", ETAG)], None),
             Single(0..10)
         );
-    }
-
-    #[test]
-    fn a_validated_only_entity_ignores_a_range_without_if_range() {
-        let mut fields = HeaderMap::new();
-        fields.insert(header::RANGE, HeaderValue::from_static("bytes=90-"));
-        let validators = Validators {
-            etag: ETAG,
-            also: None,
-            last_modified: None,
-        };
-        let now = modified();
-        let get = |fields: &HeaderMap| decide(fields, 100, &validators, Ranges::Validated, 8, now);
-        assert_eq!(get(&fields), Outcome::Full);
-        fields.insert(header::IF_RANGE, HeaderValue::from_static(ETAG));
-        assert_eq!(get(&fields), Outcome::Single(90..100));
-        fields.insert(header::IF_RANGE, HeaderValue::from_static("\"old\""));
-        assert_eq!(get(&fields), Outcome::Full);
     }
 }

@@ -23,7 +23,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::access_log::ObservedBody;
 use crate::cli::Config;
 use crate::handler::{self, Shared};
-use crate::net::client_limit::{self, Client};
+use crate::net::client_limit::{Admission, Client};
 use crate::net::coalesce::Coalesce;
 use crate::net::streams::StreamExecutor;
 use crate::net::timed_io::TimedIo;
@@ -51,14 +51,41 @@ const H2_MAX_PENDING_RESETS: usize = 20;
 /// Streams the server may reset for a client's protocol errors before closing the connection.
 const H2_MAX_LOCAL_RESETS: usize = 1024;
 
-/// Serves one connection (after the TLS handshake, if any); `permit` is its connection slot.
+/// Serves one connection (after the TLS handshake, if any); `permit` is its connection slot and
+/// `admission` what the per-client limit said of it. A connection past that limit gets one
+/// answer and at most `--header-timeout` in all.
 pub async fn serve(
     stream: std::net::TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
     tls: Option<TlsAcceptor>,
     watcher: Watcher,
-    permit: OwnedSemaphorePermit,
+    (permit, admission): (OwnedSemaphorePermit, Admission),
+) {
+    if admission.is_over() {
+        let deadline = shared.config.header_timeout;
+        let answered = tokio::time::timeout(
+            deadline,
+            serve_admitted(stream, peer, &shared, tls, watcher, true),
+        );
+        if answered.await.is_err() {
+            tracing::debug!(
+                "connection from {peer} past the per-client limit closed after {deadline:?}"
+            );
+        }
+    } else {
+        serve_admitted(stream, peer, &shared, tls, watcher, false).await;
+    }
+    drop((admission, permit));
+}
+
+async fn serve_admitted(
+    stream: std::net::TcpStream,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+    tls: Option<TlsAcceptor>,
+    watcher: Watcher,
+    busy: bool,
 ) {
     let stream = match TcpStream::from_std(stream) {
         Ok(stream) => stream,
@@ -69,11 +96,7 @@ pub async fn serve(
     };
     let config = &shared.config;
     let connected = shared.connections.enter(&config.root);
-    let slot = client_limit::admit(&shared, peer);
-    let client = Client {
-        peer,
-        busy: slot.is_over(),
-    };
+    let client = Client { peer, busy };
     let streams = StreamExecutor::new(config.send_timeout);
     let in_flight = streams.in_flight();
     let timed = move |stream| {
@@ -81,7 +104,7 @@ pub async fn serve(
     };
     let conn = Conn {
         client,
-        shared: &shared,
+        shared,
         watcher,
         streams,
     };
@@ -97,7 +120,7 @@ pub async fn serve(
         // TLS connections should pay for it.
         Some(acceptor) => Box::pin(conn.serve_tls(acceptor, timed(stream))).await,
     }
-    drop((slot, connected, permit));
+    drop(connected);
 }
 
 /// The first byte the client sent, without taking it from the socket; `None` if it closed or

@@ -18,7 +18,7 @@ use crate::error::StartupError;
 use crate::handler::Shared;
 use crate::net::tls_server::Tls;
 use crate::net::workers::Workers;
-use crate::net::{connection, signals, socket};
+use crate::net::{client_limit, connection, signals, socket};
 use crate::ops::banner::{self, BannerFacts, ClientLines, Served};
 use crate::ops::{addresses, metrics_listener};
 use crate::tree::root::Root;
@@ -94,6 +94,7 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
     let config = &shared.config;
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(config.max_connections));
+    let busy = Arc::new(Semaphore::new(client_limit::BUSY_CONNECTIONS));
     let log_shutdown = |signal: &str| {
         tracing::info!(
             "{signal}: no longer accepting; waiting up to {:?} for {} connection(s)",
@@ -146,6 +147,19 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
             }
         };
         socket::tune(&stream, peer);
+        // Past the per-client limit: the slot goes back, and the answer uses a busy slot (none
+        // left: closed without one).
+        let admission = client_limit::admit(&shared, peer);
+        let permit = match admission.is_over() {
+            false => permit,
+            true => match Arc::clone(&busy).try_acquire_owned() {
+                Ok(busy) => busy,
+                Err(_) => {
+                    tracing::debug!("{peer}: past the per-client limit, no busy slot: closed");
+                    continue;
+                }
+            },
+        };
         // Move the socket to a worker: deregister it here, register it there.
         match stream.into_std() {
             Ok(stream) => {
@@ -155,7 +169,7 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
                     Arc::clone(&shared),
                     tls.as_ref().map(|tls| tls.acceptor.clone()),
                     graceful.watcher(),
-                    permit,
+                    (permit, admission),
                 );
                 workers.next().spawn(connection);
             }

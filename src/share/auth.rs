@@ -146,11 +146,12 @@ impl Failures {
     /// crossed the limit.
     pub fn record(&mut self, ip: IpAddr, now: Instant) -> Option<Duration> {
         self.expire(now);
-        while self.by_address.len() >= MAX_ADDRESSES && !self.by_address.contains_key(&ip) {
-            let Some((_, oldest)) = self.expiries.pop_front() else {
-                break;
-            };
-            self.by_address.remove(&oldest);
+        if self.by_address.len() >= MAX_ADDRESSES
+            && !self.by_address.contains_key(&ip)
+            && !self.evict_one(now)
+        {
+            // Every address held is refused: this one is not counted (the refusals stand).
+            return None;
         }
         let record = self.by_address.entry(ip).or_default();
         record.recent.retain(|t| now.duration_since(*t) < WINDOW);
@@ -164,6 +165,30 @@ impl Failures {
         };
         self.expiries.push_back((now + WINDOW, ip));
         refused
+    }
+
+    /// How many of the oldest expiries one eviction looks at for an address not refused.
+    const EVICTION_SCAN: usize = 64;
+
+    /// Forgets the address with the oldest attempt that is not refused now (a refused one is
+    /// never forgotten before its refusal ends: its expiry goes back in line for then). Looks at
+    /// most at [`Failures::EVICTION_SCAN`] entries; `false` if none could go.
+    fn evict_one(&mut self, now: Instant) -> bool {
+        for _ in 0..Self::EVICTION_SCAN {
+            let Some((_, ip)) = self.expiries.pop_front() else {
+                return false;
+            };
+            if let Some(record) = self.by_address.get(&ip) {
+                match record.refused_until {
+                    Some(until) if until > now => self.expiries.push_back((until, ip)),
+                    _ => {
+                        self.by_address.remove(&ip);
+                        return true;
+                    }
+                }
+            }
+        }
+        false
     }
 
     /// Forgets the addresses whose attempts and refusal are all over.
@@ -329,5 +354,15 @@ mod tests {
         let refused_at = later + Duration::from_millis(MAX_FAILURES as u64);
         failures.record("192.0.2.3".parse().unwrap(), refused_at + WINDOW / 2);
         assert!(failures.refused_for(ip, refused_at + WINDOW / 2).is_some());
+        // Even a flood of new addresses cannot make it forget a refused one early.
+        let flood = refused_at + WINDOW / 2;
+        for n in 0..(MAX_ADDRESSES as u32 + 100) {
+            failures.record(
+                IpAddr::from(std::net::Ipv4Addr::from(0x0b00_0000 + n)),
+                flood,
+            );
+        }
+        assert!(failures.len() <= MAX_ADDRESSES);
+        assert!(failures.refused_for(ip, flood).is_some());
     }
 }

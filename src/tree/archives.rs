@@ -42,6 +42,9 @@ pub const MAX_MEMBERS: usize = 1_000_000;
 /// its framing, its path twice and its stamp); a version larger than this alone is still kept
 /// while it is the only one.
 pub const CACHED_MEMBERS: usize = 200_000;
+/// How long a member's open mid-body waits for a file descriptor (out of them) before the
+/// response is cut.
+pub const DESCRIPTOR_WAIT: Duration = Duration::from_secs(10);
 /// How old a walk may be (from its start) and still answer a request. Changes show within this
 /// long; a member found changed retires the version at once.
 pub const FRESH_FOR: Duration = Duration::from_secs(1);
@@ -150,13 +153,31 @@ impl MemberFiles {
 impl Members for MemberFiles {
     fn try_open(&self, index: usize) -> io::Result<Option<Arc<File>>> {
         let (rel, _) = self.expected(index)?;
-        self.opened(index, self.root.lookup_unkept(rel, false))
+        match self.opened(index, self.root.lookup_unkept(rel, false)) {
+            // No descriptor now: the blocking open waits for one.
+            Err(err) if crate::error::out_of_descriptors(&err) => Ok(None),
+            opened => opened,
+        }
     }
 
+    /// Out of descriptors mid-archive (the 200 is sent: failing would cut it), waits for one:
+    /// other responses end and give theirs back. At most [`DESCRIPTOR_WAIT`] in all.
     fn open(&self, index: usize) -> io::Result<Arc<File>> {
         let (rel, _) = self.expected(index)?;
-        self.opened(index, self.root.lookup_unkept(rel, true))?
-            .ok_or_else(|| self.changed(rel))
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match self.opened(index, self.root.lookup_unkept(rel, true)) {
+                Err(err)
+                    if crate::error::out_of_descriptors(&err)
+                        && started.elapsed() < DESCRIPTOR_WAIT =>
+                {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+                opened => return opened?.ok_or_else(|| self.changed(rel)),
+            }
+        }
     }
 
     fn check(&self, index: usize, file: &File) -> io::Result<()> {

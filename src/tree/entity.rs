@@ -11,7 +11,6 @@ use hyper::header::HeaderValue;
 use sha2::{Digest as _, Sha256};
 
 use crate::http::conditional::Validators;
-use crate::http::decide::Ranges;
 use crate::http::format;
 use crate::representation::Representation;
 
@@ -33,8 +32,7 @@ pub struct Generated {
     pub bytes: Bytes,
     pub etag: String,
     pub content_type: HeaderValue,
-    /// A listing: `Vary: Accept` (one URL has an HTML and a JSON form), and ranges only with
-    /// `If-Range` (see [`Ranges::Validated`]).
+    /// A listing: `Vary: Accept` (one URL has an HTML and a JSON form).
     pub listing: bool,
 }
 
@@ -103,14 +101,6 @@ impl Entity {
                 Entity::Generated(_) => None,
             },
             last_modified: self.last_modified(now),
-        }
-    }
-
-    /// When its ranges are served.
-    pub fn ranges(&self) -> Ranges {
-        match self {
-            Entity::Generated(doc) if doc.listing => Ranges::Validated,
-            _ => Ranges::Always,
         }
     }
 
