@@ -248,6 +248,7 @@ async fn listing(
     );
     let authority = req.uri().authority().map(|a| a.as_str());
     let origin = fields::origin(req.headers(), authority, shared.scheme());
+    let _turn = shared.walks.acquire().await;
     let shared = Arc::clone(shared);
     blocking(move || {
         let entries = read_entries(&shared, &dir, &path)?;
@@ -278,6 +279,7 @@ async fn listing(
 /// `SHA256SUMS` of a directory's files, once every digest is known (503 until then; 404 for a
 /// directory without files).
 async fn manifest(shared: &Arc<Shared>, dir: Dir, path: RequestPath) -> Found {
+    let _turn = shared.walks.acquire().await;
     let shared = Arc::clone(shared);
     blocking(move || {
         let entries = read_entries(&shared, &dir, &path)?;
@@ -302,6 +304,7 @@ async fn archive(
     path: RequestPath,
     asked: Instant,
 ) -> Found {
+    let _turn = shared.walks.acquire().await;
     let shared = Arc::clone(shared);
     let name = path.segments.last().cloned().unwrap_or_default();
     blocking(move || {

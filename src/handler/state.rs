@@ -27,7 +27,14 @@ pub struct Shared {
     pub failures: Mutex<Failures>,
     /// Connections open per client address (for `--max-connections-per-client`).
     pub per_client: Mutex<HashMap<IpAddr, usize>>,
+    /// Turns for what reads a whole directory or tree into memory (listings, manifests,
+    /// archive walks): at most [`WALKS_AT_ONCE`] at a time, so the memory many requests for a
+    /// huge folder can make the server hold is that of a few, not of one per request.
+    pub walks: tokio::sync::Semaphore,
 }
+
+/// Listings, manifests and archive walks read at once, at most (the others wait their turn).
+pub const WALKS_AT_ONCE: usize = 4;
 
 impl Shared {
     /// The state for serving with `config` (and its digests, when hashing is on).
@@ -40,6 +47,7 @@ impl Shared {
             buckets: Default::default(),
             failures: Default::default(),
             per_client: Default::default(),
+            walks: tokio::sync::Semaphore::new(WALKS_AT_ONCE),
         }
     }
 
