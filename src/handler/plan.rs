@@ -376,6 +376,12 @@ fn read_entries(
 }
 
 fn with_digests(digests: Option<&Digests>, listed: Vec<Listed>) -> Vec<listing::Entry> {
+    let Some(digests) = digests else {
+        // Without digests, nothing to look up: no list of the files' paths either.
+        let mut entries: Vec<listing::Entry> = listed.into_iter().map(|l| l.entry).collect();
+        listing::sort(&mut entries);
+        return entries;
+    };
     let mut entries = Vec::with_capacity(listed.len());
     let mut files = Vec::new();
     let mut file_index = Vec::new();
@@ -390,11 +396,9 @@ fn with_digests(digests: Option<&Digests>, listed: Vec<Listed>) -> Vec<listing::
         }
         entries.push(item.entry);
     }
-    if let Some(digests) = digests {
-        let sums = digests.lookup_all(&files);
-        for (index, sum) in file_index.into_iter().zip(sums) {
-            entries[index].sha256 = sum.map(|s| s.sha256);
-        }
+    let sums = digests.lookup_all(&files);
+    for (index, sum) in file_index.into_iter().zip(sums) {
+        entries[index].sha256 = sum.map(|s| s.sha256);
     }
     listing::sort(&mut entries);
     entries
