@@ -100,9 +100,18 @@ impl http_body::Body for Body {
     }
 }
 
+/// A document made on demand (a listing): any range of its bytes, rendered when read.
+pub trait Document: Send + Sync {
+    /// At most `max` bytes from `offset` (fewer only at the end).
+    fn read_at(&self, offset: u64, max: usize) -> Bytes;
+}
+
 /// Where a body's file bytes come from.
 #[derive(Clone)]
 pub enum Source {
+    /// A document rendered as it is read: [`Segment::Entity`] ranges are its bytes (no I/O,
+    /// rendered inline).
+    Document(Arc<dyn Document>),
     /// One open file: [`Segment::Entity`] ranges are its bytes.
     File(Arc<File>),
     /// An archive's members, opened one at a time as the body reaches them
@@ -331,6 +340,10 @@ impl FileBody {
             }
             let offset = range.start;
             let want = (range.end - range.start).min(self.next_read_size()) as usize;
+            if let (None, Source::Document(doc)) = (index, &self.source) {
+                let bytes = doc.read_at(offset, want);
+                return self.deliver(bytes);
+            }
             let mut buf = ReadBuffer::new(want);
             let file = match (index, &self.source) {
                 (None, Source::File(file)) => Arc::clone(file),

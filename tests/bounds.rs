@@ -544,3 +544,43 @@ fn silent_connections_past_the_limit_hold_no_slot() {
     drop(silent);
     assert_eq!(exchange(&mut held, "/a.txt").0, 200);
 }
+
+/// A listing is rendered as it is sent, from its sorted entries: 10 GETs of a 20,000-entry
+/// listing that read nothing hold one copy of the entries between them, not 10 rendered pages.
+#[test]
+fn stalled_listing_downloads_share_the_entries_not_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big");
+    std::fs::create_dir(&big).unwrap();
+    for i in 0..20_000 {
+        std::fs::write(
+            big.join(format!("a-rather-long-file-name-{i:05}.bin")),
+            b"x",
+        )
+        .unwrap();
+    }
+    let server = Server::start_dir(dir.path(), &["--no-digest", "--no-progress"]);
+    let whole = server.get("/big/", &[]);
+    assert_eq!(whole.status, 200);
+    whole.assert_exact_length();
+    assert!(whole.body.len() > 4_000_000, "{} bytes", whole.body.len());
+    // A range of it is the same bytes as the whole page's.
+    let part = server.get("/big/", &[("Range", "bytes=3000000-3000999")]);
+    assert_eq!(part.status, 206);
+    assert_eq!(part.body, whole.body[3_000_000..3_001_000]);
+    let before = rss_kib(server.pid());
+    let stalled: Vec<(TcpStream, u16, u64, Vec<u8>)> = (0..10)
+        .map(|_| common::begin(&server, "/big/", None))
+        .collect();
+    for (_, status, len, _) in &stalled {
+        // (Host: x here: the page's commands name another origin, so another length.)
+        assert!(*status == 200 && *len > 4_000_000, "{status} {len}");
+    }
+    let grown = rss_kib(server.pid()).saturating_sub(before);
+    // Ten rendered pages would be 10 × 5 MB.
+    assert!(
+        grown < 25 * 1024,
+        "10 stalled listings grew RSS by {grown} KiB"
+    );
+    drop(stalled);
+}

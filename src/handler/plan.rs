@@ -24,7 +24,8 @@ use crate::representation::Representation;
 use crate::tree::archives::{self, Prepared};
 use crate::tree::entity::{Entity, Generated, TEXT_PLAIN};
 use crate::tree::entries::Listed;
-use crate::tree::listing::{self, Page};
+use crate::tree::listing::{self, parts::Listing};
+use crate::tree::rendered::Rendered;
 use crate::tree::root::Dir;
 use crate::tree::route::{self, RequestPath, Target};
 
@@ -252,24 +253,28 @@ async fn listing(
     let shared = Arc::clone(shared);
     blocking(move || {
         let entries = read_entries(&shared, &dir, &path)?;
-        let page = Page {
-            segments: &path.segments,
-            origin: origin.as_deref(),
-            entries: &entries,
+        let archive_name = path
+            .segments
+            .last()
+            .map(Vec::as_slice)
+            .or(Some(shared.config.root.name()))
+            .filter(|name| !name.is_empty())
+            .map(<[u8]>::to_vec);
+        let listing = Listing {
+            segments: path.segments,
+            origin,
+            entries,
             checksums: shared.digests.is_some(),
-            archive_name: path
-                .segments
-                .last()
-                .map(Vec::as_slice)
-                .or(Some(shared.config.root.name()))
-                .filter(|name| !name.is_empty()),
-            mount: &mount,
+            archive_name,
+            mount,
+            json,
         };
-        let mut doc = if json {
-            Generated::new(listing::json(&page), "application/json")
-        } else {
-            Generated::new(listing::html(&page), "text/html; charset=utf-8")
+        let content_type = match json {
+            true => "application/json",
+            false => "text/html; charset=utf-8",
         };
+        let rendered = shared.listings.share(Rendered::new(Box::new(listing)));
+        let mut doc = Generated::rendered(rendered, content_type);
         doc.listing = true;
         Ok((Entity::Generated(doc), None))
     })

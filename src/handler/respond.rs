@@ -10,13 +10,13 @@ use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use super::plan::{Plan, Refusal, Served};
-use crate::body::{Body, FileBody};
+use crate::body::{Body, FileBody, Source};
 use crate::cli::Config;
 use crate::http::decide::Outcome;
 use crate::http::format;
 use crate::http::multipart;
 use crate::http::segment::{Segment, body_length};
-use crate::tree::entity::{Entity, TEXT_PLAIN};
+use crate::tree::entity::{Content, Entity, TEXT_PLAIN};
 
 /// RFC 9530 §3.
 const REPR_DIGEST: HeaderName = HeaderName::from_static("repr-digest");
@@ -231,7 +231,14 @@ fn body(
                 None => body,
             })
         }
-        Entity::Generated(doc) => Body::Bytes(Some(generated(&doc.bytes, segments))),
+        Entity::Generated(doc) => match doc.content {
+            Content::Bytes(bytes) => Body::Bytes(Some(generated(&bytes, segments))),
+            Content::Rendered(doc) => Body::File(FileBody::new(
+                Source::Document(doc),
+                segments,
+                config.chunk_size,
+            )),
+        },
     }
 }
 

@@ -11,6 +11,7 @@ use crate::share::auth::Failures;
 use crate::share::throttle::Buckets;
 use crate::tree::archives::ArchiveCache;
 use crate::tree::connections::Connections;
+use crate::tree::rendered::Live;
 
 /// What every request needs: the configuration, the digests (absent with `--no-digest`), and
 /// the archive layouts computed so far.
@@ -31,6 +32,8 @@ pub struct Shared {
     /// archive walks): at most [`WALKS_AT_ONCE`] at a time, so the memory many requests for a
     /// huge folder can make the server hold is that of a few, not of one per request.
     pub walks: tokio::sync::Semaphore,
+    /// Listings being sent, shared by the requests that render the same bytes.
+    pub listings: Live,
 }
 
 /// Listings, manifests and archive walks read at once, at most (the others wait their turn).
@@ -48,6 +51,7 @@ impl Shared {
             failures: Default::default(),
             per_client: Default::default(),
             walks: tokio::sync::Semaphore::new(WALKS_AT_ONCE),
+            listings: Live::default(),
         }
     }
 

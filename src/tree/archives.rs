@@ -141,7 +141,7 @@ impl MemberFiles {
         match found {
             Found::File(rep) if rep.stamp == *stamp => match rep.source {
                 Source::File(file) => Ok(Some(file)),
-                Source::Members(_) => Err(self.changed(rel)),
+                Source::Members(_) | Source::Document(_) => Err(self.changed(rel)),
             },
             Found::WouldBlock => Ok(None),
             Found::Failed(err) => Err(err),

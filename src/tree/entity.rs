@@ -4,6 +4,7 @@
 //! kind ETag, 304, If-Range, Range and HEAD alike; the handler turns the entity and the outcome
 //! into a response. A new kind of document is a new [`Generated`] made by a pure renderer.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -13,6 +14,7 @@ use sha2::{Digest as _, Sha256};
 use crate::http::conditional::Validators;
 use crate::http::format;
 use crate::representation::Representation;
+use crate::tree::rendered::Rendered;
 
 /// Something served with a body.
 #[derive(Debug)]
@@ -25,15 +27,23 @@ pub enum Entity {
     Generated(Generated),
 }
 
-/// A document made in memory, with a strong ETag that is a digest of its bytes (so it changes
+/// A document made here, with a strong ETag that is a digest of its bytes (so it changes
 /// whenever a byte does, and two replicas making the same bytes send the same tag).
 #[derive(Debug)]
 pub struct Generated {
-    pub bytes: Bytes,
+    pub content: Content,
     pub etag: String,
     pub content_type: HeaderValue,
     /// A listing: `Vary: Accept` (one URL has an HTML and a JSON form).
     pub listing: bool,
+}
+
+/// A generated document's bytes: made whole (a sidecar, `SHA256SUMS`), or rendered part by
+/// part as they are sent (a listing: the response holds its entries, not the page).
+#[derive(Debug, Clone)]
+pub enum Content {
+    Bytes(Bytes),
+    Rendered(Arc<Rendered>),
 }
 
 /// `text/plain; charset=utf-8`: the sidecars, `SHA256SUMS` and every fixed-text answer.
@@ -45,11 +55,32 @@ impl Generated {
         let bytes = bytes.into();
         let etag = format!("\"{}\"", format::hex(&Sha256::digest(&bytes)[..12]));
         Generated {
-            bytes,
+            content: Content::Bytes(bytes),
             etag,
             content_type: HeaderValue::from_static(content_type),
             listing: false,
         }
+    }
+
+    /// A document rendered as it is sent (its ETag, like [`Generated::new`]'s, a digest of it).
+    pub fn rendered(doc: Arc<Rendered>, content_type: &'static str) -> Generated {
+        Generated {
+            etag: doc.etag().to_string(),
+            content: Content::Rendered(doc),
+            content_type: HeaderValue::from_static(content_type),
+            listing: false,
+        }
+    }
+
+    pub fn len(&self) -> u64 {
+        match &self.content {
+            Content::Bytes(bytes) => bytes.len() as u64,
+            Content::Rendered(doc) => doc.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -58,7 +89,7 @@ impl Entity {
     pub fn len(&self) -> u64 {
         match self {
             Entity::File(rep) | Entity::Archive(rep) => rep.len,
-            Entity::Generated(doc) => doc.bytes.len() as u64,
+            Entity::Generated(doc) => doc.len(),
         }
     }
 

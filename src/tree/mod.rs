@@ -15,5 +15,6 @@ pub mod entries;
 pub mod handles;
 pub mod listing;
 pub mod named;
+pub mod rendered;
 pub mod root;
 pub mod route;

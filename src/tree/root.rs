@@ -211,7 +211,7 @@ impl Root {
         match self.lookup_keeping(rel, true, false) {
             Found::File(rep) => match rep.source {
                 Source::File(file) => Arc::try_unwrap(file).or_else(|file| file.try_clone()),
-                Source::Members(_) => Err(io::ErrorKind::InvalidInput.into()),
+                Source::Members(_) | Source::Document(_) => Err(io::ErrorKind::InvalidInput.into()),
             },
             Found::Failed(err) => Err(err),
             _ => Err(io::ErrorKind::NotFound.into()),

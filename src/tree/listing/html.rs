@@ -39,17 +39,8 @@ footer{margin-top:1rem;color:var(--muted);font-size:.85rem}\
 
 /// The HTML listing: title and breadcrumbs, the table (parent link except at the root; name,
 /// size with the exact bytes in a tooltip, modification time, SHA-256), and the folder recipe.
+/// The whole page; a response renders it part by part ([`head`], a [`row`] per entry, [`tail`]).
 pub fn html(page: &Page<'_>) -> String {
-    let title = crate::tree::route::display(page.segments);
-    let (dirs, files): (Vec<&Entry>, Vec<&Entry>) =
-        page.entries.iter().partition(|e| e.kind == Kind::Dir);
-    let total: u64 = files
-        .iter()
-        .map(|e| match e.kind {
-            Kind::File { size } => size,
-            Kind::Dir => 0,
-        })
-        .sum();
     // The rows are most of a large listing: write them into one buffer sized up front, so a
     // 100,000-entry page costs its own size and not the doublings of a growing string.
     let estimate = 8192
@@ -59,6 +50,28 @@ pub fn html(page: &Page<'_>) -> String {
             .map(|e| 360 + 4 * e.name.len())
             .sum::<usize>();
     let mut out = String::with_capacity(estimate);
+    head(page, &mut out);
+    for entry in page.entries {
+        row(entry, page.checksums).render_to(&mut out);
+    }
+    tail(page, &mut out);
+    out
+}
+
+/// Everything before the rows: the title, the breadcrumbs, the summary, the table's head and
+/// the parent link.
+pub fn head(page: &Page<'_>, out: &mut String) {
+    let title = crate::tree::route::display(page.segments);
+    let (mut dirs, mut files, mut total) = (0usize, 0usize, 0u64);
+    for entry in page.entries {
+        match entry.kind {
+            Kind::Dir => dirs += 1,
+            Kind::File { size } => {
+                files += 1;
+                total += size;
+            }
+        }
+    }
     out.push_str("<!DOCTYPE html><html lang=\"en\">");
     html! {
         head {
@@ -68,7 +81,7 @@ pub fn html(page: &Page<'_>) -> String {
             style { (PreEscaped(STYLE)) }
         }
     }
-    .render_to(&mut out);
+    .render_to(out);
     out.push_str("<body>");
     html! {
         h1 {
@@ -79,11 +92,11 @@ pub fn html(page: &Page<'_>) -> String {
             }
         }
         p.summary {
-            (count(dirs.len(), "folder")) ", " (count(files.len(), "file"))
-            @if !files.is_empty() { ", " (human_size(total)) }
+            (count(dirs, "folder")) ", " (count(files, "file"))
+            @if files > 0 { ", " (human_size(total)) }
         }
     }
-    .render_to(&mut out);
+    .render_to(out);
     // Fixed markup, nothing interpolated.
     out.push_str(
         "<table><thead><tr><th class=\"name\">Name</th><th class=\"size\">Size</th>\
@@ -100,14 +113,20 @@ pub fn html(page: &Page<'_>) -> String {
                 @if page.checksums { td.sum {} }
             }
         }
-        .render_to(&mut out);
+        .render_to(out);
     }
-    for entry in page.entries {
-        row(entry, page.checksums).render_to(&mut out);
-    }
+}
+
+/// One entry's row.
+pub fn row_into(entry: &Entry, checksums: bool, out: &mut String) {
+    row(entry, checksums).render_to(out);
+}
+
+/// Everything after the rows: the archives, the recipe, the footer.
+pub fn tail(page: &Page<'_>, out: &mut String) {
     out.push_str("</tbody></table>");
     if let Some((tar, zip)) = page.archive_urls() {
-        archive_section(page, &tar, zip.as_deref()).render_to(&mut out);
+        archive_section(page, &tar, zip.as_deref()).render_to(out);
     }
     html! {
         @if !page.entries.is_empty() {
@@ -128,9 +147,8 @@ pub fn html(page: &Page<'_>) -> String {
             "JSON for scripts: this URL with ?format=json · rangeserve " (env!("CARGO_PKG_VERSION"))
         }
     }
-    .render_to(&mut out);
+    .render_to(out);
     out.push_str("</body></html>");
-    out
 }
 
 /// "This folder as one file": a button per archive, as a GET form, which browsers follow and

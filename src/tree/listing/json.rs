@@ -5,31 +5,6 @@ use serde::Serialize;
 
 use super::{Entry, Kind, Page, display, href, rfc3339};
 
-/// The entries, serialized one by one as they are written (not collected first).
-struct JsonEntries<'a> {
-    base: &'a str,
-    entries: &'a [Entry],
-}
-
-impl Serialize for JsonEntries<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.entries.iter().map(|entry| JsonEntry {
-            name: display(&entry.name),
-            kind: match entry.kind {
-                Kind::Dir => "dir",
-                Kind::File { .. } => "file",
-            },
-            size: match entry.kind {
-                Kind::File { size } => Some(size),
-                Kind::Dir => None,
-            },
-            modified: rfc3339(entry.modified),
-            sha256: entry.sha256.map(|sum| crate::http::format::hex(&sum)),
-            url: format!("{}{}", self.base, href(entry)),
-        }))
-    }
-}
-
 #[derive(Serialize)]
 struct JsonEntry {
     name: String,
@@ -45,32 +20,69 @@ struct JsonEntry {
 /// The JSON listing: `{"path": "/sub/", "archives": {"tar": "/sub/sub.tar", "zip": …},
 /// "entries": [{"name", "type", "size" (files only),
 /// "modified" (RFC 3339 UTC), "sha256" (hex or null), "url"}]}`. A name that is not UTF-8 is
-/// shown lossily; its `url` has the exact bytes.
+/// shown lossily; its `url` has the exact bytes. The whole document; a response renders it part
+/// by part ([`head`], a [`row_into`] per entry, [`tail`]).
 pub fn json(page: &Page<'_>) -> String {
     let base = page.url_path();
-    let listing = JsonListing {
-        path: &base,
-        archives: page
-            .archive_urls()
-            .map(|(tar, zip)| JsonArchives { tar, zip }),
-        entries: JsonEntries {
-            base: &base,
-            entries: page.entries,
-        },
-    };
     let estimate = 64
         + page
             .entries
             .iter()
             .map(|e| 200 + 4 * e.name.len())
             .sum::<usize>();
-    let mut text = Vec::with_capacity(estimate);
-    if serde_json::to_writer(&mut text, &listing).is_err() {
-        text = b"{}".to_vec();
+    let mut out = String::with_capacity(estimate);
+    head(page, &mut out);
+    for (i, entry) in page.entries.iter().enumerate() {
+        row_into(&base, entry, i == 0, &mut out);
     }
-    text.push(b'\n');
-    // serde_json writes valid UTF-8 (names were made lossy first).
-    String::from_utf8(text).unwrap_or_default()
+    tail(&mut out);
+    out
+}
+
+/// `{"path":…,"archives":…,"entries":[`.
+pub fn head(page: &Page<'_>, out: &mut String) {
+    let base = page.url_path();
+    let head = JsonListing {
+        path: &base,
+        archives: page
+            .archive_urls()
+            .map(|(tar, zip)| JsonArchives { tar, zip }),
+    };
+    // serde_json writes valid UTF-8 (names were made lossy first), and an object ends in `}`.
+    let text = serde_json::to_string(&head).unwrap_or_else(|_| "{}".to_string());
+    out.push_str(text.strip_suffix('}').unwrap_or("{"));
+    out.push_str(if text == "{}" {
+        "\"entries\":["
+    } else {
+        ",\"entries\":["
+    });
+}
+
+/// One entry's object (after a comma unless it is the `first`). `base`: the directory's URL path.
+pub fn row_into(base: &str, entry: &Entry, first: bool, out: &mut String) {
+    let row = JsonEntry {
+        name: display(&entry.name),
+        kind: match entry.kind {
+            Kind::Dir => "dir",
+            Kind::File { .. } => "file",
+        },
+        size: match entry.kind {
+            Kind::File { size } => Some(size),
+            Kind::Dir => None,
+        },
+        modified: rfc3339(entry.modified),
+        sha256: entry.sha256.map(|sum| crate::http::format::hex(&sum)),
+        url: format!("{base}{}", href(entry)),
+    };
+    if !first {
+        out.push(',');
+    }
+    out.push_str(&serde_json::to_string(&row).unwrap_or_else(|_| "{}".to_string()));
+}
+
+/// `]}` and a newline.
+pub fn tail(out: &mut String) {
+    out.push_str("]}\n");
 }
 
 #[derive(Serialize)]
@@ -78,7 +90,6 @@ struct JsonListing<'a> {
     path: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     archives: Option<JsonArchives>,
-    entries: JsonEntries<'a>,
 }
 
 #[derive(Serialize)]

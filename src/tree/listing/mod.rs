@@ -12,6 +12,7 @@ use std::time::SystemTime;
 
 pub mod html;
 pub mod json;
+pub mod parts;
 pub mod recipe;
 pub mod sums;
 
