@@ -99,7 +99,13 @@ http {{
             self.proc = subprocess.Popen([NGINX, "-p", conf_dir, "-c", conf],
                                          stderr=subprocess.DEVNULL, preexec_fn=preexec)
         wait_port(self.port)
-        time.sleep(0.3)
+        # Let start-up settle (the banner's scan, the first request's allocations) before any
+        # baseline is read: a growth is measured from a served, quiet server.
+        if not listen_extra:  # (an h2c-only nginx port answers no HTTP/1.1)
+            warm = request(self.port, "/small.bin", close=True)
+            read_response(warm, to_close=True)
+            warm.close()
+        time.sleep(1.0)
 
     def pids(self):
         return [self.proc.pid] + children(self.proc.pid)

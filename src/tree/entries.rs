@@ -37,8 +37,13 @@ impl Listed {
 impl Root {
     /// The servable entries of a directory (blocking: run it on the blocking pool), unsorted.
     pub fn entries(&self, dir: &Dir) -> io::Result<Vec<Listed>> {
+        self.entries_at_most(dir, usize::MAX)
+    }
+
+    /// [`Root::entries`], at most `limit` of them (in the directory's own order).
+    pub fn entries_at_most(&self, dir: &Dir, limit: usize) -> io::Result<Vec<Listed>> {
         match (self, dir) {
-            (Root::Tree(tree), Dir::Tree { fd, rel }) => tree.entries(fd, rel),
+            (Root::Tree(tree), Dir::Tree { fd, rel }) => tree.entries(fd, rel, limit),
             (Root::Files(files), _) => Ok(files.iter().filter_map(listed_named).collect()),
             (Root::Tree(_), Dir::Files) => Ok(Vec::new()),
         }
@@ -54,7 +59,10 @@ impl Root {
             let Found::Dir(dir) = self.lookup(&rel, true) else {
                 continue;
             };
-            for item in self.entries(&dir).unwrap_or_default() {
+            for item in self
+                .entries_at_most(&dir, limit.saturating_sub(seen) + 1)
+                .unwrap_or_default()
+            {
                 seen += 1;
                 if seen > limit {
                     return largest;
@@ -79,11 +87,14 @@ impl Root {
 }
 
 impl TreeRoot {
-    fn entries(&self, dir_fd: &OwnedFd, rel: &[u8]) -> io::Result<Vec<Listed>> {
+    fn entries(&self, dir_fd: &OwnedFd, rel: &[u8], limit: usize) -> io::Result<Vec<Listed>> {
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NONBLOCK;
         let dir = self.reopen(dir_fd, rel, flags)?;
         let mut listed = Vec::new();
         for item in rustix::fs::Dir::read_from(&dir)? {
+            if listed.len() >= limit {
+                break;
+            }
             let item = item?;
             let name = item.file_name().to_bytes();
             if name == b"." || name == b".." || (!self.hidden && name.first() == Some(&b'.')) {
