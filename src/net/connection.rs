@@ -240,25 +240,33 @@ where
     }
 }
 
-/// `service`, telling `answered` each time it has made an answer.
-fn noting<S>(
-    service: S,
-    answered: Arc<Notify>,
-) -> impl Service<
-    Request<Incoming>,
-    Response = Response<ObservedBody>,
-    Error = Infallible,
-    Future: Send + 'static,
-> + Clone
-+ Send
-+ 'static
-where
-    S: Service<Request<Incoming>, Response = Response<ObservedBody>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
+/// The request handler as hyper serves it.
+trait Handler:
+    Service<
+        Request<Incoming>,
+        Response = Response<ObservedBody>,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + 'static
 {
+}
+
+impl<S> Handler for S where
+    S: Service<
+            Request<Incoming>,
+            Response = Response<ObservedBody>,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + 'static
+{
+}
+
+/// `service`, telling `answered` each time it has made an answer.
+fn noting(service: impl Handler, answered: Arc<Notify>) -> impl Handler {
     service_fn(move |req| {
         let answer = service.call(req);
         let answered = Arc::clone(&answered);
@@ -271,17 +279,7 @@ where
 }
 
 /// The request handler as hyper's service, for one client's connection.
-fn service(
-    shared: &Arc<Shared>,
-    client: Client,
-) -> impl Service<
-    Request<Incoming>,
-    Response = Response<ObservedBody>,
-    Error = Infallible,
-    Future: Send + 'static,
-> + Clone
-+ Send
-+ 'static {
+fn service(shared: &Arc<Shared>, client: Client) -> impl Handler {
     let shared = Arc::clone(shared);
     let Client { peer, busy } = client;
     service_fn(move |req| handler::handle(req, Arc::clone(&shared), peer, busy))
