@@ -584,3 +584,38 @@ fn stalled_listing_downloads_share_the_entries_not_pages() {
     );
     drop(stalled);
 }
+
+/// Requests that wait for a listing's turn (or take long to answer) are not idle: with a 1 s
+/// idle timeout, 12 parallel listings of a 20,000-entry folder (4 read at a time) all get their
+/// whole page.
+#[test]
+fn a_request_waiting_for_its_turn_is_not_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big");
+    std::fs::create_dir(&big).unwrap();
+    for i in 0..20_000 {
+        std::fs::write(big.join(format!("entry-{i:05}")), b"").unwrap();
+    }
+    let server = Server::start_dir(
+        dir.path(),
+        &["--no-digest", "--no-progress", "--idle-timeout", "1"],
+    );
+    let addr = server.addr;
+    let listings: Vec<_> = (0..12)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let path = if i % 2 == 0 {
+                    "/big/"
+                } else {
+                    "/big/?format=json"
+                };
+                common::request(addr, "GET", path, &[])
+            })
+        })
+        .collect();
+    for listing in listings {
+        let reply = listing.join().unwrap();
+        assert_eq!(reply.status, 200);
+        reply.assert_exact_length();
+    }
+}

@@ -6,6 +6,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hyper::body::Incoming;
@@ -179,7 +180,7 @@ impl Conn<'_> {
     {
         let peer = self.client.peer;
         let busy = self.client.busy;
-        let service = service(self.shared, self.client);
+        let service = service(self.shared, self.client, self.streams.in_flight());
         let config = &self.shared.config;
         let io = TokioIo::new(io);
         let ended = match protocol {
@@ -278,11 +279,37 @@ fn noting(service: impl Handler, answered: Arc<Notify>) -> impl Handler {
     })
 }
 
-/// The request handler as hyper's service, for one client's connection.
-fn service(shared: &Arc<Shared>, client: Client) -> impl Handler {
+/// The request handler as hyper's service, for one client's connection. While a request is
+/// being answered it counts in `in_flight`, so the connection is not idle (an HTTP/1.1 request
+/// waiting for a listing's turn, or a long walk, sends and reads nothing meanwhile).
+fn service(shared: &Arc<Shared>, client: Client, in_flight: Arc<AtomicUsize>) -> impl Handler {
     let shared = Arc::clone(shared);
     let Client { peer, busy } = client;
-    service_fn(move |req| handler::handle(req, Arc::clone(&shared), peer, busy))
+    service_fn(move |req| {
+        let answering = InFlight::enter(&in_flight);
+        let answer = handler::handle(req, Arc::clone(&shared), peer, busy);
+        async move {
+            let response = answer.await;
+            drop(answering);
+            response
+        }
+    })
+}
+
+/// One request being answered, counted until dropped (also when the connection ends first).
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn enter(count: &Arc<AtomicUsize>) -> InFlight {
+        count.fetch_add(1, Ordering::Relaxed);
+        InFlight(Arc::clone(count))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// hyper's HTTP/1.1 settings (the header timeout and size limit, keep-alive), written once for

@@ -114,6 +114,9 @@ pub struct Failures {
     /// When each attempt stops counting (`WINDOW` after it), oldest first: what the expiry walks,
     /// so a failure costs O(1) amortized however many addresses are held.
     expiries: VecDeque<(Instant, IpAddr)>,
+    /// The failures of the addresses the table had no room for, counted together: past the
+    /// limit, all of them are refused (many addresses cannot guess without a limit).
+    overflow: Record,
 }
 
 /// Addresses remembered at most: past it the oldest is forgotten (an attacker with many
@@ -138,7 +141,11 @@ impl Record {
 impl Failures {
     /// How long `ip` is still refused, if it is.
     pub fn refused_for(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
-        let until = self.by_address.get(&ip)?.refused_until?;
+        let until = match self.by_address.get(&ip) {
+            Some(record) => record.refused_until?,
+            // Not held: refused while the addresses without room are.
+            None => self.overflow.refused_until?,
+        };
         (until > now).then(|| until - now)
     }
 
@@ -146,14 +153,15 @@ impl Failures {
     /// crossed the limit.
     pub fn record(&mut self, ip: IpAddr, now: Instant) -> Option<Duration> {
         self.expire(now);
-        if self.by_address.len() >= MAX_ADDRESSES
+        let record = if self.by_address.len() >= MAX_ADDRESSES
             && !self.by_address.contains_key(&ip)
             && !self.evict_one(now)
         {
-            // Every address held is refused: this one is not counted (the refusals stand).
-            return None;
-        }
-        let record = self.by_address.entry(ip).or_default();
+            // Every address held is refused: this one counts with the others without room.
+            &mut self.overflow
+        } else {
+            self.by_address.entry(ip).or_default()
+        };
         record.recent.retain(|t| now.duration_since(*t) < WINDOW);
         record.recent.push(now);
         let refused = if record.recent.len() > MAX_FAILURES {
@@ -364,5 +372,31 @@ mod tests {
         }
         assert!(failures.len() <= MAX_ADDRESSES);
         assert!(failures.refused_for(ip, flood).is_some());
+    }
+
+    #[test]
+    fn addresses_without_room_share_one_limit() {
+        let mut failures = Failures::default();
+        let t0 = Instant::now();
+        // Every held address refused.
+        for n in 0..MAX_ADDRESSES as u32 {
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + n));
+            for _ in 0..=MAX_FAILURES {
+                failures.record(ip, t0);
+            }
+        }
+        assert_eq!(failures.len(), MAX_ADDRESSES);
+        // Fresh addresses, one failure each: together they cross the limit.
+        let fresh = |n: u32| IpAddr::from(std::net::Ipv4Addr::from(0xc000_0200 + n));
+        for n in 0..MAX_FAILURES as u32 {
+            assert_eq!(failures.record(fresh(n), t0), None);
+        }
+        assert_eq!(failures.refused_for(fresh(99), t0), None);
+        assert_eq!(
+            failures.record(fresh(MAX_FAILURES as u32), t0),
+            Some(WINDOW)
+        );
+        assert!(failures.refused_for(fresh(99), t0).is_some());
+        assert!(failures.len() <= MAX_ADDRESSES);
     }
 }

@@ -240,14 +240,23 @@ fn walk(
                 if !ancestors.insert(key) {
                     continue;
                 }
+                // A directory that cannot be read is an error, not an empty one: an archive
+                // must not announce a version that silently lacks a folder's contents. One that
+                // is gone (or no longer a directory) since it was listed is left out whole.
+                let child = match root.lookup(&item.rel, true) {
+                    Found::Dir(child) => child,
+                    Found::Failed(err) => return Err(err),
+                    _ => {
+                        ancestors.remove(&key);
+                        continue;
+                    }
+                };
                 out.push(Walked {
                     member,
                     file: None,
                     stamp: item.stamp,
                 });
-                if let Found::Dir(child) = root.lookup(&item.rel, true) {
-                    walk(root, &child, &path, ancestors, out)?;
-                }
+                walk(root, &child, &path, ancestors, out)?;
                 ancestors.remove(&key);
             }
         }
