@@ -26,12 +26,15 @@ pub use plan::{Plan, Refusal};
 pub use state::Shared;
 
 /// The hyper service. `busy`: this connection is over `--max-connections-per-client` (every
-/// request on it gets 503). The clocks are read once here and passed down.
-pub async fn handle(
+/// request on it gets 503). `answering` is held until the response is made (the connection
+/// counts the request as in flight while it lives). The clocks are read once here and passed
+/// down.
+pub async fn handle<G: Send>(
     req: Request<Incoming>,
     shared: Arc<Shared>,
     peer: SocketAddr,
     busy: bool,
+    answering: G,
 ) -> Result<Response<ObservedBody>, Infallible> {
     let (started, now) = (Instant::now(), SystemTime::now());
     let plan = match busy {
@@ -42,5 +45,6 @@ pub async fn handle(
     let head = req.method() == Method::HEAD;
     let response = respond::respond(plan, &shared.config, head, now);
     let observed = observe::observe(&req, response, &shared, peer, started, single_range);
+    drop(answering);
     Ok(observed)
 }

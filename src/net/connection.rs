@@ -286,13 +286,10 @@ fn service(shared: &Arc<Shared>, client: Client, in_flight: Arc<AtomicUsize>) ->
     let shared = Arc::clone(shared);
     let Client { peer, busy } = client;
     service_fn(move |req| {
+        // Held by the handler's future until it has answered (no future of our own around it:
+        // that would move the handler's large future once more per request).
         let answering = InFlight::enter(&in_flight);
-        let answer = handler::handle(req, Arc::clone(&shared), peer, busy);
-        async move {
-            let response = answer.await;
-            drop(answering);
-            response
-        }
+        handler::handle(req, Arc::clone(&shared), peer, busy, answering)
     })
 }
 
