@@ -19,7 +19,6 @@
 //! cached version. So every response is exactly the version its ETag names, or is cut.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,6 +31,7 @@ use crate::body::{Members, Source};
 use crate::digest::{Digests, Wanted};
 use crate::fs::stamp::{Stamp, file_mode};
 use crate::representation::{FileIdentity, Representation};
+use crate::tree::archive_members::MemberFiles;
 use crate::tree::listing::Kind;
 use crate::tree::root::{Dir, Root};
 use crate::tree::route::Found;
@@ -42,9 +42,6 @@ pub const MAX_MEMBERS: usize = 1_000_000;
 /// its framing, its path twice and its stamp); a version larger than this alone is still kept
 /// while it is the only one.
 pub const CACHED_MEMBERS: usize = 200_000;
-/// How long a member's open mid-body waits for a file descriptor (out of them) before the
-/// response is cut.
-pub const DESCRIPTOR_WAIT: Duration = Duration::from_secs(10);
 /// How old a walk may be (from its start) and still answer a request. Changes show within this
 /// long; a member found changed retires the version at once.
 pub const FRESH_FOR: Duration = Duration::from_secs(1);
@@ -95,100 +92,6 @@ pub enum Prepared {
     Ready(Representation),
     /// A zip whose members' CRC-32s are not all known yet: this many bytes are still to hash.
     Pending(u64),
-}
-
-/// The member files of one archive version, opened through the root as the body reaches them.
-pub struct MemberFiles {
-    root: Arc<Root>,
-    /// By member index: the file's path below the root and the stamp announced (`None` for a
-    /// directory).
-    files: Vec<Option<(Vec<u8>, Stamp)>>,
-    /// Set when a member was found changed: this version is not reused.
-    stale: AtomicBool,
-}
-
-impl std::fmt::Debug for MemberFiles {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemberFiles")
-            .field("members", &self.files.len())
-            .field("stale", &self.stale)
-            .finish()
-    }
-}
-
-impl MemberFiles {
-    fn expected(&self, index: usize) -> io::Result<&(Vec<u8>, Stamp)> {
-        self.files
-            .get(index)
-            .and_then(Option::as_ref)
-            .ok_or_else(|| io::Error::other("no such archive member"))
-    }
-
-    fn changed(&self, rel: &[u8]) -> io::Error {
-        self.stale.store(true, Ordering::Relaxed);
-        io::Error::other(format!(
-            "archive member '{}' changed since the archive was announced",
-            String::from_utf8_lossy(rel)
-        ))
-    }
-
-    fn opened(
-        &self,
-        index: usize,
-        found: Found<Representation, Dir>,
-    ) -> io::Result<Option<Arc<File>>> {
-        let (rel, stamp) = self.expected(index)?;
-        match found {
-            Found::File(rep) if rep.stamp == *stamp => match rep.source {
-                Source::File(file) => Ok(Some(file)),
-                Source::Members(_) | Source::Document(_) => Err(self.changed(rel)),
-            },
-            Found::WouldBlock => Ok(None),
-            Found::Failed(err) => Err(err),
-            _ => Err(self.changed(rel)),
-        }
-    }
-}
-
-impl Members for MemberFiles {
-    fn try_open(&self, index: usize) -> io::Result<Option<Arc<File>>> {
-        let (rel, _) = self.expected(index)?;
-        match self.opened(index, self.root.lookup_unkept(rel, false)) {
-            // No descriptor now: the blocking open waits for one.
-            Err(err) if crate::error::out_of_descriptors(&err) => Ok(None),
-            opened => opened,
-        }
-    }
-
-    /// Out of descriptors mid-archive (the 200 is sent: failing would cut it), waits for one:
-    /// other responses end and give theirs back. At most [`DESCRIPTOR_WAIT`] in all.
-    fn open(&self, index: usize) -> io::Result<Arc<File>> {
-        let (rel, _) = self.expected(index)?;
-        let started = Instant::now();
-        let mut pause = Duration::from_millis(5);
-        loop {
-            match self.opened(index, self.root.lookup_unkept(rel, true)) {
-                Err(err)
-                    if crate::error::out_of_descriptors(&err)
-                        && started.elapsed() < DESCRIPTOR_WAIT =>
-                {
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_millis(200));
-                }
-                opened => return opened?.ok_or_else(|| self.changed(rel)),
-            }
-        }
-    }
-
-    fn check(&self, index: usize, file: &File) -> io::Result<()> {
-        let (rel, stamp) = self.expected(index)?;
-        let now = Stamp::of(&rustix::fs::fstat(file)?);
-        if now == *stamp {
-            Ok(())
-        } else {
-            Err(self.changed(rel))
-        }
-    }
 }
 
 /// One walked member, with where its data is for a file.

@@ -8,6 +8,7 @@
 //! [`crate::representation::Representation`], which the handler makes an entity (a file, an
 //! archive, or a document generated from a directory's entries) and serves like any other.
 
+pub mod archive_members;
 pub mod archives;
 pub mod connections;
 pub mod entity;
