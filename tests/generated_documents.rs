@@ -185,3 +185,30 @@ fn a_304_carries_the_cache_control_of_its_200() {
     let tar = server.get("/", &[]);
     assert_eq!(tar.header("cache-control"), Some("no-cache"));
 }
+
+/// A file dated past year 9999 (tmpfs keeps such a time) is listed, in both forms, with the
+/// last second of 9999; nothing panics.
+#[test]
+fn a_file_from_after_year_9999_is_listed() {
+    if !std::path::Path::new("/dev/shm").is_dir() {
+        return; // no tmpfs to keep such a time (most disk file systems clamp it)
+    }
+    let dir = tempfile::tempdir_in("/dev/shm").unwrap();
+    random_file(dir.path(), "future.bin", 100, 3);
+    let file = dir.path().join("future.bin");
+    common::run(
+        std::process::Command::new("touch")
+            .arg("-d")
+            .arg("@253402300800")
+            .arg(&file),
+    );
+    let server = Server::start_dir(dir.path(), &[]);
+    let html = server.get("/", &[]);
+    assert_eq!(html.status, 200);
+    assert!(String::from_utf8_lossy(&html.body).contains("9999-12-31 23:59:59"));
+    let json = server.get("/?format=json", &[]);
+    assert_eq!(json.status, 200);
+    let value: serde_json::Value = serde_json::from_slice(&json.body).unwrap();
+    assert_eq!(value["entries"][0]["modified"], "9999-12-31T23:59:59Z");
+    assert_eq!(server.get("/future.bin", &[]).status, 200);
+}

@@ -104,14 +104,49 @@ pub(super) fn display(name: &[u8]) -> String {
     String::from_utf8_lossy(name).into_owned()
 }
 
-/// RFC 3339 in UTC to the second, e.g. `2026-12-02T05:38:07Z`.
+/// RFC 3339 in UTC to the second, e.g. `2026-12-02T05:38:07Z`. Times before 1970 are written
+/// as its first second and times after 9999 as its last (RFC 3339 has four digits for the year;
+/// `humantime` refuses more, and a file's mtime can be any 64-bit time), as `Last-Modified` is.
 pub fn rfc3339(time: SystemTime) -> String {
-    let clamped = time.max(SystemTime::UNIX_EPOCH);
+    /// 9999-12-31T23:59:59Z.
+    const LAST: std::time::Duration = std::time::Duration::from_secs(253_402_300_799);
+    let clamped = time.clamp(SystemTime::UNIX_EPOCH, SystemTime::UNIX_EPOCH + LAST);
     humantime::format_rfc3339_seconds(clamped).to_string()
 }
 
 #[cfg(test)]
 pub(super) mod tests {
+    proptest::proptest! {
+        /// Any modification time a file system can hold formats (no panic), as 20 characters,
+        /// and so does every row of both listing forms.
+        #[test]
+        fn any_time_formats_and_lists(secs in proptest::prelude::any::<i64>(), nanos in 0u32..1_000_000_000) {
+            let time = if secs >= 0 {
+                std::time::UNIX_EPOCH.checked_add(std::time::Duration::new(secs as u64, nanos))
+            } else {
+                std::time::UNIX_EPOCH.checked_sub(std::time::Duration::from_secs(secs.unsigned_abs()))
+            };
+            let Some(time) = time else { return Ok(()) };
+            let text = rfc3339(time);
+            proptest::prop_assert_eq!(text.len(), 20, "{}", text);
+            let entries = [Entry { name: b"f".to_vec(), kind: Kind::File { size: 1 }, modified: time, sha256: None }];
+            let page = Page { segments: &[], origin: None, entries: &entries, checksums: true, archive_name: None, mount: "" };
+            proptest::prop_assert!(html(&page).contains("9999") || secs < 253_402_300_800);
+            proptest::prop_assert!(serde_json::from_str::<serde_json::Value>(&json(&page)).is_ok());
+            // The other places a file's time is written: Last-Modified, tar and zip headers.
+            let now = std::time::SystemTime::now();
+            let date = crate::http::format::http_date(crate::http::format::last_modified(time, now));
+            proptest::prop_assert_eq!(date.len(), 29);
+            let member = crate::archive::Member {
+                path: b"d/f".to_vec(), size: Some(1), mode: 0o644, mtime: (secs, nanos), crc32: 0,
+            };
+            for layout in [crate::archive::tar::layout(std::slice::from_ref(&member)),
+                           crate::archive::zip::layout(std::slice::from_ref(&member))] {
+                proptest::prop_assert!(layout.len() > 1);
+            }
+        }
+    }
+
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
 
