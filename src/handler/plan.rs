@@ -260,15 +260,16 @@ async fn listing(
             .or(Some(shared.config.root.name()))
             .filter(|name| !name.is_empty())
             .map(<[u8]>::to_vec);
-        let listing = Listing {
-            segments: path.segments,
+        let checksums = shared.digests.is_some();
+        let listing = Listing::new(
+            path.segments,
             origin,
             entries,
-            checksums: shared.digests.is_some(),
+            checksums,
             archive_name,
             mount,
             json,
-        };
+        );
         let content_type = match json {
             true => "application/json",
             false => "text/html; charset=utf-8",

@@ -17,9 +17,35 @@ pub struct Listing {
     pub mount: String,
     /// JSON, else HTML.
     pub json: bool,
+    /// The directory's URL path, made once (every JSON row's `url` starts with it).
+    base: String,
 }
 
 impl Listing {
+    /// A listing of the sorted `entries` of the directory at `segments`, as the page shows it.
+    pub fn new(
+        segments: Vec<Vec<u8>>,
+        origin: Option<String>,
+        entries: Vec<Entry>,
+        checksums: bool,
+        archive_name: Option<Vec<u8>>,
+        mount: String,
+        json: bool,
+    ) -> Listing {
+        let mut listing = Listing {
+            segments,
+            origin,
+            entries,
+            checksums,
+            archive_name,
+            mount,
+            json,
+            base: String::new(),
+        };
+        listing.base = listing.page().url_path();
+        listing
+    }
+
     pub fn page(&self) -> Page<'_> {
         Page {
             segments: &self.segments,
@@ -46,7 +72,7 @@ impl Parts for Listing {
             (false, i) => html::row_into(&self.entries[i - 1], self.checksums, out),
             (true, 0) => json::head(&page, out),
             (true, i) if i == last => json::tail(out),
-            (true, i) => json::row_into(&page.url_path(), &self.entries[i - 1], i == 1, out),
+            (true, i) => json::row_into(&self.base, &self.entries[i - 1], i == 1, out),
         }
     }
 }
@@ -73,15 +99,15 @@ mod tests {
             })
             .collect();
         for json_form in [false, true] {
-            let listing = Listing {
-                segments: vec![b"sub dir".to_vec()],
-                origin: Some("http://127.0.0.1:8000".into()),
-                entries: entries.clone(),
-                checksums: true,
-                archive_name: Some(b"sub dir".to_vec()),
-                mount: String::new(),
-                json: json_form,
-            };
+            let listing = Listing::new(
+                vec![b"sub dir".to_vec()],
+                Some("http://127.0.0.1:8000".into()),
+                entries.clone(),
+                true,
+                Some(b"sub dir".to_vec()),
+                String::new(),
+                json_form,
+            );
             let whole = match json_form {
                 true => json(&listing.page()),
                 false => html(&listing.page()),
@@ -91,15 +117,7 @@ mod tests {
             assert_eq!(&doc.bytes(0..doc.len())[..], whole.as_bytes());
             assert_eq!(&doc.bytes(100..2000)[..], &whole.as_bytes()[100..2000]);
         }
-        let empty = Listing {
-            segments: vec![],
-            origin: None,
-            entries: vec![],
-            checksums: false,
-            archive_name: None,
-            mount: String::new(),
-            json: true,
-        };
+        let empty = Listing::new(vec![], None, vec![], false, None, String::new(), true);
         let whole = json(&empty.page());
         assert!(
             serde_json::from_str::<serde_json::Value>(&whole).is_ok(),
