@@ -45,24 +45,23 @@ fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
     stream.read_to_end(&mut rest).is_ok()
 }
 
-#[test]
-fn one_address_never_holds_more_than_its_slots_and_another_is_served() {
+/// A server of one file `/a.txt` with `--max-connections-per-client 1` (and `extra`), and the
+/// keep-alive connection from 127.0.0.1 that holds that address's one slot, served once.
+fn one_slot_held(extra: &[&str]) -> (tempfile::TempDir, Server, TcpStream) {
     let dir = tempfile::tempdir().unwrap();
     let (path, _) = random_file(dir.path(), "a.txt", 1000, 1);
-    let server = Server::start(
-        &path,
-        &[
-            "--max-connections",
-            "2",
-            "--max-connections-per-client",
-            "1",
-        ],
-    );
-    let one: IpAddr = "127.0.0.1".parse().unwrap();
-
-    // The first address's one slot, held by a keep-alive connection that has been served.
-    let mut held = connect_from(one, server.addr);
+    let args = [&["--max-connections-per-client", "1"][..], extra].concat();
+    let server = Server::start(&path, &args);
+    let mut held = connect_from([127, 0, 0, 1].into(), server.addr);
     assert_eq!(exchange(&mut held, "/a.txt").0, 200);
+    (dir, server, held)
+}
+
+#[test]
+fn one_address_never_holds_more_than_its_slots_and_another_is_served() {
+    // The first address's one slot, held by a keep-alive connection that has been served.
+    let (_dir, server, mut held) = one_slot_held(&["--max-connections", "2"]);
+    let one: IpAddr = "127.0.0.1".parse().unwrap();
 
     // A second connection from it: 503, Retry-After, Connection: close, and closed at once.
     let mut over = connect_from(one, server.addr);
@@ -124,11 +123,7 @@ fn an_http2_connection_past_the_limit_is_answered_then_closed() {
     use hyper::body::Bytes;
     use hyper_util::rt::{TokioExecutor, TokioIo};
 
-    let dir = tempfile::tempdir().unwrap();
-    let (path, _) = random_file(dir.path(), "a.txt", 1000, 1);
-    let server = Server::start(&path, &["--max-connections-per-client", "1"]);
-    let mut held = TcpStream::connect(server.addr).unwrap();
-    assert_eq!(exchange(&mut held, "/a.txt").0, 200);
+    let (_dir, server, mut held) = one_slot_held(&[]);
 
     let reply = common::h2::request(server.addr, "GET", "/a.txt", &[]);
     assert_eq!(reply.status, 503);
@@ -504,24 +499,10 @@ fn stalled_http2_streams_hold_a_bounded_buffer_per_connection() {
 /// would close them are long.
 #[test]
 fn silent_connections_past_the_limit_hold_no_slot() {
-    let dir = tempfile::tempdir().unwrap();
-    let (path, _) = random_file(dir.path(), "a.txt", 1000, 1);
-    let server = Server::start(
-        &path,
-        &[
-            "--max-connections",
-            "3",
-            "--max-connections-per-client",
-            "1",
-            "--idle-timeout",
-            "60",
-            "--header-timeout",
-            "60",
-        ],
-    );
+    let long = ["--idle-timeout", "60", "--header-timeout", "60"];
+    let (_dir, server, mut held) =
+        one_slot_held(&[&["--max-connections", "3"][..], &long].concat());
     let one: IpAddr = "127.0.0.1".parse().unwrap();
-    let mut held = connect_from(one, server.addr);
-    assert_eq!(exchange(&mut held, "/a.txt").0, 200);
     // Two silent connections and one h2c connection that only pings.
     let silent: Vec<TcpStream> = (0..2).map(|_| connect_from(one, server.addr)).collect();
     let mut pinging = connect_from(one, server.addr);
@@ -618,4 +599,29 @@ fn a_request_waiting_for_its_turn_is_not_idle() {
         assert_eq!(reply.status, 200);
         reply.assert_exact_length();
     }
+}
+
+/// The answers past the per-client limit have 64 slots of their own: with them all taken by
+/// silent connections, one more is closed at once without an answer, and another address (and
+/// the held connection) are served as ever.
+#[test]
+fn the_busy_slots_are_bounded_too() {
+    let long = ["--idle-timeout", "60", "--header-timeout", "60"];
+    let (_dir, server, mut held) = one_slot_held(&long);
+    let one: IpAddr = "127.0.0.1".parse().unwrap();
+    let silent: Vec<TcpStream> = (0..64).map(|_| connect_from(one, server.addr)).collect();
+    // The 65th is closed (no busy slot left) though it would be answered 503 otherwise.
+    common::eventually("a connection past the busy slots is closed at once", || {
+        let mut extra = connect_from(one, server.addr);
+        write!(extra, "GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut got = Vec::new();
+        extra
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        extra.read_to_end(&mut got).is_ok() && got.is_empty()
+    });
+    let mut other = connect_from([127, 0, 0, 2].into(), server.addr);
+    assert_eq!(exchange(&mut other, "/a.txt").0, 200);
+    assert_eq!(exchange(&mut held, "/a.txt").0, 200);
+    drop(silent);
 }
