@@ -147,7 +147,7 @@ pub struct FileBody {
     /// File bytes produced so far (sizes the next read).
     sent: u64,
     read: Option<JoinHandle<PoolRead>>,
-    /// For a file: the version it was opened as, checked after every read but the first.
+    /// For a file: the version it was opened as, checked after every read (the first included).
     watch: Option<(Stamp, u64)>,
     /// Whether this body counts in [`LARGE_BODIES`].
     large: bool,
@@ -190,7 +190,9 @@ impl FileBody {
         self
     }
 
-    /// Checks, after every read but the first, that the file is still the version `stamp` (with
+    /// Checks, after every read (the first included, before its bytes are handed on: a response
+    /// served in one read must not carry another version's bytes under this version's ETag and
+    /// digest), that the file is still the version `stamp` (with
     /// `links` hard links) it was opened as: a size or mtime that changed (an in-place write, a
     /// truncation), or a ctime that changed while the link count did not (a rewrite whose mtime
     /// was set back), ends the body with an error, so the connection is cut before a byte of
@@ -246,8 +248,7 @@ impl FileBody {
                 "the file became shorter than the length announced",
             ))));
         }
-        if self.sent > 0
-            && let Source::File(file) = &self.source
+        if let Source::File(file) = &self.source
             && let Some(err) = self.changed(file)
         {
             self.remaining = 0;
@@ -488,6 +489,36 @@ mod tests {
             "a client that may be stalled costs one small buffer"
         );
         assert_eq!(largest, 256 * 1024, "a client that reads gets large reads");
+    }
+
+    #[tokio::test]
+    async fn a_response_served_in_one_read_is_checked_against_the_version_before_it_is_handed_on() {
+        // Issue 20: the check used to skip the first read, so a file (or range) of at most one
+        // read rewritten between the lookup and the read was sent whole under the old version's tag.
+        let file = file_with(&[1u8; 100]);
+        let stat = rustix::fs::fstat(&*file).unwrap();
+        let mut old = Stamp::of(&stat);
+        #[allow(clippy::unnecessary_cast)]
+        let links = stat.st_nlink as u64;
+        let fresh = FileBody::new(
+            Source::File(Arc::clone(&file)),
+            vec![Segment::Entity(0..100)],
+            4096,
+        )
+        .watching(old, links);
+        assert_eq!(
+            Body::File(fresh).collect().await.unwrap().to_bytes().len(),
+            100
+        );
+        old.mtime.0 -= 10; // the version looked up is not the one the read sees
+        let stale = FileBody::new(Source::File(file), vec![Segment::Entity(0..100)], 4096)
+            .watching(old, links);
+        let mut stale = Body::File(stale);
+        let first = stale.frame().await;
+        assert!(
+            matches!(first, Some(Err(_))),
+            "the first (and only) read must fail, not hand on the other version's bytes"
+        );
     }
 
     #[test]
