@@ -9,6 +9,7 @@ mod common;
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -303,6 +304,8 @@ impl Nginx {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            // Its own process group, so stopping it stops its workers and cache manager too.
+            .process_group(0)
             .spawn()
             .expect("nginx (Debian nginx-light; .ci/run installs it)");
         let nginx = Nginx { child, port, dir };
@@ -321,11 +324,60 @@ impl Nginx {
     }
 }
 
+impl Nginx {
+    /// The processes of its group still alive (master, workers, cache manager and loader).
+    fn group_alive(pgid: u32) -> bool {
+        Command::new("pgrep")
+            .arg("-g")
+            .arg(pgid.to_string())
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
 impl Drop for Nginx {
+    /// A fast shutdown (SIGTERM to the whole group: the master would otherwise leave orphaned
+    /// workers and a cache manager running after the test run), then SIGKILL for whatever is
+    /// left after five seconds.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Nginx::group_alive(self.child.id()) && Instant::now() < deadline {
+            let _ = self.child.try_wait();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.wait();
     }
+}
+
+/// Issue 20: stopping the test's nginx leaves none of its processes behind.
+#[test]
+fn a_stopped_nginx_leaves_no_worker_or_cache_manager_running() {
+    let copies = Copies::new(1 << 16);
+    let a = Server::start_dir(&copies.dir("a"), &[]);
+    let nginx = Nginx::start(&[&a]);
+    let pgid = nginx.child.id();
+    common::eventually("nginx started its worker and cache manager", || {
+        let out = Command::new("pgrep")
+            .arg("-g")
+            .arg(pgid.to_string())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().count() >= 3
+    });
+    drop(nginx);
+    common::eventually("no process of nginx's group is left", || {
+        !Nginx::group_alive(pgid)
+    });
 }
 
 /// A full curl download through the proxy; its bytes (whatever came).
