@@ -12,6 +12,8 @@ use std::time::Duration;
 use rangeserve::cli::{Args, LogFormat};
 use rangeserve::error::StartupError;
 use rangeserve::ops::live;
+use rangeserve::ops::text_log::EscapedFields;
+use rangeserve::text::Escaped;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -21,7 +23,7 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
             Err(err) => {
-                eprintln!("rangeserve: {err}");
+                eprintln!("rangeserve: {}", Escaped(&err.to_string()));
                 ExitCode::from(2)
             }
         };
@@ -38,12 +40,14 @@ fn main() -> ExitCode {
                 .with_env_filter(filter)
                 .with_writer(live::LiveWriter)
                 .with_ansi(true)
+                .fmt_fields(EscapedFields)
                 .init()
         }
         LogFormat::Text => tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
             .with_ansi(std::io::stderr().is_terminal())
+            .fmt_fields(EscapedFields)
             .init(),
         LogFormat::Json => {
             rangeserve::access_log::set_json(true);
@@ -62,7 +66,7 @@ fn main() -> ExitCode {
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("rangeserve: {err}");
+            live::eprint(&format!("rangeserve: {}\n", Escaped(&err.to_string())));
             ExitCode::from(2)
         }
     }

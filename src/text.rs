@@ -1,5 +1,50 @@
 //! Text for people and shells, used by every layer that prints: sizes in binary units, single-
-//! quoted shell words, indentation. Pure; imports nothing from the crate.
+//! quoted shell words, indentation, and control characters made visible. Pure; imports nothing
+//! from the crate.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// Whether `c` is a control character: C0 (U+0000–U+001F), DEL (U+007F) or C1 (U+0080–U+009F).
+/// Written raw, one ends a log line early (a forged line after it) or drives the terminal
+/// (`ESC [2J` clears it; a C1 `CSI` does the same on some terminals).
+pub fn is_control(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
+}
+
+/// `text` as it is written to a log, a terminal or the banner: each control character (see
+/// [`is_control`]) as an escape — `\t`, `\n`, `\r`, else `\xHH` for C0 and DEL and `\u{HH}`
+/// for C1 — so a name or a path is always one run of visible text on one line. Everything else,
+/// backslashes included, is kept as it is. Borrowed when there is nothing to escape.
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_control) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(Escaped(text).to_string())
+}
+
+/// Displays its text with control characters escaped, as [`escape_controls`] does (for
+/// `format!` and writers, without a copy).
+pub struct Escaped<'a>(pub &'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut rest = self.0;
+        while let Some(at) = rest.find(is_control) {
+            f.write_str(&rest[..at])?;
+            let c = rest[at..].chars().next().unwrap_or('\0');
+            match c {
+                '\t' => f.write_str("\\t")?,
+                '\n' => f.write_str("\\n")?,
+                '\r' => f.write_str("\\r")?,
+                c if (c as u32) < 0x80 => write!(f, "\\x{:02x}", c as u32)?,
+                c => write!(f, "\\u{{{:x}}}", c as u32)?,
+            }
+            rest = &rest[at + c.len_utf8()..];
+        }
+        f.write_str(rest)
+    }
+}
 
 /// A size in binary units as `ls -h` and browsers show it: `999 B`, `1.5 KiB`, `12.0 GiB`.
 pub fn human_size(bytes: u64) -> String {
@@ -33,6 +78,34 @@ pub fn indent(lines: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_nothing_else_is_touched() {
+        assert_eq!(escape_controls("plain/ü name\\x"), "plain/ü name\\x");
+        assert!(matches!(escape_controls("plain"), Cow::Borrowed(_)));
+        assert_eq!(
+            escape_controls("a\r\nb\tc\u{1b}[2J\u{0}\u{7f}\u{9b}\u{85}d"),
+            "a\\r\\nb\\tc\\x1b[2J\\x00\\x7f\\u{9b}\\u{85}d"
+        );
+        assert_eq!(
+            escape_controls("\u{a0}é"),
+            "\u{a0}é",
+            "U+00A0 and above are text"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn escaped_text_has_no_control_character_and_keeps_every_other_one(text in any::<String>()) {
+            let escaped = escape_controls(&text);
+            prop_assert!(!escaped.chars().any(is_control));
+            let kept: String = text.chars().filter(|&c| !is_control(c)).collect();
+            let visible: String = escaped.chars().filter(|&c| !is_control(c)).collect();
+            prop_assert!(visible.len() >= kept.len());
+            prop_assert_eq!(text.chars().any(is_control), matches!(escaped, Cow::Owned(_)));
+        }
+    }
 
     #[test]
     fn sizes_are_in_binary_units_with_one_decimal() {

@@ -3,7 +3,6 @@
 //! `connection`). On SIGINT/SIGTERM it stops accepting and lets in-flight responses finish (up
 //! to the shutdown timeout) before returning.
 
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,14 +80,14 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
         tls.watch();
     }
     let lines = client_lines(&config, local, tls.as_ref());
-    print_stdout(&banner_text(&config, local, tls.as_ref(), &lines));
+    crate::ops::live::print_stdout(&banner_text(&config, local, tls.as_ref(), &lines));
     tracing::info!("serving with {} worker(s)", workers.count());
     if let Some(digests) = &digests {
         watch_named_files(digests, &config.root, &lines);
     }
     let shared = Arc::new(Shared::new(config, digests));
     if let Some((metrics, bound)) = metrics {
-        print_stdout(&format!("metrics on http://{bound}/metrics\n"));
+        crate::ops::live::print_stdout(&format!("metrics on http://{bound}/metrics\n"));
         tokio::spawn(metrics_listener::serve(metrics, Arc::clone(&shared)));
     }
     let config = &shared.config;
@@ -244,15 +243,11 @@ fn watch_named_files(digests: &Arc<Digests>, root: &Root, lines: &ClientLines) {
             Arc::clone(digests),
             file.path.clone(),
             Arc::clone(&file.identity),
-            move |sum| print_stdout(&banner::digest_lines(&lines, &url_path, sum, &name)),
+            move |sum| {
+                crate::ops::live::print_stdout(&banner::digest_lines(&lines, &url_path, sum, &name))
+            },
         ));
     }
-}
-
-fn print_stdout(text: &str) {
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes());
-    let _ = stdout.flush();
 }
 
 /// Failing accepts: a pause that doubles while they keep failing, and a log line at most every

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::http::format;
 use crate::ops::qr;
-use crate::text::{human_size, indent, shell_quote};
+use crate::text::{Escaped, human_size, indent, shell_quote};
 use crate::tree::listing::{self, Page};
 
 /// How the banner's URLs and client lines look: the origin (scheme and address) and, for a
@@ -140,10 +140,11 @@ pub fn render(facts: &BannerFacts<'_>) -> String {
             let (path, url_path) = &files[0];
             let url = format!("{origin}{mount}{url_path}");
             banner.push_str(&format!(
-                "rangeserve {version}: serving {path}\n\
+                "rangeserve {version}: serving {}\n\
                  listening on {scheme}://{local}\n{tls_lines}\
                  \n{urls}\
                  \nResume an interrupted download with any of:\n{resume}",
+                Escaped(path),
                 urls = lines.urls(&format!("{mount}{url_path}")),
                 resume = lines.resume(&url),
             ));
@@ -175,11 +176,12 @@ pub fn render(facts: &BannerFacts<'_>) -> String {
                 mount,
             };
             banner.push_str(&format!(
-                "rangeserve {version}: serving directory {path}\n\
+                "rangeserve {version}: serving directory {}\n\
                  listening on {scheme}://{local}\n{tls_lines}\
                  \n{urls}\
                  \nFetch the whole folder resumably (run it again to resume){then}:\n\
                  {recipe}\n",
+                Escaped(path),
                 urls = lines.urls(&format!("{mount}/")),
                 recipe = indent(&listing::recipe(&page)),
                 then = if facts.digest {
@@ -202,7 +204,7 @@ pub fn render(facts: &BannerFacts<'_>) -> String {
                     );
                     banner.push_str(&format!(
                         "\nLargest file: {} ({}); resume an interrupted download with any of:\n{}",
-                        String::from_utf8_lossy(rel),
+                        Escaped(&String::from_utf8_lossy(rel)),
                         human_size(*size),
                         lines.resume(&url)
                     ));
@@ -233,10 +235,11 @@ pub fn render(facts: &BannerFacts<'_>) -> String {
 pub fn digest_lines(lines: &ClientLines, url_path: &str, sum: &[u8; 32], name: &str) -> String {
     let url = format!("{}{}{url_path}", lines.origin, lines.mount);
     format!(
-        "\nsha256 {}  {name}\n\
+        "\nsha256 {}  {}\n\
          Prove a resumed download whole:\n\
          \x20 wget {wget}-c '{url}' && wget {wget}-q -O - '{url}.sha256' | sha256sum -c\n",
         format::hex(sum),
+        Escaped(name),
         wget = lines.wget,
     )
 }
@@ -391,6 +394,31 @@ mod tests {
         let digest = digest_lines(&lines, "/f", &[0xab; 32], "f");
         assert!(digest.contains(&format!("sha256 {}  f\n", "ab".repeat(32))));
         assert!(digest.contains("'https://127.0.0.1:8000/f.sha256' | sha256sum -c"));
+    }
+
+    #[test]
+    fn names_with_control_characters_reach_the_terminal_escaped() {
+        let lines = ClientLines::new("http", local(), &[], String::new(), None);
+        let served = Served::Tree {
+            path: "/srv/a\u{1b}[2Jb".into(),
+            largest: Some((b"\x1b[2J\x1b[31mEVIL\nline".to_vec(), 5)),
+        };
+        let text = render(&facts(&lines, &served));
+        assert!(!text.contains('\u{1b}'), "{text:?}");
+        assert!(
+            text.contains("serving directory /srv/a\\x1b[2Jb\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r"Largest file: \x1b[2J\x1b[31mEVIL\nline (5 B)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("%1B%5B2J%1B%5B31mEVIL%0Aline"),
+            "the URL is percent-encoded: {text}"
+        );
+        let digest = digest_lines(&lines, "/f", &[0xab; 32], "f\u{9b}2J");
+        assert!(digest.contains(r"  f\u{9b}2J"), "{digest}");
     }
 
     #[test]

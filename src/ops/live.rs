@@ -4,8 +4,12 @@
 //! line — redrawn at most four times a second. Log lines go through [`LiveWriter`], which
 //! erases the status area, writes the line and draws the area again under it, all under one
 //! lock, so the two never interleave. Lines are cut to the terminal's width, so none wraps and
-//! the area's height is always the number of lines drawn. Not on a terminal: every interval,
-//! one log line per transfer that has run longer than the interval.
+//! the area's height is always the number of lines drawn. Everything else written to the
+//! terminal while the view is up (the banner's digest lines when the start-up hash ends, a
+//! fatal error) goes through [`print_stdout`] and [`eprint`], which do the same: a write past
+//! the view would leave the cursor where the next redraw erases the wrong lines, and the status
+//! lines it should have erased would stay on the screen, frozen. Not on a terminal: every
+//! interval, one log line per transfer that has run longer than the interval.
 
 use std::io::{self, IsTerminal as _, Write};
 use std::sync::Mutex;
@@ -22,6 +26,9 @@ const REDRAW: Duration = Duration::from_millis(250);
 /// Whether transfers are tracked at all (set once at start-up, when a view or progress lines
 /// are on).
 static TRACKING: AtomicBool = AtomicBool::new(false);
+
+/// Whether the status area is drawn on the terminal (set once at start-up).
+static VIEW: AtomicBool = AtomicBool::new(false);
 
 /// Whether responses should register their transfers.
 pub fn tracking() -> bool {
@@ -76,13 +83,45 @@ impl Write for LineGuard {
 
 impl Drop for LineGuard {
     fn drop(&mut self) {
-        let area = area();
-        let mut err = io::stderr().lock();
-        let _ = erase(&mut err, area.lines.len());
-        let _ = err.write_all(&self.buf);
-        let _ = draw(&mut err, &area.lines);
-        let _ = err.flush();
+        eprint_bytes(&self.buf);
     }
+}
+
+/// Writes `text` to stderr; with the view up, above the status area (which is redrawn under it).
+pub fn eprint(text: &str) {
+    eprint_bytes(text.as_bytes());
+}
+
+fn eprint_bytes(bytes: &[u8]) {
+    let area = area();
+    let mut err = io::stderr().lock();
+    let _ = erase(&mut err, area.lines.len());
+    let _ = err.write_all(bytes);
+    let _ = draw(&mut err, &area.lines);
+    let _ = err.flush();
+}
+
+/// Writes `text` to stdout; with the view up, above the status area: the area is erased from
+/// stderr, the text written and flushed, and the area drawn again, under the area's lock (the
+/// two streams are one terminal).
+pub fn print_stdout(text: &str) {
+    if !VIEW.load(Ordering::Relaxed) {
+        let mut out = io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+        return;
+    }
+    let area = area();
+    let mut err = io::stderr().lock();
+    let _ = erase(&mut err, area.lines.len());
+    let _ = err.flush();
+    {
+        let mut out = io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+    let _ = draw(&mut err, &area.lines);
+    let _ = err.flush();
 }
 
 impl<'a> MakeWriter<'a> for LiveWriter {
@@ -117,6 +156,7 @@ pub fn mode(no_progress: bool, json_log: bool, interval: Duration) -> Option<Mod
 /// Starts tracking and the thread that shows it.
 pub fn start(mode: Mode) -> io::Result<()> {
     TRACKING.store(true, Ordering::Relaxed);
+    VIEW.store(matches!(mode, Mode::Terminal), Ordering::Relaxed);
     std::thread::Builder::new()
         .name("progress".into())
         .spawn(move || match mode {

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::text::human_size;
+use crate::text::{Escaped, human_size};
 
 /// Responses shorter than this are not tracked: they end before any view could show them,
 /// and tracking costs a lock per response.
@@ -286,7 +286,7 @@ pub fn render_row(row: &Row, rate: f64, width: usize) -> String {
         " {percent:5.1}% {}/s ETA {eta}{connections}",
         human_size(rate as u64)
     );
-    let head = format!("{} {} ", row.client, row.path);
+    let head = format!("{} {} ", row.client, Escaped(&row.path));
     let bar_width = width
         .saturating_sub(head.chars().count() + tail.chars().count() + 2)
         .min(30);
@@ -329,7 +329,7 @@ pub fn summary(f: &Finished) -> String {
     format!(
         "done: {} {} — sent {} in {}, {}/s; holds {} of {} ({:.0}%)",
         f.client,
-        f.path,
+        Escaped(&f.path),
         human_size(f.sent),
         duration_text(f.took),
         human_size(rate as u64),
@@ -344,7 +344,7 @@ pub fn progress_line(row: &Row, rate: f64) -> String {
     format!(
         "progress: {} {} — {} of {} ({:.1}%), {}/s, {} connection(s)",
         row.client,
-        row.path,
+        Escaped(&row.path),
         human_size(row.held),
         human_size(row.file_len),
         percent_held(row.held, row.file_len),
