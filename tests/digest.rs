@@ -6,33 +6,12 @@
 mod common;
 
 use std::fs;
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
-use common::{PATIENCE, Reply, Server, get, random_file, request, run, sha256_hex};
-
-/// `sha-256=:BASE64:` for a file, computed by coreutils (`sha256sum`, then `base64`).
-fn independent_repr_digest(path: &Path) -> String {
-    let out = run(Command::new("sha256sum").arg(path));
-    let hex = String::from_utf8(out.stdout).unwrap();
-    let raw: Vec<u8> = (0..64)
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect();
-    let mut base64 = Command::new("base64")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    base64.stdin.take().unwrap().write_all(&raw).unwrap();
-    let encoded = base64.wait_with_output().unwrap();
-    format!(
-        "sha-256=:{}:",
-        String::from_utf8(encoded.stdout).unwrap().trim()
-    )
-}
+use common::{
+    PATIENCE, Reply, Server, get, independent_repr_digest, random_file, request, run, sha256_hex,
+};
 
 /// Polls the sidecar until it answers 200 with the digest of `data`; returns its text.
 fn wait_for_sidecar(server: &Server, path: &str, data: &[u8]) -> String {

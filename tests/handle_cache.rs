@@ -37,18 +37,27 @@ fn served_keep_alive(server: &Server) -> TcpStream {
     idle
 }
 
+/// Requests `url` until the server keeps its handle: a version changed less than 2 s ago is
+/// not kept (the racy window), so each change below is made under a kept handle.
+fn kept_once_settled(server: &Server, file: &Path, url: &str, data: &[u8], what: &str) {
+    // One handle, kept between requests (the hasher may still hold a second one for a moment
+    // under a loaded run; without the kept handle the count would settle at 0).
+    common::eventually(
+        &format!("the handle is kept between requests: {what}"),
+        || {
+            assert_serves(server, url, data, what);
+            file_handles(server.pid(), file) == 1
+        },
+    );
+}
+
 /// Runs every change against a server serving `file` at `url`, with a keep-alive connection
 /// held open so the kept handle survives between requests.
 fn every_change_is_seen(server: &Server, file: &Path, url: &str) {
     let _idle = served_keep_alive(server);
     let first = random_bytes(300_000, 1);
     let tag1 = assert_serves(server, url, &first, "first");
-    assert_serves(server, url, &first, "again, from the kept handle");
-    // One handle, kept between requests (the hasher may still hold a second one for a moment
-    // under a loaded run; without the kept handle the count would settle at 0).
-    common::eventually("the handle is kept between requests", || {
-        file_handles(server.pid(), file) == 1
-    });
+    kept_once_settled(server, file, url, &first, "again, from the kept handle");
 
     // Rename-replace.
     let second = random_bytes(300_000, 2);
@@ -57,6 +66,7 @@ fn every_change_is_seen(server: &Server, file: &Path, url: &str) {
     fs::rename(&staged, file).unwrap();
     let tag2 = assert_serves(server, url, &second, "after a rename-replace");
     assert_ne!(tag1, tag2);
+    kept_once_settled(server, file, url, &second, "the replacement");
 
     // In place, same size.
     let mut third = second.clone();
@@ -69,6 +79,7 @@ fn every_change_is_seen(server: &Server, file: &Path, url: &str) {
         .unwrap();
     let tag3 = assert_serves(server, url, &third, "after an in-place write");
     assert_ne!(tag2, tag3);
+    kept_once_settled(server, file, url, &third, "the written version");
 
     // In place, then the mtime set back: only the ctime tells.
     let mut fourth = third.clone();
@@ -89,6 +100,7 @@ fn every_change_is_seen(server: &Server, file: &Path, url: &str) {
         &fourth,
         "after a rewrite with the mtime restored",
     );
+    kept_once_settled(server, file, url, &fourth, "the rewritten version");
 
     // Truncate.
     fs::OpenOptions::new()
@@ -98,12 +110,13 @@ fn every_change_is_seen(server: &Server, file: &Path, url: &str) {
         .set_len(1000)
         .unwrap();
     assert_serves(server, url, &fourth[..1000], "after a truncate");
+    kept_once_settled(server, file, url, &fourth[..1000], "the truncated version");
 
     // Permission change (the server runs unprivileged).
     fs::set_permissions(file, fs::Permissions::from_mode(0o000)).unwrap();
     assert_eq!(server.get(url, &[]).status, 403, "made unreadable");
     fs::set_permissions(file, fs::Permissions::from_mode(0o644)).unwrap();
-    assert_serves(server, url, &fourth[..1000], "readable again");
+    kept_once_settled(server, file, url, &fourth[..1000], "readable again");
 
     // Delete, then recreate.
     fs::remove_file(file).unwrap();
@@ -162,8 +175,7 @@ fn an_idle_server_holds_no_file_and_open_files_0_keeps_none() {
     let server = Server::start_dir(dir.path(), &["--no-digest"]);
     {
         let _idle = served_keep_alive(&server);
-        assert_eq!(server.get("/f.bin", &[]).body, b"data");
-        assert_eq!(file_handles(server.pid(), &file), 1);
+        kept_once_settled(&server, &file, "/f.bin", b"data", "a settled file");
     }
     common::eventually("the last connection closes the kept handles", || {
         file_handles(server.pid(), &file) == 0
@@ -175,5 +187,59 @@ fn an_idle_server_holds_no_file_and_open_files_0_keeps_none() {
         file_handles(none.pid(), &file),
         0,
         "--open-files 0 keeps nothing"
+    );
+}
+
+/// Git's "racy git" rule (issue 20): a version whose ctime or mtime is within 2 s of the moment
+/// it is looked at may still be changed by a write in the same timestamp tick without its stamp
+/// changing (kernels before 6.13, FAT, NFS, SMB), so it is neither hashed (no digest, no
+/// `Repr-Digest`, nothing stored) nor kept open until it has settled. Seen here after a
+/// same-size rewrite with the mtime set back by `touch -d`.
+#[test]
+fn a_version_changed_within_two_seconds_is_not_hashed_or_kept_until_it_settles() {
+    let dir = shared_dir();
+    let file = dir.path().join("f.bin");
+    let first = random_bytes(100_000, 7);
+    fs::write(&file, &first).unwrap();
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+    let server = unprivileged(&["--dir"], dir.path());
+    let _idle = served_keep_alive(&server);
+    common::eventually("the settled version is hashed and kept", || {
+        let reply = server.get("/f.bin", &[]);
+        reply.header("repr-digest").is_some() && file_handles(server.pid(), &file) == 1
+    });
+    // Rewrite the same bytes' length in place, then set the mtime back to what it was.
+    let mut second = first.clone();
+    second[..10].fill(0xEE);
+    let changed = std::time::Instant::now();
+    let mtime = run(Command::new("stat").args(["-c", "%y"]).arg(&file)).stdout;
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .write_all_at(&second[..10], 0)
+        .unwrap();
+    run(Command::new("touch")
+        .arg("-d")
+        .arg(String::from_utf8_lossy(&mtime).trim())
+        .arg(&file));
+    let fresh = server.get("/f.bin", &[]);
+    assert_eq!(sha256_hex(&fresh.body), sha256_hex(&second));
+    if changed.elapsed() < std::time::Duration::from_millis(1500) {
+        assert_eq!(fresh.header("repr-digest"), None, "not hashed while racy");
+        assert_eq!(
+            file_handles(server.pid(), &file),
+            0,
+            "not kept while racy (the kept handle of the old version was dropped)"
+        );
+    }
+    let want = common::independent_repr_digest(&file);
+    common::eventually("hashed and kept once settled", || {
+        let reply = server.get("/f.bin", &[]);
+        reply.header("repr-digest") == Some(want.as_str()) && file_handles(server.pid(), &file) == 1
+    });
+    assert!(
+        changed.elapsed() >= std::time::Duration::from_secs(2),
+        "not before 2 s"
     );
 }

@@ -77,6 +77,11 @@ fn counters_equal_what_the_access_log_says() {
     assert_eq!(request(metrics, "GET", "/other", &[]).status, 404);
 
     let a = server.addr;
+    // The file was just written: it is hashed once it has settled (2 s); every response below
+    // then carries the same (content) ETag.
+    common::eventually("the file is hashed", || {
+        server.log().contains("sha256 of f.bin")
+    });
     let etag = request(a, "GET", "/f.bin", &[])
         .header("etag")
         .unwrap()

@@ -221,7 +221,11 @@ fn signed_links_open_their_file_and_sidecar_and_survive_a_restart_mid_resume() {
         .current_dir(dl.path()));
     assert!(curl.status.success());
     assert_eq!(sha256_file(&dl.path().join("film.mkv")), sha256_hex(&data));
-    // The sidecar through the same link: the verification recipe works.
+    // The sidecar through the same link: the verification recipe works (once the file, written
+    // just now, has settled and been hashed).
+    common::eventually("the sidecar is ready", || {
+        request(server.addr, "GET", &format!("{url_path}.sha256"), &[]).status == 200
+    });
     let check = Command::new("sh")
         .arg("-c")
         .arg(format!("wget -q -O - '{url}.sha256' | sha256sum -c"))

@@ -117,7 +117,10 @@ struct State {
     /// digest is dropped, so `known` holds about one version per file served.
     latest: HashMap<PathBuf, Stamp>,
     queue: VecDeque<Wanted>,
-    /// The stamps in `queue`, so a version is queued once.
+    /// Versions taken from the queue that had changed too recently to be hashed, and when to
+    /// try them again (at most one entry per queued stamp).
+    deferred: Vec<(Instant, Wanted)>,
+    /// The stamps in `queue` and `deferred`, so a version is queued once.
     queued: HashSet<Stamp, StampHash>,
     current: Option<Job>,
     /// The last hashing rate measured (for `Retry-After` of queued files).
@@ -318,38 +321,63 @@ impl Digests {
             let wanted = {
                 let mut state = self.state();
                 loop {
+                    let now = Instant::now();
+                    if let Some(due) = state.deferred.iter().position(|(at, _)| *at <= now) {
+                        break state.deferred.swap_remove(due).1;
+                    }
                     if let Some(wanted) = state.queue.pop_front() {
                         break wanted;
                     }
-                    state = self
-                        .wake
-                        .wait(state)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    let next = state.deferred.iter().map(|(at, _)| *at).min();
+                    state = match next {
+                        Some(at) => {
+                            let wait = at.saturating_duration_since(now);
+                            self.wake
+                                .wait_timeout(state, wait)
+                                .map(|(state, _)| state)
+                                .unwrap_or_else(|poisoned| poisoned.into_inner().0)
+                        }
+                        None => self
+                            .wake
+                            .wait(state)
+                            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                    };
                 }
             };
-            self.hash_one(&wanted);
+            if let Some(wait) = self.hash_one(&wanted) {
+                // Changed too recently to be trusted: again once it has settled (still queued).
+                self.state().deferred.push((Instant::now() + wait, wanted));
+                continue;
+            }
             self.state().queued.remove(&wanted.stamp);
         }
     }
 
     /// Opens, hashes and publishes one file. The digest is published under the stamp of the
     /// version actually opened (which may be newer than the one asked for), and only if that
-    /// stamp did not change while it was read.
-    fn hash_one(&self, wanted: &Wanted) {
+    /// stamp did not change while it was read. A version changed too recently to be trusted
+    /// (see [`Stamp::unsettled_for`]) is not read: how long until it may be is returned.
+    fn hash_one(&self, wanted: &Wanted) -> Option<Duration> {
         let name = &wanted.name;
         if self.known(&wanted.stamp).is_some() {
-            return;
+            return None;
         }
         let file = match (self.open)(&wanted.rel) {
             Ok(file) => file,
             Err(err) => {
                 tracing::debug!("not hashing {name}: {}", crate::error::describe(&err));
-                return;
+                return None;
             }
         };
+        let looked = std::time::SystemTime::now();
         let Ok(before) = rustix::fs::fstat(&file).map(|stat| Stamp::of(&stat)) else {
-            return;
+            return None;
         };
+        if let Some(wait) = before.unsettled_for(looked) {
+            tracing::debug!("not hashing {name} yet: changed {wait:?} too recently");
+            // A little past the moment, so the next look is after it.
+            return Some(wait + Duration::from_millis(10));
+        }
         let job = Job {
             stamp: before,
             rel: wanted.rel.clone(),
@@ -360,7 +388,7 @@ impl Digests {
         {
             let mut state = self.state();
             if state.known.contains_key(&before) {
-                return;
+                return None;
             }
             state.current = Some(job.clone());
         }
@@ -417,6 +445,7 @@ impl Digests {
             }
             Err(err) => tracing::warn!("hashing {name} failed: {err}"),
         }
+        None
     }
 }
 

@@ -8,6 +8,14 @@ use rustix::fs::{FileType, Stat};
 
 use crate::http::format;
 
+/// How close to the moment a file is looked at its mtime or ctime may be before the version is
+/// not trusted (Git's "racy git" rule). Timestamps are coarse: a jiffy on kernels before 6.13,
+/// 2 s on FAT and exFAT, whatever the server says on NFS and SMB. A write in the same tick as the
+/// one the stamp shows leaves the stamp as it was (same size, same times): a digest or a kept
+/// handle taken then would describe bytes that are no longer there. 2 s covers every granularity
+/// above.
+pub const RACY_WINDOW: Duration = Duration::from_secs(2);
+
 /// A version of a file: what must be unchanged for a stored digest (or an open handle) to still
 /// describe it. The ctime covers what the others miss: an in-place rewrite that restores the
 /// size and the mtime, a chmod or chown.
@@ -57,6 +65,27 @@ impl Stamp {
         tag
     }
 
+    /// How long until this version can be trusted, if not yet: `Some` while its mtime or its
+    /// ctime is within [`RACY_WINDOW`] of `looked` — a time taken *before* the `stat` that gave
+    /// the stamp — on either side (a timestamp slightly in the future is as racy). Until then its
+    /// digest is not computed or stored and its handle not kept; a write after `looked` + the
+    /// window always shows in a new stamp. Timestamps far in the future (clock skew) are not
+    /// racy: a write sets them to the present, which differs.
+    pub fn unsettled_for(&self, looked: SystemTime) -> Option<Duration> {
+        let looked = match looked.duration_since(UNIX_EPOCH) {
+            Ok(since) => since.as_nanos() as i128,
+            Err(before) => -(before.duration().as_nanos() as i128),
+        };
+        let window = RACY_WINDOW.as_nanos() as i128;
+        [self.mtime, self.ctime]
+            .iter()
+            .map(|&(secs, nanos)| i128::from(secs) * 1_000_000_000 + i128::from(nanos))
+            .filter(|&t| (looked - t).abs() < window)
+            .map(|t| t + window - looked)
+            .max()
+            .map(|wait| Duration::from_nanos(wait.clamp(0, i128::from(u64::MAX)) as u64))
+    }
+
     /// The modification time as a `SystemTime`.
     pub fn modified(&self) -> SystemTime {
         let (secs, nanos) = self.mtime;
@@ -84,6 +113,44 @@ pub fn file_type(stat: &Stat) -> FileType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_version_changed_within_two_seconds_of_the_look_is_not_trusted_until_it_has_settled() {
+        let at = |secs: i64, nanos: u32| UNIX_EPOCH + Duration::new(secs as u64, nanos);
+        let stamp = |mtime: (i64, u32), ctime: (i64, u32)| Stamp {
+            dev: 1,
+            ino: 2,
+            size: 3,
+            mtime,
+            ctime,
+        };
+        let old = stamp((100, 0), (100, 0));
+        assert_eq!(
+            old.unsettled_for(at(102, 0)),
+            None,
+            "two seconds later: trusted"
+        );
+        assert_eq!(
+            old.unsettled_for(at(101, 500_000_000)),
+            Some(Duration::from_millis(500))
+        );
+        // The later of the two counts; a ctime moved by chmod or touch -d makes it racy again.
+        let touched_back = stamp((50, 0), (101, 0));
+        assert_eq!(
+            touched_back.unsettled_for(at(101, 0)),
+            Some(Duration::from_secs(2))
+        );
+        // A timestamp a second in the future (a clock a little ahead) waits for it to pass.
+        assert_eq!(old.unsettled_for(at(99, 0)), Some(Duration::from_secs(3)));
+        // Far in the future or the past: a write would set the present, which differs.
+        assert_eq!(stamp((5000, 0), (10, 0)).unsettled_for(at(1000, 0)), None);
+        assert_eq!(stamp((-5, 0), (-5, 0)).unsettled_for(at(0, 0)), None);
+        assert_eq!(
+            stamp((i64::MIN, 0), (i64::MAX, 999_999_999)).unsettled_for(at(0, 0)),
+            None,
+            "no overflow"
+        );
+    }
     use std::fs::File;
     use std::io::Write;
 

@@ -19,6 +19,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
@@ -305,6 +306,7 @@ impl TreeRoot {
         if let Some(found) = self.cached(rel) {
             return found;
         }
+        let looked = SystemTime::now();
         let fd = match self.open_path(rel, blocking) {
             Ok(Some(fd)) => fd,
             Ok(None) if blocking => return Found::Missing,
@@ -331,7 +333,7 @@ impl TreeRoot {
                     let same = rustix::fs::fstat(&file)?;
                     Representation::from_stat(file, &same, identity)
                 });
-                found_file(&self.handles, rel, keep_handle, built)
+                found_file(&self.handles, rel, keep_handle, looked, built)
             }
             _ => Found::Missing,
         }
@@ -392,16 +394,23 @@ fn reuse(
 }
 
 /// The lookup of a freshly opened file; its handle is kept for the next request when
-/// `keep_handle`.
+/// `keep_handle` and the version has settled (its times are not within the racy window of
+/// `looked`, taken before its `stat`: see `Stamp::unsettled_for`). A handle kept for a version
+/// a same-tick write could still change would be reused, by its unchanged stamp, for bytes
+/// that are no longer that version.
 fn found_file(
     handles: &Handles,
     key: &[u8],
     keep_handle: bool,
+    looked: SystemTime,
     opened: io::Result<Representation>,
 ) -> Lookup {
     match opened {
         Ok(rep) => {
-            if keep_handle && let Source::File(file) = &rep.source {
+            if keep_handle
+                && rep.stamp.unsettled_for(looked).is_none()
+                && let Source::File(file) = &rep.source
+            {
                 let cached = Cached::new(Arc::clone(file), rep.stamp, Arc::clone(&rep.identity));
                 handles.put(key, cached);
             }
@@ -427,6 +436,7 @@ fn lookup_named(files: &[NamedFile], rel: &[u8], blocking: bool, keep_handle: bo
         return found;
     }
     let identity = Arc::clone(&named.identity);
+    let looked = SystemTime::now();
     let opened = if blocking {
         Representation::open(&named.path, identity)
     } else {
@@ -436,7 +446,7 @@ fn lookup_named(files: &[NamedFile], rel: &[u8], blocking: bool, keep_handle: bo
             Err(err) => Err(err),
         }
     };
-    found_file(&named.handle, key, keep_handle, opened)
+    found_file(&named.handle, key, keep_handle, looked, opened)
 }
 
 #[cfg(test)]

@@ -410,6 +410,27 @@ pub fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// `sha-256=:BASE64:` for a file, computed by coreutils (`sha256sum`, then `base64`).
+pub fn independent_repr_digest(path: &Path) -> String {
+    let out = run(Command::new("sha256sum").arg(path));
+    let hex = String::from_utf8(out.stdout).unwrap();
+    let raw: Vec<u8> = (0..64)
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    let mut base64 = Command::new("base64")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    base64.stdin.take().unwrap().write_all(&raw).unwrap();
+    let encoded = base64.wait_with_output().unwrap();
+    format!(
+        "sha-256=:{}:",
+        String::from_utf8(encoded.stdout).unwrap().trim()
+    )
+}
+
 /// A `rangeserve` command that runs without root's power to read anything: through
 /// `setpriv` as nobody when the tests run as root, else as the current user. (The file and its
 /// folder must be readable by nobody for the server to start.)
