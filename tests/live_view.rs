@@ -108,9 +108,13 @@ fn trickle(stream: &mut std::net::TcpStream, rate: usize, time: Duration) -> usi
 
 /// The real binary serving `path` on a free port, its stderr a tmux pane, once it listens.
 fn serve_in_tmux(path: &std::path::Path, dir: &std::path::Path) -> (Tmux, u16) {
+    serve_in_tmux_with(path, dir, "--no-digest")
+}
+
+fn serve_in_tmux_with(path: &std::path::Path, dir: &std::path::Path, extra: &str) -> (Tmux, u16) {
     let port = free_port();
     let tmux = Tmux::start(&format!(
-        "{BIN} --file '{}' --bind 127.0.0.1 --port {port} --no-digest --state-dir '{}'; sleep 60",
+        "{BIN} --file '{}' --bind 127.0.0.1 --port {port} {extra} --state-dir '{}'; sleep 60",
         path.display(),
         dir.join("state").display()
     ));
@@ -155,6 +159,71 @@ fn a_slow_download_shows_a_growing_percentage_then_a_summary_line() {
         "no total line once nothing runs:\n{done}"
     );
     assert!(done.contains("(100%)"), "{done}");
+}
+
+/// Issue 20: with `--file`, the banner's digest lines are printed when the start-up hash ends —
+/// usually in the middle of a transfer. Written past the view, they left the cursor where the
+/// next redraw erased the wrong lines, and the status line stayed on the screen, frozen, after
+/// the transfer had ended. Here the transfer starts before the hash does (the file's mtime is
+/// set 1.9 s ahead: the racy window keeps it unhashed until 2 s after that), the hash ends
+/// while it runs, and afterwards the screen holds the digest lines once and no status line.
+#[test]
+fn the_digest_lines_printed_mid_transfer_leave_no_stale_status_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.bin");
+    // Sparse: 96 MiB to hash (about 10 s while a large response streams), nothing written.
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(96 << 20)
+        .unwrap();
+    let ahead = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as f64
+        / 1000.0
+        + 1.9;
+    run(Command::new("touch")
+        .arg("-d")
+        .arg(format!("@{ahead:.3}"))
+        .arg(&path));
+    let (tmux, port) = serve_in_tmux_with(&path, dir.path(), "");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut stream = slow_reader(addr, "/big.bin");
+    let mut screen = String::new();
+    let deadline = Instant::now() + PATIENCE;
+    while percent(&screen, "/big.bin").is_none() {
+        assert!(Instant::now() < deadline, "no status line:\n{screen}");
+        trickle(&mut stream, 800_000, Duration::from_millis(100));
+        screen = tmux.screen();
+    }
+    assert!(
+        !screen.contains("sha256 "),
+        "the hash ended before the transfer began (the test needs it the other way):\n{screen}"
+    );
+    while !tmux.screen().contains("Prove a resumed download whole") {
+        assert!(
+            Instant::now() < deadline,
+            "no digest lines:\n{}",
+            tmux.screen()
+        );
+        trickle(&mut stream, 800_000, Duration::from_millis(200));
+    }
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).unwrap();
+    let done = tmux.wait_for("the summary line, and the status line gone", |s| {
+        s.contains("done: 127.0.0.1 /big.bin") && !s.contains("transfer(s),")
+    });
+    assert_eq!(
+        done.lines().filter(|l| l.contains("/big.bin [")).count(),
+        0,
+        "a stale status line:\n{done}"
+    );
+    assert_eq!(
+        done.lines().filter(|l| l.starts_with("sha256 ")).count(),
+        1,
+        "the digest line, once:\n{done}"
+    );
+    assert!(done.contains("Prove a resumed download whole:"), "{done}");
 }
 
 #[test]
