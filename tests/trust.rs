@@ -82,3 +82,136 @@ fn a_file_name_cannot_drive_the_terminal() {
         "{log:?}"
     );
 }
+
+/// `rangeserve link` with these arguments: the URLs it prints.
+fn link(args: &[&str]) -> Vec<String> {
+    let out = common::run(
+        std::process::Command::new(common::BIN)
+            .arg("link")
+            .args(args),
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The member names of a tar archive (bsdtar reads it from stdin).
+fn tar_names(bytes: &[u8]) -> Vec<String> {
+    use std::io::Write;
+    let mut tar = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tar.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = tar.wait_with_output().unwrap();
+    assert!(out.status.success(), "tar -t failed");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Issue 20: a path through a symlink that leads outside the root is not served, even when a
+/// second symlink out there leads back in (`dir-out -> /outside`, `/outside/root -> DIR`).
+#[test]
+fn a_path_that_passes_outside_through_symlinks_is_not_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let outside = dir.path().join("outside");
+    fs::create_dir(&root).unwrap();
+    fs::create_dir(&outside).unwrap();
+    fs::write(root.join("x"), b"inside\n").unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("dir-out")).unwrap();
+    std::os::unix::fs::symlink(&root, outside.join("root")).unwrap();
+    // An absolute link that stays inside is still followed.
+    std::os::unix::fs::symlink(root.join("x"), root.join("abs-inside")).unwrap();
+    let server = Server::start_dir(&root, &[]);
+    assert_eq!(server.get("/x", &[]).body, b"inside\n");
+    assert_eq!(server.get("/abs-inside", &[]).body, b"inside\n");
+    assert_eq!(server.get("/dir-out/root/x", &[]).status, 404);
+    assert_eq!(server.get("/dir-out/root/", &[]).status, 404);
+    let listing = String::from_utf8(server.get("/?format=json", &[]).body).unwrap();
+    assert!(!listing.contains("dir-out"), "{listing}");
+    assert!(listing.contains("abs-inside"), "{listing}");
+}
+
+/// Issue 20: where a symlink leads is what the hidden rule and a folder link's scope look at:
+/// `shared/x -> ../private` is not served, listed or archived through a link for `shared/`
+/// (it is, without the link), and `shared/g -> ../.git` never is (no `--hidden`).
+#[test]
+fn a_symlink_to_a_hidden_name_or_out_of_a_links_folder_is_not_served_listed_or_archived() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("share");
+    for sub in ["shared", "private", ".git"] {
+        fs::create_dir_all(root.join(sub)).unwrap();
+    }
+    fs::write(root.join("shared/ok.txt"), b"ok\n").unwrap();
+    fs::write(root.join("private/secret.txt"), b"secret\n").unwrap();
+    fs::write(root.join(".git/config"), b"[core]\n").unwrap();
+    std::os::unix::fs::symlink("../private", root.join("shared/x")).unwrap();
+    std::os::unix::fs::symlink("../.git", root.join("shared/g")).unwrap();
+    std::os::unix::fs::symlink("../.git/config", root.join("shared/c")).unwrap();
+    std::os::unix::fs::symlink("ok.txt", root.join("shared/same")).unwrap();
+    let key = dir.path().join("link.key");
+    fs::write(&key, [7u8; 32]).unwrap();
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+    let key = key.to_str().unwrap();
+
+    // Without a link: the private folder is served through x, the hidden one never.
+    let open = Server::start_dir(&root, &[]);
+    assert_eq!(open.get("/shared/x/secret.txt", &[]).body, b"secret\n");
+    for hidden in ["/shared/g/config", "/shared/c", "/shared/g/"] {
+        assert_eq!(open.get(hidden, &[]).status, 404, "{hidden}");
+    }
+    let listing = String::from_utf8(open.get("/shared/?format=json", &[]).body).unwrap();
+    assert!(
+        listing.contains("\"x\"") && listing.contains("\"same\""),
+        "{listing}"
+    );
+    assert!(
+        !listing.contains("\"g\"") && !listing.contains("\"c\""),
+        "{listing}"
+    );
+    let tar = tar_names(&open.get("/shared/shared.tar", &[]).body);
+    assert!(tar.iter().any(|n| n == "shared/x/secret.txt"), "{tar:?}");
+    assert!(!tar.iter().any(|n| n.contains("config")), "{tar:?}");
+
+    // Through a link for shared/: nothing out of shared/.
+    let server = Server::start_dir(&root, &["--signed-links", "--link-key", key]);
+    let base = format!("http://{}", server.addr);
+    let urls = link(&[
+        "--link-key",
+        key,
+        "--dir",
+        root.to_str().unwrap(),
+        "--base-url",
+        &base,
+        root.join("shared").to_str().unwrap(),
+    ]);
+    let prefix = urls[0][base.len()..].to_string();
+    assert!(prefix.ends_with("/shared/"), "{prefix}");
+    assert_eq!(server.get(&format!("{prefix}ok.txt"), &[]).body, b"ok\n");
+    assert_eq!(server.get(&format!("{prefix}same"), &[]).body, b"ok\n");
+    for refused in ["x/secret.txt", "x/", "g/config", "c"] {
+        let reply = server.get(&format!("{prefix}{refused}"), &[]);
+        assert_eq!(reply.status, 404, "{refused}");
+    }
+    let listing =
+        String::from_utf8(server.get(&format!("{prefix}?format=json"), &[]).body).unwrap();
+    assert!(listing.contains("\"same\""), "{listing}");
+    assert!(
+        !listing.contains("\"x\"") && !listing.contains("\"g\""),
+        "{listing}"
+    );
+    let tar = tar_names(&server.get(&format!("{prefix}shared.tar"), &[]).body);
+    assert!(tar.iter().any(|n| n == "shared/ok.txt"), "{tar:?}");
+    assert!(
+        !tar.iter()
+            .any(|n| n.contains("secret") || n.contains("config")),
+        "{tar:?}"
+    );
+}

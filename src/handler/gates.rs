@@ -79,12 +79,14 @@ fn authenticate(
 
 /// Where the tree is mounted in this request's path: with `--secret-path` under `/<secret>`
 /// (anything else is a miss like any other), with `--signed-links` under a valid link token
-/// (expired at `now` → 410, anything else → 403); else at `/`. Returns the prefix and the rest.
+/// (expired at `now` → 410, anything else → 403); else at `/`. Returns the prefix, the rest,
+/// and the folder (relative to the root) that a folder link's symlinks must stay inside
+/// (empty: the whole root).
 pub fn mount<'a>(
     path: &'a str,
     config: &Config,
     now: SystemTime,
-) -> Result<(String, &'a str), Stop> {
+) -> Result<(String, &'a str, Vec<u8>), Stop> {
     let miss = || Stop::Refuse(Refusal::NotFound);
     if let Some(secret) = &config.secret {
         let rest = path
@@ -93,12 +95,12 @@ pub fn mount<'a>(
             .ok_or_else(miss)?;
         return match rest {
             "" => Err(Stop::Redirect(format!("/{secret}/"))),
-            rest if rest.starts_with('/') => Ok((format!("/{secret}"), rest)),
+            rest if rest.starts_with('/') => Ok((format!("/{secret}"), rest, Vec::new())),
             _ => Err(miss()),
         };
     }
     let Some(key) = &config.link_key else {
-        return Ok((String::new(), path));
+        return Ok((String::new(), path, Vec::new()));
     };
     let after = path.strip_prefix('/').unwrap_or(path);
     let (token, rest) = match after.find('/') {
@@ -115,7 +117,12 @@ pub fn mount<'a>(
     match link::verify(key, token, &segments, now) {
         // `/<token>` without the slash: a root directory link's listing is at `/<token>/`.
         Check::Valid if rest.is_empty() => Err(Stop::Redirect(format!("/{token}/"))),
-        Check::Valid => Ok((format!("/{token}"), rest)),
+        Check::Valid => {
+            let within = link::folder_segments(token)
+                .map(|n| segments[..n.min(segments.len())].join(&b'/'))
+                .unwrap_or_default();
+            Ok((format!("/{token}"), rest, within))
+        }
         Check::Expired => Err(Stop::Refuse(Refusal::LinkExpired)),
         Check::Refused => Err(Stop::Refuse(Refusal::LinkRefused)),
     }

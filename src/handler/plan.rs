@@ -122,7 +122,7 @@ pub async fn plan(
     if let Err(refusal) = gates::admit(req, shared, peer, started) {
         return Plan::Refuse(refusal);
     }
-    let (mount, raw) = match gates::mount(req.uri().path(), &shared.config, now) {
+    let (mount, raw, within) = match gates::mount(req.uri().path(), &shared.config, now) {
         Ok(mounted) => mounted,
         Err(stop) => return stop.into(),
     };
@@ -135,7 +135,7 @@ pub async fn plan(
             return Plan::Refuse(Refusal::NotFound);
         }
     };
-    let target = resolve(shared, &path, raw, req.uri().query()).await;
+    let target = resolve(shared, &path, raw, req.uri().query(), within).await;
     let get_or_head = req.method() == Method::GET || req.method() == Method::HEAD;
     if !get_or_head && !matches!(target, Target::NotFound) {
         return Plan::Refuse(Refusal::MethodNotAllowed);
@@ -332,17 +332,21 @@ async fn archive(
 }
 
 /// Resolves the path against the root: inline if every lookup is answered from the kernel's
-/// caches, else again on the blocking pool.
+/// caches, else again on the blocking pool. Symlinks on the way must lead inside `within`
+/// (a signed folder link's folder; empty: anywhere in the root).
 async fn resolve(
     shared: &Arc<Shared>,
     path: &RequestPath,
     raw: &str,
     query: Option<&str>,
+    within: Vec<u8>,
 ) -> Target<Representation, Dir> {
     let root = &shared.config.root;
     let checksums = shared.digests.is_some();
     let rules = root.rules(checksums);
-    let target = route::target(path, raw, query, rules, |rel| root.lookup(rel, false));
+    let target = route::target(path, raw, query, rules, |rel| {
+        root.lookup_within(rel, &within, false)
+    });
     if !matches!(target, Target::WouldBlock) {
         return target;
     }
@@ -351,7 +355,7 @@ async fn resolve(
     match tokio::task::spawn_blocking(move || {
         let rules = root.rules(checksums);
         route::target(&path, &raw, query.as_deref(), rules, |rel| {
-            root.lookup(rel, true)
+            root.lookup_within(rel, &within, true)
         })
     })
     .await

@@ -75,6 +75,13 @@ pub fn sign(key: &[u8], kind: Kind, scope: &[Vec<u8>], expiry: u64) -> String {
     format!("{k}{}.{expiry}.{}", scope.len(), B64.encode(signature))
 }
 
+/// For a folder link's token (`d<n>.…`), the number of segments its folder has: everything
+/// served through it, symlinks resolved, must lie inside that folder. `None` for a file link
+/// (it names one path, the one its maker chose) or anything else.
+pub fn folder_segments(token: &str) -> Option<usize> {
+    token.strip_prefix('d')?.split('.').next()?.parse().ok()
+}
+
 /// Checks a token (the first segment, as text) against the segments after it, at `now`.
 /// Returns the check, and whether what is asked is the file's sidecar (served as such).
 pub fn verify(key: &[u8], token: &str, rest: &[Vec<u8>], now: u64) -> Check {

@@ -21,6 +21,8 @@ pub const DESCRIPTOR_WAIT: Duration = Duration::from_secs(10);
 /// The member files of one archive version, opened through the root as the body reaches them.
 pub struct MemberFiles {
     pub(crate) root: Arc<Root>,
+    /// The folder symlinks must stay inside (a signed folder link's; empty: the root).
+    pub(crate) within: Vec<u8>,
     /// By member index: the file's path below the root and the stamp announced (`None` for a
     /// directory).
     pub(crate) files: Vec<Option<(Vec<u8>, Stamp)>>,
@@ -74,7 +76,7 @@ impl MemberFiles {
 impl Members for MemberFiles {
     fn try_open(&self, index: usize) -> io::Result<Option<Arc<File>>> {
         let (rel, _) = self.expected(index)?;
-        match self.opened(index, self.root.lookup_unkept(rel, false)) {
+        match self.opened(index, self.root.lookup_unkept(rel, &self.within, false)) {
             // No descriptor now: the blocking open waits for one.
             Err(err) if crate::error::out_of_descriptors(&err) => Ok(None),
             opened => opened,
@@ -88,7 +90,7 @@ impl Members for MemberFiles {
         let started = Instant::now();
         let mut pause = Duration::from_millis(5);
         loop {
-            match self.opened(index, self.root.lookup_unkept(rel, true)) {
+            match self.opened(index, self.root.lookup_unkept(rel, &self.within, true)) {
                 Err(err)
                     if crate::error::out_of_descriptors(&err)
                         && started.elapsed() < DESCRIPTOR_WAIT =>

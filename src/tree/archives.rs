@@ -47,7 +47,8 @@ pub const CACHED_MEMBERS: usize = 200_000;
 pub const FRESH_FOR: Duration = Duration::from_secs(1);
 
 /// An archive's key: the directory's path below the root, and the format.
-type ArchiveKey = (Vec<u8>, Format);
+/// An archive: its folder, the folder its symlinks must stay inside (see `Dir::Tree`), format.
+type ArchiveKey = (Vec<u8>, Vec<u8>, Format);
 
 /// The last version walked of each archive, and the walks under way.
 #[derive(Debug, Default)]
@@ -146,7 +147,7 @@ fn walk(
                 // A directory that cannot be read is an error, not an empty one: an archive
                 // must not announce a version that silently lacks a folder's contents. One that
                 // is gone (or no longer a directory) since it was listed is left out whole.
-                let child = match root.lookup(&item.rel, true) {
+                let child = match root.lookup_within(&item.rel, dir.within(), true) {
                     Found::Dir(child) => child,
                     Found::Failed(err) => return Err(err),
                     _ => {
@@ -204,7 +205,7 @@ pub fn prepare(
     cache: &ArchiveCache,
     asked: Instant,
 ) -> io::Result<Prepared> {
-    let key = (dir.rel().to_vec(), format);
+    let key = (dir.rel().to_vec(), dir.within().to_vec(), format);
     if let Some(version) = cache.get(&key).filter(|v| v.fresh_for(asked)) {
         return Ok(Prepared::Ready(representation(&version, dir, name)));
     }
@@ -405,6 +406,7 @@ fn walk_version(
         layout,
         files: Arc::new(MemberFiles {
             root: Arc::clone(root),
+            within: dir.within().to_vec(),
             files: walked.into_iter().map(|w| w.file).collect(),
             stale: AtomicBool::new(false),
         }),

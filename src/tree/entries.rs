@@ -43,7 +43,9 @@ impl Root {
     /// [`Root::entries`], at most `limit` of them (in the directory's own order).
     pub fn entries_at_most(&self, dir: &Dir, limit: usize) -> io::Result<Vec<Listed>> {
         match (self, dir) {
-            (Root::Tree(tree), Dir::Tree { fd, rel }) => tree.entries(fd, rel, limit),
+            (Root::Tree(tree), Dir::Tree { fd, rel, within }) => {
+                tree.entries(fd, rel, within, limit)
+            }
             (Root::Files(files), _) => Ok(files.iter().filter_map(listed_named).collect()),
             (Root::Tree(_), Dir::Files) => Ok(Vec::new()),
         }
@@ -87,7 +89,13 @@ impl Root {
 }
 
 impl TreeRoot {
-    fn entries(&self, dir_fd: &OwnedFd, rel: &[u8], limit: usize) -> io::Result<Vec<Listed>> {
+    fn entries(
+        &self,
+        dir_fd: &OwnedFd,
+        rel: &[u8],
+        within: &[u8],
+        limit: usize,
+    ) -> io::Result<Vec<Listed>> {
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NONBLOCK;
         let dir = self.reopen(dir_fd, rel, flags)?;
         let mut listed = Vec::new();
@@ -105,7 +113,7 @@ impl TreeRoot {
                 child_rel.push(b'/');
             }
             child_rel.extend_from_slice(name);
-            let Some(stat) = self.entry_stat(&dir, name, &child_rel) else {
+            let Some(stat) = self.entry_stat(&dir, name, &child_rel, within) else {
                 continue;
             };
             let stamp = Stamp::of(&stat);
@@ -130,8 +138,15 @@ impl TreeRoot {
     }
 
     /// The metadata an entry is listed with: its own, or for a symlink its target's when the
-    /// rules allow following it (`None`: not listed).
-    fn entry_stat(&self, dir: &OwnedFd, name: &[u8], rel: &[u8]) -> Option<rustix::fs::Stat> {
+    /// rules allow following it — inside the root, not hidden, inside `within` (`None`: not
+    /// listed, as it would not be served).
+    fn entry_stat(
+        &self,
+        dir: &OwnedFd,
+        name: &[u8],
+        rel: &[u8],
+        within: &[u8],
+    ) -> Option<rustix::fs::Stat> {
         let name = Path::new(OsStr::from_bytes(name));
         let own = rustix::fs::statat(dir.as_fd(), name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
         if file_type(&own) != FileType::Symlink {
@@ -140,8 +155,8 @@ impl TreeRoot {
         if self.follow_symlinks {
             return rustix::fs::statat(dir.as_fd(), name, AtFlags::empty()).ok();
         }
-        let fd = self.open_path(rel, true).ok()??;
-        rustix::fs::fstat(&fd).ok()
+        let opened = self.open_path(rel, true, within).ok()??;
+        rustix::fs::fstat(&opened.fd).ok()
     }
 }
 

@@ -14,6 +14,7 @@ pub mod connections;
 pub mod entity;
 pub mod entries;
 pub mod handles;
+pub mod links;
 pub mod listing;
 pub mod named;
 pub mod rendered;

@@ -4,9 +4,11 @@
 //! Below a directory root, the kernel is the guard: every path is resolved relative to the
 //! root's handle with `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`, so no `..`, symlink
 //! or race can reach outside it (`EXDEV`). A symlink whose target lies inside the root is
-//! followed; an absolute one is retried without `RESOLVE_BENEATH` and kept only if the handle
-//! it opened lies inside the root (`/proc/self/fd` says where it really is). `--follow-symlinks`
-//! drops `RESOLVE_BENEATH` (the route's string checks still refuse `..`).
+//! followed; after `EXDEV`, the path's symlinks are resolved one by one (`links::resolve`), so
+//! an absolute one that stays inside is followed and a path that passes outside at any step is
+//! refused. Where a path led (`/proc/self/fd` says) must also be `links::allowed`: no hidden
+//! target, nothing out of a signed folder link's folder. `--follow-symlinks` drops
+//! `RESOLVE_BENEATH` and these checks (the route's string checks still refuse `..`).
 //!
 //! A path is first opened `O_PATH`, which opens nothing (no FIFO blocks, no device sees an
 //! open); only a regular file is then reopened for reading, through its `/proc/self/fd` link,
@@ -29,6 +31,7 @@ use crate::fs::cached_io;
 use crate::fs::stamp::{Stamp, file_type};
 use crate::representation::{FileIdentity, Representation};
 use crate::tree::handles::{Cached, Handles};
+use crate::tree::links;
 use crate::tree::named::NamedFile;
 use crate::tree::route::{Found, Rules};
 
@@ -54,11 +57,23 @@ pub struct TreeRoot {
     handles: Handles,
 }
 
+/// An `O_PATH` handle opened below a tree root, and whether a symlink was on the way.
+pub(super) struct Opened {
+    pub fd: OwnedFd,
+    pub linked: bool,
+}
+
 /// A directory found by a lookup.
 #[derive(Debug)]
 pub enum Dir {
-    /// A directory below a tree root: its `O_PATH` handle and its path relative to the root.
-    Tree { fd: OwnedFd, rel: Vec<u8> },
+    /// A directory below a tree root: its `O_PATH` handle, its path relative to the root, and
+    /// the folder its entries' symlinks must stay inside (a signed folder link's; empty: the
+    /// root).
+    Tree {
+        fd: OwnedFd,
+        rel: Vec<u8>,
+        within: Vec<u8>,
+    },
     /// The root of a set of named files (served as a listing when there are several).
     Files,
 }
@@ -67,9 +82,10 @@ impl Dir {
     /// Another handle on the same directory.
     pub fn try_clone(&self) -> io::Result<Dir> {
         Ok(match self {
-            Dir::Tree { fd, rel } => Dir::Tree {
+            Dir::Tree { fd, rel, within } => Dir::Tree {
                 fd: fd.try_clone()?,
                 rel: rel.clone(),
+                within: within.clone(),
             },
             Dir::Files => Dir::Files,
         })
@@ -79,6 +95,14 @@ impl Dir {
     pub fn rel(&self) -> &[u8] {
         match self {
             Dir::Tree { rel, .. } => rel,
+            Dir::Files => b"",
+        }
+    }
+
+    /// The folder symlinks below it must stay inside (see [`Dir::Tree`]).
+    pub fn within(&self) -> &[u8] {
+        match self {
+            Dir::Tree { within, .. } => within,
             Dir::Files => b"",
         }
     }
@@ -139,16 +163,22 @@ impl Root {
     /// `blocking` false it only does what the kernel's caches can answer, else says
     /// `WouldBlock`; with `blocking` true it may wait for the disk (blocking pool only).
     pub fn lookup(&self, rel: &[u8], blocking: bool) -> Lookup {
-        self.lookup_keeping(rel, blocking, true)
+        self.lookup_keeping(rel, b"", blocking, true)
+    }
+
+    /// [`Root::lookup`] for a request under a signed folder link for `within`: a symlink on
+    /// the way must lead inside that folder (see `links`).
+    pub fn lookup_within(&self, rel: &[u8], within: &[u8], blocking: bool) -> Lookup {
+        self.lookup_keeping(rel, within, blocking, true)
     }
 
     /// [`Root::lookup`]; `keep` false leaves the kept handles alone (a background reader's
     /// opens must not fill them, nor put back a handle on a file deleted meanwhile).
     ///
     /// Out of descriptors, the kept handles are closed and the lookup tried once more.
-    fn lookup_keeping(&self, rel: &[u8], blocking: bool, keep: bool) -> Lookup {
+    fn lookup_keeping(&self, rel: &[u8], within: &[u8], blocking: bool, keep: bool) -> Lookup {
         let once = || match self {
-            Root::Tree(tree) => tree.lookup(rel, blocking, keep),
+            Root::Tree(tree) => tree.lookup(rel, within, blocking, keep),
             Root::Files(files) => lookup_named(files, rel, blocking, keep),
         };
         match once() {
@@ -162,8 +192,8 @@ impl Root {
 
     /// [`Root::lookup`] without keeping the handle it opens (an archive's members: a response
     /// holds one at a time and closes it when done with it).
-    pub fn lookup_unkept(&self, rel: &[u8], blocking: bool) -> Lookup {
-        self.lookup_keeping(rel, blocking, false)
+    pub fn lookup_unkept(&self, rel: &[u8], within: &[u8], blocking: bool) -> Lookup {
+        self.lookup_keeping(rel, within, blocking, false)
     }
 
     /// Runs `op`; out of descriptors, closes the kept handles and runs it once more.
@@ -209,7 +239,7 @@ impl Root {
 
     /// Opens the file at `rel` for hashing (blocking).
     pub fn open_file(&self, rel: &[u8]) -> io::Result<File> {
-        match self.lookup_keeping(rel, true, false) {
+        match self.lookup_keeping(rel, b"", true, false) {
             Found::File(rep) => match rep.source {
                 Source::File(file) => Arc::try_unwrap(file).or_else(|file| file.try_clone()),
                 Source::Members(_) | Source::Document(_) => Err(io::ErrorKind::InvalidInput.into()),
@@ -262,40 +292,95 @@ impl TreeRoot {
     }
 
     /// `O_PATH` open of `rel` below the root. `Ok(None)`: would block (only when not blocking)
-    /// or leads outside the root.
-    pub(super) fn open_path(&self, rel: &[u8], blocking: bool) -> io::Result<Option<OwnedFd>> {
+    /// or leads outside the root. Without `--follow-symlinks`, what it resolved to must also be
+    /// [`links::allowed`] (no hidden target, inside `within`), else it is not found; the result
+    /// says whether a symlink was on the way (its handle is then never kept: a kept handle is
+    /// reused by path, without this check).
+    pub(super) fn open_path(
+        &self,
+        rel: &[u8],
+        blocking: bool,
+        within: &[u8],
+    ) -> io::Result<Option<Opened>> {
         let path = as_path(rel);
         let flags = OFlags::PATH | OFlags::CLOEXEC;
         let resolve = self.resolve_flags();
-        if !blocking {
-            return match cached_io::try_open_at(&self.fd, path, flags, resolve) {
+        let fd = if !blocking {
+            match cached_io::try_open_at(&self.fd, path, flags, resolve) {
+                Ok(Some(fd)) => fd,
                 // EXDEV may be an absolute symlink that stays inside: decide that off the runtime.
-                Err(err) if err.raw_os_error() == Some(Errno::XDEV.raw_os_error()) => Ok(None),
-                other => other,
-            };
+                Err(err) if err.raw_os_error() == Some(Errno::XDEV.raw_os_error()) => {
+                    return Ok(None);
+                }
+                Ok(None) => return Ok(None),
+                Err(err) => return Err(err),
+            }
+        } else {
+            match rustix::fs::openat2(&self.fd, path, flags, Mode::empty(), resolve) {
+                Ok(fd) => fd,
+                Err(Errno::XDEV) => match self.open_through_absolute_links(rel)? {
+                    Some(fd) => fd,
+                    None => return Ok(None),
+                },
+                Err(errno) => return Err(errno.into()),
+            }
+        };
+        if self.follow_symlinks {
+            return Ok(Some(Opened { fd, linked: false }));
         }
-        match rustix::fs::openat2(&self.fd, path, flags, Mode::empty(), resolve) {
+        let Ok(real) = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())) else {
+            // No /proc: where it led cannot be told; the kernel's guard still kept it inside.
+            return Ok(Some(Opened { fd, linked: false }));
+        };
+        let real = real.as_os_str().as_bytes();
+        let root = self.path.as_os_str().as_bytes();
+        let real_rel = match real.strip_prefix(root) {
+            Some(b"") => &b""[..],
+            Some(rest) => match rest.strip_prefix(b"/") {
+                Some(rest) => rest,
+                None => return Ok(None),
+            },
+            None => return Ok(None),
+        };
+        if real_rel == rel {
+            return Ok(Some(Opened { fd, linked: false }));
+        }
+        if !links::allowed(real_rel, self.hidden, within) {
+            return Err(Errno::NOENT.into());
+        }
+        Ok(Some(Opened { fd, linked: true }))
+    }
+
+    /// After `EXDEV`: resolves `rel`'s symlinks one by one (see [`links::resolve`]: each must
+    /// lead inside the root, absolute ones included), then opens what it resolved to under the
+    /// usual guard. `None`: a symlink on the way leads outside.
+    fn open_through_absolute_links(&self, rel: &[u8]) -> io::Result<Option<OwnedFd>> {
+        let root = self.path.as_os_str().as_bytes();
+        let resolved = links::resolve(root, rel, |prefix| {
+            match rustix::fs::readlinkat(&self.fd, as_path(prefix), Vec::new()) {
+                Ok(target) => links::Step::Link(target.into_bytes()),
+                Err(Errno::INVAL) => links::Step::NotLink,
+                Err(_) => links::Step::Missing,
+            }
+        });
+        let Some(resolved) = resolved else {
+            return Ok(None);
+        };
+        let flags = OFlags::PATH | OFlags::CLOEXEC;
+        match rustix::fs::openat2(
+            &self.fd,
+            as_path(&resolved),
+            flags,
+            Mode::empty(),
+            self.resolve_flags(),
+        ) {
             Ok(fd) => Ok(Some(fd)),
-            Err(Errno::XDEV) => self.open_absolute_link_inside(path),
+            Err(Errno::XDEV) => Ok(None),
             Err(errno) => Err(errno.into()),
         }
     }
 
-    /// After `EXDEV`: follow the path's symlinks freely, and keep the result only if it lies
-    /// inside the root (an absolute symlink to a place below the root).
-    fn open_absolute_link_inside(&self, path: &Path) -> io::Result<Option<OwnedFd>> {
-        let fd = rustix::fs::openat2(
-            &self.fd,
-            path,
-            OFlags::PATH | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::NO_MAGICLINKS,
-        )?;
-        let really = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
-        Ok((really == self.path || really.starts_with(&self.path)).then_some(fd))
-    }
-
-    fn lookup(&self, rel: &[u8], blocking: bool, keep_handle: bool) -> Lookup {
+    fn lookup(&self, rel: &[u8], within: &[u8], blocking: bool, keep_handle: bool) -> Lookup {
         // Without RESOLVE_BENEATH (--follow-symlinks) the kernel would walk `..`: refuse it here
         // too, whatever the caller checked.
         if self.follow_symlinks
@@ -307,8 +392,8 @@ impl TreeRoot {
             return found;
         }
         let looked = SystemTime::now();
-        let fd = match self.open_path(rel, blocking) {
-            Ok(Some(fd)) => fd,
+        let Opened { fd, linked } = match self.open_path(rel, blocking, within) {
+            Ok(Some(opened)) => opened,
             Ok(None) if blocking => return Found::Missing,
             Ok(None) => return Found::WouldBlock,
             Err(err) => return missing_or_failed(err),
@@ -321,6 +406,7 @@ impl TreeRoot {
             FileType::Directory => Found::Dir(Dir::Tree {
                 fd,
                 rel: rel.to_vec(),
+                within: within.to_vec(),
             }),
             FileType::RegularFile => {
                 let flags = cached_io::open_flags() | OFlags::NOCTTY;
@@ -333,7 +419,7 @@ impl TreeRoot {
                     let same = rustix::fs::fstat(&file)?;
                     Representation::from_stat(file, &same, identity)
                 });
-                found_file(&self.handles, rel, keep_handle, looked, built)
+                found_file(&self.handles, rel, keep_handle && !linked, looked, built)
             }
             _ => Found::Missing,
         }
