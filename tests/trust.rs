@@ -215,3 +215,67 @@ fn a_symlink_to_a_hidden_name_or_out_of_a_links_folder_is_not_served_listed_or_a
         "{tar:?}"
     );
 }
+
+/// The member names of a zip archive, as Python's zipfile reads them.
+fn zip_names(bytes: &[u8]) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.zip");
+    fs::write(&path, bytes).unwrap();
+    let out = common::run(
+        std::process::Command::new("python3")
+            .arg("-c")
+            .arg("import sys, zipfile; print('\\n'.join(zipfile.ZipFile(sys.argv[1]).namelist()))")
+            .arg(&path),
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Issue 20: names legal on Linux that an extractor elsewhere reads as a way out of the target
+/// folder (`..\..\evil`) or a drive (`C:x`) are mapped in tar and zip alike; the listing keeps
+/// the real names.
+#[test]
+fn archive_member_names_have_no_backslash_or_drive_and_the_listing_keeps_the_real_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("share");
+    fs::create_dir(&root).unwrap();
+    // (`a\..\..\evil` goes one folder above the target on Windows; `..\` first would be a
+    // hidden name, archived only with --hidden, and mapped the same way.)
+    for name in [r"a\..\..\evil", "C:x", "a%5Cb", "12:30 talk.txt"] {
+        fs::write(root.join(name), name.as_bytes()).unwrap();
+    }
+    let server = Server::start_dir(&root, &[]);
+    let want = [
+        "share/12:30 talk.txt",
+        "share/C%3Ax",
+        "share/a%255Cb",
+        "share/a%5C..%5C..%5Cevil",
+    ];
+    let tar = tar_names(&server.get("/share.tar", &[]).body);
+    let files: Vec<&String> = tar.iter().filter(|n| !n.ends_with('/')).collect();
+    assert_eq!(files, want, "{tar:?}");
+    eventually("the zip is ready (it needs every CRC-32)", || {
+        server.get("/share.zip", &[]).status == 200
+    });
+    let zip = zip_names(&server.get("/share.zip", &[]).body);
+    let files: Vec<&String> = zip.iter().filter(|n| !n.ends_with('/')).collect();
+    assert_eq!(files, want, "{zip:?}");
+    for name in tar.iter().chain(&zip) {
+        assert!(!name.contains('\\') && !name.starts_with('/'), "{name}");
+        assert!(!name.split('/').any(|s| s == ".."), "{name}");
+    }
+    let listing: serde_json::Value =
+        serde_json::from_slice(&server.get("/?format=json", &[]).body).unwrap();
+    let names: Vec<&str> = listing["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&r"a\..\..\evil") && names.contains(&"C:x"),
+        "{names:?}"
+    );
+}

@@ -6,8 +6,10 @@
 //! of the archive into a body segment ([`Segment::Literal`] or [`Segment::Member`]) by binary
 //! search (the body takes them one at a time; [`Layout::segments`] gives them all, for tests).
 //!
-//! [`tar`] writes POSIX pax/ustar, [`zip`] stored zip with ZIP64 where needed.
+//! [`tar`] writes POSIX pax/ustar, [`zip`] stored zip with ZIP64 where needed; [`names`] maps
+//! the names that would mean something else to an extractor.
 
+pub mod names;
 pub mod tar;
 pub mod zip;
 

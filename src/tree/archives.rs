@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest as _, Sha256};
 
-use crate::archive::{self, Format, Layout, Member};
+use crate::archive::{self, Format, Layout, Member, names};
 use crate::body::{Members, Source};
 use crate::digest::{Digests, Wanted};
 use crate::fs::stamp::{Stamp, file_mode};
@@ -122,7 +122,7 @@ fn walk(
         }
         let mut path = prefix.to_vec();
         path.push(b'/');
-        path.extend_from_slice(&item.entry.name);
+        path.extend_from_slice(&names::member_segment(&item.entry.name));
         let member = Member {
             path: path.clone(),
             size: match item.entry.kind {
@@ -327,10 +327,8 @@ fn walk_version(
         Dir::Tree { fd, .. } => file_mode(&rustix::fs::fstat(fd)?),
         Dir::Files => 0o755,
     };
-    let stem = name
-        .strip_suffix(format.extension())
-        .unwrap_or(name)
-        .to_vec();
+    let stem =
+        names::member_segment(name.strip_suffix(format.extension()).unwrap_or(name)).into_owned();
     let mut walked = vec![Walked {
         member: Member {
             path: stem.clone(),
