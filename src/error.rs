@@ -29,6 +29,8 @@ pub enum StartupError {
     SelfSigned { path: PathBuf, source: io::Error },
     /// The async runtime could not be built.
     Runtime(io::Error),
+    /// A key file given on the command line (`--link-key`) cannot be used.
+    Key { path: PathBuf, source: io::Error },
 }
 
 impl fmt::Display for StartupError {
@@ -70,6 +72,14 @@ impl fmt::Display for StartupError {
                 describe(source)
             ),
             StartupError::Runtime(source) => write!(f, "cannot start the runtime: {source}"),
+            StartupError::Key { path, source } => {
+                write!(
+                    f,
+                    "cannot use the key '{}': {}",
+                    path.display(),
+                    describe(source)
+                )
+            }
         }
     }
 }

@@ -109,23 +109,32 @@ fn keep_secret(
         ));
     };
     let path = dir.join(name);
-    crate::share::keys::load_or_create(&path, fresh, || crate::share::keys::random_hex(bytes))
+    crate::share::keys::load_or_create(&path, fresh, bytes)
         .map_err(|source| StartupError::StateDir { path, source })
 }
 
-/// The link-signing key: `--link-key FILE` (its bytes, trimmed), else the state directory's.
+/// The shortest `--link-key` accepted, in bytes (HMAC-SHA-256's own output length).
+pub const MIN_LINK_KEY: usize = 32;
+
+/// The link-signing key: `--link-key FILE` (its bytes, trimmed; private, at least
+/// [`MIN_LINK_KEY`] bytes), else the state directory's.
 pub fn link_key(
     file: Option<&std::path::Path>,
     state_dir: &Option<(PathBuf, bool)>,
 ) -> Result<Vec<u8>, StartupError> {
     match file {
-        Some(path) => match std::fs::read(path) {
-            Ok(bytes) if !bytes.trim_ascii().is_empty() => Ok(bytes.trim_ascii().to_vec()),
-            Ok(_) => Err(StartupError::File {
+        Some(path) => match crate::share::keys::read_private(path) {
+            Ok(bytes) if bytes.trim_ascii().len() >= MIN_LINK_KEY => {
+                Ok(bytes.trim_ascii().to_vec())
+            }
+            Ok(bytes) => Err(StartupError::Key {
                 path: path.to_path_buf(),
-                source: std::io::Error::other("the link key file is empty"),
+                source: std::io::Error::other(format!(
+                    "a link key of {} bytes: at least {MIN_LINK_KEY} are needed (e.g. head -c 32 /dev/urandom | base64 > FILE)",
+                    bytes.trim_ascii().len()
+                )),
             }),
-            Err(source) => Err(StartupError::File {
+            Err(source) => Err(StartupError::Key {
                 path: path.to_path_buf(),
                 source,
             }),

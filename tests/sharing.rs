@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -309,7 +310,9 @@ fn a_directory_link_opens_its_listing_and_everything_below_it_only() {
     random_file(&root.join("season 2"), "ep1.mkv", 2000, 8);
     let state = dir.path().join("state");
     let key = dir.path().join("shared.key");
-    std::fs::write(&key, "a key shared by replicas\n").unwrap();
+    std::fs::write(&key, "a key shared by replicas, 32 bytes or more\n").unwrap();
+    // Private, as a key must be (the server refuses one others can read).
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     let server = Server::start_dir(
         &root,
         &[

@@ -279,3 +279,144 @@ fn archive_member_names_have_no_backslash_or_drive_and_the_listing_keeps_the_rea
         "{names:?}"
     );
 }
+
+/// Issue 20: a `--secret-path` token and a signed link's token are as good as passwords: the
+/// access log (text and JSON) shows a stand-in instead.
+#[test]
+fn secret_paths_and_link_tokens_are_not_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("share");
+    fs::create_dir(&root).unwrap();
+    fs::write(root.join("a.txt"), b"a\n").unwrap();
+    let state = dir.path().join("state");
+    let state = state.to_str().unwrap();
+    for format in ["text", "json"] {
+        let server = Server::start_dir(
+            &root,
+            &[
+                "--secret-path",
+                "--state-dir",
+                state,
+                "--log-format",
+                format,
+            ],
+        );
+        let secret = fs::read_to_string(dir.path().join("state/secret-path")).unwrap();
+        let secret = secret.trim();
+        assert_eq!(server.get(&format!("/{secret}/a.txt"), &[]).body, b"a\n");
+        eventually("the access line", || server.log().contains("a.txt"));
+        let log = server.log();
+        assert!(
+            !log.contains(secret),
+            "{format}: the secret is logged:\n{log}"
+        );
+        assert!(log.contains("/<secret>/a.txt"), "{format}:\n{log}");
+    }
+    let key = dir.path().join("link.key");
+    fs::write(&key, [b'k'; 40]).unwrap();
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+    let key = key.to_str().unwrap();
+    let server = Server::start_dir(&root, &["--signed-links", "--link-key", key]);
+    let base = format!("http://{}", server.addr);
+    let urls = link(&[
+        "--link-key",
+        key,
+        "--dir",
+        root.to_str().unwrap(),
+        "--base-url",
+        &base,
+        root.join("a.txt").to_str().unwrap(),
+    ]);
+    let path = &urls[0][base.len()..];
+    let token = path.split('/').nth(1).unwrap();
+    assert_eq!(server.get(path, &[]).body, b"a\n");
+    eventually("the access line", || server.log().contains("a.txt"));
+    let log = server.log();
+    assert!(!log.contains(token), "the link is logged:\n{log}");
+    assert!(log.contains("/<link>/a.txt"), "{log}");
+}
+
+/// Issue 20: a kept secret or a given key that others can read, or of the wrong length, is
+/// refused at start-up with one line and exit code 2 (as ssh refuses a private key).
+#[test]
+fn key_files_readable_by_others_or_of_the_wrong_length_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("share");
+    fs::create_dir(&root).unwrap();
+    let state = dir.path().join("state");
+    fs::create_dir(&state).unwrap();
+    let refused = |args: &[&str], why: &str| {
+        let out = std::process::Command::new(common::BIN)
+            .arg("--dir")
+            .arg(&root)
+            .args(["--bind", "127.0.0.1", "--port", "0"])
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        let errors: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("rangeserve: "))
+            .collect();
+        assert_eq!(errors.len(), 1, "one line: {stderr}");
+        assert!(errors[0].contains(why), "{args:?}: {stderr}");
+    };
+    let state_arg = state.to_str().unwrap();
+    let secret = state.join("secret-path");
+    fs::write(&secret, "0123456789abcdef0123456789abcdef\n").unwrap();
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o644)).unwrap();
+    refused(&["--secret-path", "--state-dir", state_arg], "chmod 600");
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
+    fs::write(&secret, "0123456789abcdef\n").unwrap();
+    refused(
+        &["--secret-path", "--state-dir", state_arg],
+        "32 hex digits",
+    );
+
+    let key = dir.path().join("link.key");
+    fs::write(&key, [b'k'; 40]).unwrap();
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o640)).unwrap();
+    let key_arg = key.to_str().unwrap();
+    refused(&["--signed-links", "--link-key", key_arg], "chmod 600");
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+    fs::write(&key, b"short key\n").unwrap();
+    refused(&["--signed-links", "--link-key", key_arg], "at least 32");
+
+    // The self-signed certificate's key, kept under the state directory.
+    let tls_state = dir.path().join("tls-state");
+    let server = Server::start_dir(
+        &root,
+        &[
+            "--tls-self-signed",
+            "--state-dir",
+            tls_state.to_str().unwrap(),
+        ],
+    );
+    drop(server);
+    let kept = fs::read_dir(&tls_state)
+        .unwrap()
+        .flatten()
+        .flat_map(|e| {
+            if e.path().is_dir() {
+                fs::read_dir(e.path())
+                    .unwrap()
+                    .flatten()
+                    .map(|f| f.path())
+                    .collect()
+            } else {
+                vec![e.path()]
+            }
+        })
+        .find(|p| p.to_string_lossy().ends_with("key.pem"))
+        .expect("the kept key");
+    fs::set_permissions(&kept, fs::Permissions::from_mode(0o644)).unwrap();
+    refused(
+        &[
+            "--tls-self-signed",
+            "--state-dir",
+            tls_state.to_str().unwrap(),
+        ],
+        "chmod 600",
+    );
+}

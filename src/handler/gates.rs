@@ -60,7 +60,10 @@ fn authenticate(
         Verdict::Allowed(_) => Ok(()),
         Verdict::Missing => refuse(Refusal::Unauthorized),
         Verdict::Wrong => {
-            tracing::warn!("wrong credentials from {peer} for {}", req.uri().path());
+            tracing::warn!(
+                "wrong credentials from {peer} for {}",
+                logged_path(req.uri().path(), &shared.config)
+            );
             match failures.record(peer.ip(), now) {
                 Some(refused) => {
                     tracing::warn!(
@@ -89,10 +92,7 @@ pub fn mount<'a>(
 ) -> Result<(String, &'a str, Vec<u8>), Stop> {
     let miss = || Stop::Refuse(Refusal::NotFound);
     if let Some(secret) = &config.secret {
-        let rest = path
-            .strip_prefix('/')
-            .and_then(|p| p.strip_prefix(secret.as_str()))
-            .ok_or_else(miss)?;
+        let rest = crate::share::secret::strip_secret(path, secret).ok_or_else(miss)?;
         return match rest {
             "" => Err(Stop::Redirect(format!("/{secret}/"))),
             rest if rest.starts_with('/') => Ok((format!("/{secret}"), rest, Vec::new())),
@@ -126,4 +126,18 @@ pub fn mount<'a>(
         Check::Expired => Err(Stop::Refuse(Refusal::LinkExpired)),
         Check::Refused => Err(Stop::Refuse(Refusal::LinkRefused)),
     }
+}
+
+/// A request path as the logs show it: a `--secret-path` token or a signed link's token (the
+/// first segment) replaced by a stand-in (see `share::secret`).
+pub fn logged_path<'a>(path: &'a str, config: &Config) -> std::borrow::Cow<'a, str> {
+    use crate::share::secret::{LINK, SECRET, redacted};
+    let stand_in = if config.secret.is_some() {
+        Some(SECRET)
+    } else if config.link_key.is_some() {
+        Some(LINK)
+    } else {
+        None
+    };
+    redacted(path, stand_in)
 }

@@ -8,6 +8,7 @@ use hyper::body::Incoming;
 use hyper::header;
 use hyper::{Request, Response};
 
+use super::gates;
 use super::state::Shared;
 use crate::access_log::{self, Entry, ObservedBody};
 use crate::body::Body;
@@ -32,7 +33,7 @@ pub fn observe(
         tracing::enabled!(target: access_log::TARGET, tracing::Level::INFO).then(|| Entry {
             peer,
             method: req.method().clone(),
-            path: req.uri().path().to_string(),
+            path: gates::logged_path(req.uri().path(), &shared.config).into_owned(),
             range: req.headers().get(header::RANGE).cloned(),
             status,
             started,
@@ -52,7 +53,7 @@ pub fn observe(
         let (start, file_len) = single_range.unwrap_or((0, promised));
         body = body.tracked(transfers::registry().start(transfers::Transfer {
             client: peer.ip(),
-            path: req.uri().path().to_string(),
+            path: gates::logged_path(req.uri().path(), &shared.config).into_owned(),
             file_len,
             start,
             promised,

@@ -85,8 +85,8 @@ pub fn ensure(dir: &Path, wanted: &[String]) -> io::Result<(KeyFiles, bool)> {
         cert: dir.join(CERT_FILE),
         key: dir.join(KEY_FILE),
     };
-    let key = match std::fs::read_to_string(&files.key) {
-        Ok(pem) => rcgen::KeyPair::from_pem(&pem).map_err(|err| {
+    let key = match crate::share::keys::read_private(&files.key) {
+        Ok(pem) => rcgen::KeyPair::from_pem(&String::from_utf8_lossy(&pem)).map_err(|err| {
             io::Error::other(format!(
                 "{} is not a usable key ({err}); remove it to make a new one",
                 files.key.display()

@@ -9,4 +9,5 @@ pub mod auth;
 pub mod keys;
 pub mod link;
 pub mod rate;
+pub mod secret;
 pub mod throttle;
