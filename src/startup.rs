@@ -80,6 +80,16 @@ pub fn configure(args: Args) -> Result<Config, StartupError> {
         qr: args.qr,
         metrics: args.metrics,
         auth: args.auth.clone(),
+        auth_file: match &args.auth_file {
+            Some(path) => Some((
+                path.clone(),
+                crate::share::users::read_file(path).map_err(|why| StartupError::Key {
+                    path: path.clone(),
+                    source: std::io::Error::other(why),
+                })?,
+            )),
+            None => None,
+        },
         secret,
         link_key,
         max_per_client: args.max_connections_per_client,

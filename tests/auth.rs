@@ -172,3 +172,165 @@ fn wget_curl_and_aria2c_resume_through_basic_auth() {
         "no client sent a wrong password:\n{log}"
     );
 }
+
+/// A GET of `path` with `Authorization: auth` over a connection from the local address `from`.
+fn get_from(server: &Server, from: [u8; 4], path: &str, auth: &str) -> u16 {
+    use std::io::{Read as _, Write as _};
+    let mut stream = common::connect_from(from.into(), server.addr);
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    common::parse_reply(&raw).status
+}
+
+/// Issue 20: the lockout is per client and user name: one attacker behind the same NAT (or
+/// proxy) locks out only the name it guesses, from its own address.
+#[test]
+fn a_lockout_refuses_only_that_user_name_from_that_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = random_file(dir.path(), "f.bin", 1000, 5);
+    let server = Server::start(&path, &["--auth", "bob:pw", "--auth", "alice:pw2"]);
+    let wrong = basic("bob:guess");
+    let attacker = [127, 0, 0, 1];
+    for _ in 0..10 {
+        assert_eq!(get_from(&server, attacker, "/", &wrong), 401);
+    }
+    assert_eq!(get_from(&server, attacker, "/", &wrong), 429);
+    assert_eq!(
+        get_from(&server, attacker, "/", &basic("bob:pw")),
+        429,
+        "bob from there"
+    );
+    assert_eq!(
+        get_from(&server, attacker, "/f.bin", &basic("alice:pw2")),
+        200,
+        "another user from the same address"
+    );
+    assert_eq!(
+        get_from(&server, [127, 0, 0, 2], "/f.bin", &basic("bob:pw")),
+        200,
+        "bob from another address"
+    );
+    assert!(server.log().contains("for user 'bob'"), "{}", server.log());
+}
+
+/// Issue 20: `--auth-file` takes Apache htpasswd bcrypt lines (`htpasswd -B`, Debian's
+/// apache2-utils), checks a password once per download (aria2c's eight connections and its
+/// many requests pay for one or two bcrypt checks), and is read again on SIGHUP.
+#[test]
+fn an_htpasswd_file_of_bcrypt_users_is_checked_once_per_download_and_reloaded_on_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, data) = random_file(dir.path(), "big.iso", 6 << 20, 6);
+    let users = dir.path().join("users");
+    run(Command::new("htpasswd")
+        .args(["-B", "-C", "10", "-c", "-b"])
+        .arg(&users)
+        .args(["carol", "s3cret word"]));
+    let mut cmd = Command::new(common::BIN);
+    cmd.arg("--file")
+        .arg(&path)
+        .args(["--bind", "127.0.0.1", "--port", "0", "--auth-file"])
+        .arg(&users)
+        .env("RUST_LOG", "info,rangeserve::handler::gates=debug");
+    let server = Server::spawn(cmd);
+    common::eventually("the plain-HTTP warning in the banner", || {
+        server.banner().contains("passwords travel in the clear")
+    });
+    let url = server.url("/big.iso");
+    assert_eq!(request(server.addr, "GET", "/big.iso", &[]).status, 401);
+    let wrong = request(
+        server.addr,
+        "GET",
+        "/big.iso",
+        &[("Authorization", &basic("carol:s3cret"))],
+    );
+    assert_eq!(wrong.status, 401);
+    let dl = tempfile::tempdir().unwrap();
+    let aria = run(Command::new("aria2c")
+        .args([
+            "-q",
+            "-x",
+            "8",
+            "-s",
+            "8",
+            "--min-split-size=1M",
+            "--http-user=carol",
+            "--http-passwd=s3cret word",
+        ])
+        .arg(format!("--dir={}", dl.path().display()))
+        .arg(&url));
+    assert!(aria.status.success());
+    assert_eq!(sha256_file(&dl.path().join("big.iso")), sha256_hex(&data));
+    let log = server.log();
+    let checks = log.matches("a bcrypt check for 'carol'").count();
+    let requests = log.matches("\"GET /big.iso\"").count();
+    println!("{checks} bcrypt checks for {requests} requests");
+    // The wrong password above, then at most one per bcrypt turn for the right one.
+    assert!(
+        (2..=3).contains(&checks) && requests >= 8,
+        "{checks} bcrypt checks for {requests} requests:\n{log}"
+    );
+
+    // A new user, and carol gone, once the file is read again.
+    run(Command::new("htpasswd")
+        .args(["-B", "-C", "4", "-c", "-b"])
+        .arg(&users)
+        .args(["dave", "pw"]));
+    server.signal("HUP");
+    common::eventually("dave gets in after the reload", || {
+        request(
+            server.addr,
+            "GET",
+            "/big.iso",
+            &[("Authorization", &basic("dave:pw")), ("Range", "bytes=0-9")],
+        )
+        .status
+            == 206
+    });
+    let carol = request(
+        server.addr,
+        "GET",
+        "/big.iso",
+        &[("Authorization", &basic("carol:s3cret word"))],
+    );
+    assert_eq!(carol.status, 401, "a reload forgets remembered checks");
+    // A file that cannot be parsed leaves the users as they were.
+    std::fs::write(&users, "dave:$apr1$x$y\n").unwrap();
+    server.signal("HUP");
+    common::eventually("the failed reload is logged", || {
+        server.log().contains("users stay as they were")
+    });
+    let dave = request(
+        server.addr,
+        "GET",
+        "/big.iso",
+        &[("Authorization", &basic("dave:pw")), ("Range", "bytes=0-9")],
+    );
+    assert_eq!(dave.status, 206);
+}
+
+/// A bad `--auth-file` is one line and exit code 2, naming the file and the line.
+#[test]
+fn a_bad_auth_file_stops_the_start_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = random_file(dir.path(), "f.bin", 10, 7);
+    let users = dir.path().join("users");
+    std::fs::write(&users, "# ok\nerin:$apr1$abc$def\n").unwrap();
+    let out = Command::new(common::BIN)
+        .arg("--file")
+        .arg(&path)
+        .arg("--auth-file")
+        .arg(&users)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("line 2: only bcrypt entries") && stderr.contains("users"),
+        "{stderr}"
+    );
+}

@@ -4,22 +4,12 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{IpAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{PATIENCE, Server, parse_reply, random_file};
-
-/// A TCP connection to `to` from the local address `from` (any of 127.0.0.0/8 on loopback).
-fn connect_from(from: IpAddr, to: SocketAddr) -> TcpStream {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.bind(&SocketAddr::new(from, 0).into()).unwrap();
-    socket.connect(&to.into()).unwrap();
-    let stream: TcpStream = socket.into();
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    stream
-}
+use common::{PATIENCE, Server, connect_from, parse_reply, random_file};
 
 /// Sends a keep-alive GET on `stream` and reads one response (header block and
 /// `Content-Length` bytes); returns the status and the header block.

@@ -189,6 +189,12 @@ pub struct Args {
     #[arg(long, env = "RANGESERVE_AUTH", value_name = "USER:PASSWORD", value_parser = crate::share::auth::parse_credential)]
     pub auth: Vec<crate::share::auth::Credential>,
 
+    /// Require HTTP Basic credentials from an Apache htpasswd file of bcrypt entries
+    /// (`htpasswd -B -c FILE USER`), read at start and again on SIGHUP. With `--auth`, both
+    /// sets of users are allowed.
+    #[arg(long, env = "RANGESERVE_AUTH_FILE", value_name = "FILE")]
+    pub auth_file: Option<PathBuf>,
+
     /// Serve everything under `/<random 128-bit token>/` only (every other path is a miss). The
     /// token is kept under the state directory and reused on restart, so links keep working.
     #[arg(long, env = "RANGESERVE_SECRET_PATH", conflicts_with = "signed_links")]

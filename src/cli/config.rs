@@ -50,6 +50,8 @@ pub struct Config {
     pub limits: crate::share::throttle::Limits,
     /// `--auth`: when not empty, every request needs one of these.
     pub auth: Vec<crate::share::auth::Credential>,
+    /// `--auth-file`, and the users read from it at start.
+    pub auth_file: Option<(std::path::PathBuf, Vec<crate::share::auth::Credential>)>,
     /// `--secret-path`: the token everything is served under.
     pub secret: Option<String>,
     /// `--signed-links`: the key links are checked with.

@@ -13,13 +13,14 @@ use super::plan::{Refusal, Stop};
 use super::state::Shared;
 use crate::cli::Config;
 use crate::http::fields;
-use crate::share::auth::{self, Verdict};
+use crate::share::auth::{self, Basic, Verdict};
 use crate::share::link::{self, Check};
+use crate::share::users::Users;
 use crate::tree::route;
 
 /// The `Host` check, then the credentials. `started`: when the request came (the monotonic
 /// clock the failed-attempt window is measured on).
-pub fn admit(
+pub async fn admit(
     req: &Request<Incoming>,
     shared: &Shared,
     peer: SocketAddr,
@@ -29,52 +30,89 @@ pub fn admit(
     if let Some(problem) = fields::host_problem(req.headers(), req.version(), authority) {
         return Err(Refusal::BadRequest(problem));
     }
-    authenticate(req, shared, peer, started)
+    authenticate(req, shared, peer, started).await
 }
 
-/// `--auth`: `Ok` when the request may go on, else the refusal (401, or 429 for an address with
-/// too many wrong attempts). Wrong credentials are logged with the peer.
-fn authenticate(
+/// `--auth`, `--auth-file`: `Ok` when the request may go on, else the refusal (401, or 429 for
+/// a user name with too many wrong attempts from this client). A bcrypt check runs on the
+/// blocking pool (one of a few turns) and a success is remembered for a while; wrong
+/// credentials are logged with the peer and the user name.
+async fn authenticate(
     req: &Request<Incoming>,
     shared: &Shared,
     peer: SocketAddr,
     now: Instant,
 ) -> Result<(), Refusal> {
-    let credentials = &shared.config.auth;
-    if credentials.is_empty() {
+    let users = &shared.users;
+    if !users.required() {
         return Ok(());
-    }
-    let refuse = Err;
-    let mut failures = shared
-        .failures
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(left) = failures.refused_for(peer.ip(), now) {
-        return refuse(Refusal::TooManyAttempts(auth::retry_after(left)));
     }
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
-    match auth::check(credentials, given) {
-        Verdict::Allowed(_) => Ok(()),
-        Verdict::Missing => refuse(Refusal::Unauthorized),
-        Verdict::Wrong => {
+    let (user, password) = match auth::basic(given) {
+        Basic::Missing => return Err(Refusal::Unauthorized),
+        Basic::Malformed => (Vec::new(), None),
+        Basic::Pair { user, password } => (user, Some(password)),
+    };
+    let key = auth::failure_key(crate::share::client::client(peer.ip()), &user);
+    if let Some(left) = users.failures().refused_for(&key, now) {
+        return Err(Refusal::TooManyAttempts(auth::retry_after(left)));
+    }
+    let allowed = match &password {
+        None => false,
+        Some(password) => allowed(users, &user, password, now).await,
+    };
+    if allowed {
+        return Ok(());
+    }
+    let shown = String::from_utf8_lossy(&user);
+    tracing::warn!(
+        "wrong credentials from {peer} for user '{shown}' on {}",
+        logged_path(req.uri().path(), &shared.config)
+    );
+    match users.failures().record(&key, now) {
+        Some(refused) => {
             tracing::warn!(
-                "wrong credentials from {peer} for {}",
-                logged_path(req.uri().path(), &shared.config)
+                "{}: more than {} wrong credentials for '{shown}' in a minute; that user name is refused to it for {:?}",
+                key.0,
+                auth::MAX_FAILURES,
+                refused
             );
-            match failures.record(peer.ip(), now) {
-                Some(refused) => {
-                    tracing::warn!(
-                        "{}: more than {} wrong credentials in a minute; refused for {:?}",
-                        peer.ip(),
-                        auth::MAX_FAILURES,
-                        refused
-                    );
-                    refuse(Refusal::TooManyAttempts(auth::retry_after(refused)))
+            Err(Refusal::TooManyAttempts(auth::retry_after(refused)))
+        }
+        None => Err(Refusal::Unauthorized),
+    }
+}
+
+/// Whether `user` and `password` are one of the users': remembered, or checked now.
+async fn allowed(users: &Users, user: &[u8], password: &[u8], now: Instant) -> bool {
+    if users.remembered().get(user, password, now).is_some() {
+        return true;
+    }
+    match auth::check(&users.current(), user, password) {
+        Verdict::Allowed(_) => true,
+        Verdict::Wrong => false,
+        Verdict::Bcrypt { hash, user: who } => {
+            let Ok(_turn) = users.bcrypt_turns.acquire().await else {
+                return false;
+            };
+            // Checked meanwhile by a request that held a turn (aria2c's connections come at once).
+            if users.remembered().get(user, password, now).is_some() {
+                return true;
+            }
+            tracing::debug!("a bcrypt check for '{}'", String::from_utf8_lossy(user));
+            let given = password.to_vec();
+            let matched = tokio::task::spawn_blocking(move || auth::bcrypt_matches(&given, &hash))
+                .await
+                .unwrap_or(false);
+            match (matched, who) {
+                (true, Some(name)) => {
+                    users.remembered().put(user, password, name, now);
+                    true
                 }
-                None => refuse(Refusal::Unauthorized),
+                _ => false,
             }
         }
     }

@@ -45,7 +45,10 @@ pub fn observe(
     let mut body = ObservedBody::new(body, entry, status, resume_from.is_some());
     let promised = body.promised();
     if promised > 0
-        && let Some(throttle) = shared.buckets.throttle(&shared.config.limits, peer.ip())
+        && let Some(throttle) = shared.buckets.throttle(
+            &shared.config.limits,
+            crate::share::client::client(peer.ip()),
+        )
     {
         body = body.throttled(throttle);
     }

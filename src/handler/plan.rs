@@ -119,7 +119,7 @@ pub async fn plan(
     started: Instant,
     now: SystemTime,
 ) -> Plan {
-    if let Err(refusal) = gates::admit(req, shared, peer, started) {
+    if let Err(refusal) = gates::admit(req, shared, peer, started).await {
         return Plan::Refuse(refusal);
     }
     let (mount, raw, within) = match gates::mount(req.uri().path(), &shared.config, now) {

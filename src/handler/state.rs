@@ -1,5 +1,5 @@
 //! What every request shares: the configuration, the digests, the archive layouts computed so
-//! far, the rate-limit buckets, the failed-login counts and the connections per client.
+//! far, the rate-limit buckets, the users (and their failed logins) and the connections per client.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::cli::Config;
 use crate::digest::Digests;
-use crate::share::auth::Failures;
 use crate::share::throttle::Buckets;
+use crate::share::users::Users;
 use crate::tree::archives::ArchiveCache;
 use crate::tree::connections::Connections;
 use crate::tree::rendered::Live;
@@ -24,8 +24,8 @@ pub struct Shared {
     pub connections: Connections,
     /// The rate-limit buckets shared between responses (per client, total).
     pub buckets: Buckets,
-    /// Wrong `--auth` attempts per address.
-    pub failures: Mutex<Failures>,
+    /// `--auth` and `--auth-file`: the users, what was checked, the wrong attempts.
+    pub users: Users,
     /// Connections open per client address (for `--max-connections-per-client`).
     pub per_client: Mutex<HashMap<IpAddr, usize>>,
     /// Turns for what reads a whole directory or tree into memory (listings, manifests,
@@ -43,12 +43,12 @@ impl Shared {
     /// The state for serving with `config` (and its digests, when hashing is on).
     pub fn new(config: Config, digests: Option<Arc<Digests>>) -> Shared {
         Shared {
+            users: Users::new(config.auth.clone(), config.auth_file.clone()),
             config,
             digests,
             archives: Arc::default(),
             connections: Default::default(),
             buckets: Default::default(),
-            failures: Default::default(),
             per_client: Default::default(),
             walks: tokio::sync::Semaphore::new(WALKS_AT_ONCE),
             listings: Live::default(),

@@ -54,14 +54,16 @@ pub fn admit(shared: &Arc<Shared>, peer: SocketAddr) -> Admission {
         .per_client
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let open = counts.entry(peer.ip()).or_default();
+    // One client is an IPv4 address or an IPv6 /64 (see `share::client`).
+    let client = crate::share::client::client(peer.ip());
+    let open = counts.entry(client).or_default();
     if *open >= max {
         return Admission::Over;
     }
     *open += 1;
     Admission::Counted(ClientSlot {
         shared: Arc::clone(shared),
-        ip: peer.ip(),
+        ip: client,
     })
 }
 

@@ -79,6 +79,7 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
     if let Some(tls) = &tls {
         tls.watch();
     }
+    let users_hangup = config.auth_file.as_ref().and_then(|_| signals::hangup());
     let lines = client_lines(&config, local, tls.as_ref());
     crate::ops::live::print_stdout(&banner_text(&config, local, tls.as_ref(), &lines));
     tracing::info!("serving with {} worker(s)", workers.count());
@@ -86,6 +87,9 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
         watch_named_files(digests, &config.root, &lines);
     }
     let shared = Arc::new(Shared::new(config, digests));
+    if let Some(hangup) = users_hangup {
+        tokio::spawn(reload_users_on_hangup(Arc::clone(&shared), hangup));
+    }
     if let Some((metrics, bound)) = metrics {
         crate::ops::live::print_stdout(&format!("metrics on http://{bound}/metrics\n"));
         tokio::spawn(metrics_listener::serve(metrics, Arc::clone(&shared)));
@@ -225,7 +229,7 @@ fn banner_text(
         served: &served,
         digest: config.digest,
         signed_links: config.link_key.is_some(),
-        auth_in_clear: !config.auth.is_empty() && tls.is_none(),
+        auth_in_clear: (!config.auth.is_empty() || config.auth_file.is_some()) && tls.is_none(),
         qr: config.qr,
     })
 }
@@ -247,6 +251,14 @@ fn watch_named_files(digests: &Arc<Digests>, root: &Root, lines: &ClientLines) {
                 crate::ops::live::print_stdout(&banner::digest_lines(&lines, &url_path, sum, &name))
             },
         ));
+    }
+}
+
+/// `--auth-file`: read again on each SIGHUP (off the runtime's threads).
+async fn reload_users_on_hangup(shared: Arc<Shared>, mut hangup: tokio::signal::unix::Signal) {
+    while hangup.recv().await.is_some() {
+        let shared = Arc::clone(&shared);
+        let _ = tokio::task::spawn_blocking(move || shared.users.reload()).await;
     }
 }
 

@@ -1,5 +1,5 @@
 //! The signals the server acts on: SIGINT and SIGTERM drain and exit, SIGHUP reloads the TLS
-//! certificate (see `tls_server`).
+//! certificate (see `tls_server`) and the `--auth-file` users (see `server`).
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 

@@ -11,11 +11,18 @@ use std::io::{self, Read as _, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
-/// 16 random bytes as 32 lower-case hex digits (128 bits).
+/// `bytes` random bytes as lower-case hex digits (16 bytes: 128 bits, 32 digits).
 pub fn random_hex(bytes: usize) -> io::Result<String> {
     let mut buf = vec![0u8; bytes];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
     Ok(crate::http::format::hex(&buf))
+}
+
+/// 32 random bytes from the kernel.
+pub fn random_key() -> io::Result<[u8; 32]> {
+    let mut key = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut key)?;
+    Ok(key)
 }
 
 /// The bytes of a private file: refused when its group or others may read or write it.

@@ -6,8 +6,10 @@
 //! directory) and [`throttle`] (the shared buckets and the timer a body sleeps on).
 
 pub mod auth;
+pub mod client;
 pub mod keys;
 pub mod link;
 pub mod rate;
 pub mod secret;
 pub mod throttle;
+pub mod users;

@@ -444,3 +444,13 @@ pub fn rangeserve_unprivileged() -> Command {
         Command::new(BIN)
     }
 }
+
+/// A TCP connection to `to` from the local address `from` (any of 127.0.0.0/8 on loopback).
+pub fn connect_from(from: std::net::IpAddr, to: SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&SocketAddr::new(from, 0).into()).unwrap();
+    socket.connect(&to.into()).unwrap();
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream
+}
