@@ -100,6 +100,9 @@ pub fn configure(args: Args) -> Result<Config, StartupError> {
             total: args.limit_rate_total,
         },
         digest: !args.no_digest,
+        public_url: args.public_url.clone(),
+        mirrors: args.mirror.clone(),
+        offer_metalink: args.offer_metalink,
         workers: args
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),

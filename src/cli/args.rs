@@ -149,6 +149,23 @@ pub struct Args {
     #[arg(long, env = "RANGESERVE_NO_DIGEST")]
     pub no_digest: bool,
 
+    /// The base URL clients reach this server at, e.g. `https://files.example.org` (or with a
+    /// path prefix, behind a proxy): absolute URLs in Metalink documents, torrents and links
+    /// are made from it. Default: the request's `Host`.
+    #[arg(long, env = "RANGESERVE_PUBLIC_URL", value_name = "URL", value_parser = crate::cli::config::parse_base_url)]
+    pub public_url: Option<String>,
+
+    /// Another server that serves the same tree at BASE_URL (a replica): its URLs go into
+    /// every Metalink and into `Link: rel=duplicate` on file responses. Repeatable.
+    #[arg(long, env = "RANGESERVE_MIRROR", value_name = "BASE_URL", value_parser = crate::cli::config::parse_base_url, value_delimiter = ' ')]
+    pub mirror: Vec<String>,
+
+    /// Answer a GET without `Range` whose `Accept` names `application/metalink4+xml` (as
+    /// aria2c's does) with the file's Metalink instead of the file, so a plain `aria2c URL`
+    /// checks every piece and uses every mirror.
+    #[arg(long, env = "RANGESERVE_OFFER_METALINK")]
+    pub offer_metalink: bool,
+
     /// PEM certificate chain (end-entity first) for HTTPS; needs --tls-key. The port then speaks
     /// TLS 1.2 and 1.3 only, offering HTTP/2 and HTTP/1.1. SIGHUP, or a change of either file,
     /// reloads both (new handshakes get the new certificate; connections in flight keep theirs).

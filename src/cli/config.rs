@@ -61,6 +61,31 @@ pub struct Config {
     /// Hash each version for `Repr-Digest` and the sidecar (`--no-digest` turns it off).
     pub digest: bool,
     pub workers: usize,
+    /// `--public-url`, without a trailing `/`.
+    pub public_url: Option<String>,
+    /// `--mirror`s, without trailing `/`.
+    pub mirrors: Vec<String>,
+    /// `--offer-metalink`.
+    pub offer_metalink: bool,
+}
+
+/// Checks a base URL (`--public-url`, `--mirror`): `http://` or `https://`, a host, no query,
+/// fragment, space or control character; returned without a trailing `/`.
+pub fn parse_base_url(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"))
+        .ok_or("expected a URL beginning with http:// or https://")?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err("the URL has no host".into());
+    }
+    if text
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#' | '"' | '<' | '>'))
+    {
+        return Err("the URL may not have a query, a fragment, spaces or quotes".into());
+    }
+    Ok(text.trim_end_matches('/').to_string())
 }
 
 impl Config {

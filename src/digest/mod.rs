@@ -18,6 +18,7 @@
 //! [`startup`] opens the store and starts the thread, [`watch`] hashes each new version of a
 //! `--file` as it appears; the digest fields themselves are written by `http::digest_fields`.
 
+pub mod pieces;
 pub mod startup;
 pub mod store;
 pub mod watch;
@@ -133,16 +134,32 @@ struct Known {
     sums: Sums,
     field: HeaderValue,
     etag: String,
+    /// Its pieces' SHA-256s (see [`pieces`]): made in the same read; after a restart read back
+    /// from the store when first asked for.
+    pieces: Option<Pieces>,
 }
 
+/// A version's piece hashes, shared.
+pub type Pieces = Arc<[[u8; 32]]>;
+
 impl Known {
-    fn new(sums: Sums) -> Known {
+    fn new(sums: Sums, pieces: Option<Pieces>) -> Known {
         Known {
             field: field_value(&sums.sha256),
             etag: crate::http::format::content_etag(&sums.sha256),
             sums,
+            pieces,
         }
     }
+}
+
+/// Where a version's pieces stand.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PiecesStatus {
+    /// Known: the file's SHA-256 and its pieces' (see [`pieces::piece_length`]).
+    Ready { sum: Sha256Digest, pieces: Pieces },
+    /// Queued or being computed, as [`Status::Hashing`].
+    Hashing { done: u64, total: u64, rate: f64 },
 }
 
 /// The maps keyed by version stamps hash them with [`StampHasher`]: SipHash cost ~500 instructions
@@ -201,7 +218,7 @@ impl Digests {
             if let Some(path) = stored.path {
                 state.latest.insert(path, stamp);
             }
-            state.known.insert(stamp, Known::new(stored.sums));
+            state.known.insert(stamp, Known::new(stored.sums, None));
         }
         let digests = Arc::new(Digests {
             state: Mutex::new(state),
@@ -234,18 +251,66 @@ impl Digests {
         self.state().known.get(stamp).map(|known| known.sums.sha256)
     }
 
+    /// The pieces of this version (blocking: they may be read back from the store). Unknown
+    /// ones are queued first in line, as [`Digests::ensure`] does, and hashed again if the store
+    /// lost them.
+    pub fn pieces(&self, stamp: &Stamp, rel: &[u8]) -> PiecesStatus {
+        let stored_sum = {
+            let state = self.state();
+            match state.known.get(stamp) {
+                Some(Known {
+                    sums,
+                    pieces: Some(pieces),
+                    ..
+                }) => {
+                    return PiecesStatus::Ready {
+                        sum: sums.sha256,
+                        pieces: Arc::clone(pieces),
+                    };
+                }
+                Some(known) => Some(known.sums.sha256),
+                None => None,
+            }
+        };
+        if let (Some(sum), Some(store)) = (stored_sum, &self.store)
+            && let Some(pieces) = store.pieces(&sum, stamp.size)
+        {
+            let pieces: Pieces = pieces.into();
+            if let Some(known) = self.state().known.get_mut(stamp) {
+                known.pieces = Some(Arc::clone(&pieces));
+            }
+            return PiecesStatus::Ready { sum, pieces };
+        }
+        match self.queue_first(stamp, rel) {
+            Status::Hashing { done, total, rate } => PiecesStatus::Hashing { done, total, rate },
+            Status::Ready { .. } => PiecesStatus::Hashing {
+                done: 0,
+                total: stamp.size,
+                rate: self.rate(),
+            },
+        }
+    }
+
     /// Where this version stands; if unknown and not yet queued, it goes first in line. If an
     /// older version of the same file is being hashed, that is cancelled.
     /// (`rel` is where the root finds the file; no allocation unless it must be queued.)
     pub fn ensure(&self, stamp: &Stamp, rel: &[u8]) -> Status {
-        let mut state = self.state();
-        if let Some(known) = state.known.get(stamp) {
-            return Status::Ready {
-                sum: known.sums.sha256,
-                field: known.field.clone(),
-                etag: known.etag.clone(),
-            };
+        {
+            let state = self.state();
+            if let Some(known) = state.known.get(stamp) {
+                return Status::Ready {
+                    sum: known.sums.sha256,
+                    field: known.field.clone(),
+                    etag: known.etag.clone(),
+                };
+            }
         }
+        self.queue_first(stamp, rel)
+    }
+
+    /// Queues `stamp` first in line unless it is being hashed (then: its progress).
+    fn queue_first(&self, stamp: &Stamp, rel: &[u8]) -> Status {
+        let mut state = self.state();
         if let Some(job) = &state.current {
             if job.stamp == *stamp {
                 let done = job.done.load(Ordering::Relaxed);
@@ -359,7 +424,12 @@ impl Digests {
     /// (see [`Stamp::unsettled_for`]) is not read: how long until it may be is returned.
     fn hash_one(&self, wanted: &Wanted) -> Option<Duration> {
         let name = &wanted.name;
-        if self.known(&wanted.stamp).is_some() {
+        if self
+            .state()
+            .known
+            .get(&wanted.stamp)
+            .is_some_and(|k| k.pieces.is_some())
+        {
             return None;
         }
         let file = match (self.open)(&wanted.rel) {
@@ -387,7 +457,7 @@ impl Digests {
         };
         {
             let mut state = self.state();
-            if state.known.contains_key(&before) {
+            if state.known.get(&before).is_some_and(|k| k.pieces.is_some()) {
                 return None;
             }
             state.current = Some(job.clone());
@@ -410,11 +480,14 @@ impl Digests {
         let mut state = self.state();
         state.current = None;
         match outcome {
-            Ok(sums) if after == Ok(before) => {
+            Ok((sums, pieces)) if after == Ok(before) => {
                 if total >= HASH_READ_SIZE as u64 {
                     state.rate = total as f64 / seconds.max(1e-6);
                 }
-                state.known.insert(before, Known::new(sums));
+                let pieces: Pieces = pieces.into();
+                state
+                    .known
+                    .insert(before, Known::new(sums, Some(Arc::clone(&pieces))));
                 let path = (self.locate)(&wanted.rel);
                 if let Some(path) = &path
                     && let Some(older) = state.latest.insert(path.clone(), before)
@@ -431,7 +504,9 @@ impl Digests {
                     total as f64 / seconds.max(1e-6) / 1e6
                 );
                 if let Some(store) = &self.store
-                    && let Err(err) = store.add(&before, &sums, path.as_deref())
+                    && let Err(err) = store
+                        .add_pieces(&sums.sha256, &pieces)
+                        .and_then(|()| store.add(&before, &sums, path.as_deref()))
                 {
                     tracing::warn!(
                         "cannot store the digest of {name} in {}: {err}",
@@ -454,7 +529,7 @@ fn field_value(sum: &Sha256Digest) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// Hashes (SHA-256 and CRC-32, in one read) `len` bytes of `file` with positioned reads, counting progress into `done`, and
+/// Hashes (SHA-256, CRC-32 and the pieces' SHA-256s, in one read) `len` bytes of `file` with positioned reads, counting progress into `done`, and
 /// calling `progress(done, bytes_per_second)` every [`PROGRESS_INTERVAL`]. A file shorter than
 /// `len` is an error; `cancel` makes it stop with `Interrupted`.
 fn hash_file(
@@ -463,9 +538,10 @@ fn hash_file(
     done: &AtomicU64,
     cancel: &AtomicBool,
     mut progress: impl FnMut(u64, f64),
-) -> std::io::Result<Sums> {
+) -> std::io::Result<(Sums, Vec<[u8; 32]>)> {
     let mut hasher = Sha256::new();
     let mut crc = crc32fast::Hasher::new();
+    let mut pieces = pieces::PieceHasher::new(len);
     let mut buf = vec![0u8; HASH_READ_SIZE];
     let started = Instant::now();
     let mut last_report = started;
@@ -489,6 +565,7 @@ fn hash_file(
         crate::ops::metrics::HASHED_BYTES.fetch_add(n as u64, Ordering::Relaxed);
         hasher.update(&buf[..n]);
         crc.update(&buf[..n]);
+        pieces.update(&buf[..n]);
         offset += n as u64;
         done.store(offset, Ordering::Relaxed);
         if last_report.elapsed() >= PROGRESS_INTERVAL {
@@ -496,10 +573,11 @@ fn hash_file(
             progress(offset, offset as f64 / started.elapsed().as_secs_f64());
         }
     }
-    Ok(Sums {
+    let sums = Sums {
         sha256: hasher.finalize().into(),
         crc32: crc.finalize(),
-    })
+    };
+    Ok((sums, pieces.finish()))
 }
 
 /// Seconds a client should wait before asking for the sidecar again (`Retry-After`): the
@@ -706,7 +784,7 @@ mod tests {
             .map(|i| (i % 251) as u8)
             .collect();
         let done = AtomicU64::new(0);
-        let digest = hash_file(
+        let (digest, pieces) = hash_file(
             &temp_with(&data),
             data.len() as u64,
             &done,
@@ -716,6 +794,11 @@ mod tests {
         .unwrap();
         assert_eq!(digest.sha256, <Sha256Digest>::from(Sha256::digest(&data)));
         assert_eq!(digest.crc32, crc32fast::hash(&data));
+        assert_eq!(pieces.len(), 4, "three pieces of 1 MiB and one of 5 bytes");
+        assert_eq!(
+            pieces[3],
+            <[u8; 32]>::from(Sha256::digest(&data[3 << 20..]))
+        );
         assert_eq!(done.load(Ordering::Relaxed), data.len() as u64);
     }
 

@@ -15,6 +15,12 @@
 //! of the older form, without a path, cannot be checked and are kept.) The path is absolute
 //! because one state directory may serve several roots.
 //!
+//! Pieces (`pieces::PieceHasher`) are kept beside it, one file per content in `pieces-v1/`,
+//! named by the file's SHA-256 in hex and holding the pieces' hashes one after another; written
+//! to a temporary file and renamed, and used only if its length is right for the file's size
+//! (else the file is hashed again). At start-up, the piece files of contents no longer stored
+//! are removed.
+//!
 //! Not in extended attributes of the served files: setting one changes the file's ctime, which
 //! is part of the stamp, and the served tree may be read-only.
 
@@ -46,11 +52,15 @@ pub struct Stored {
     pub path: Option<PathBuf>,
 }
 
+/// The pieces' folder inside the state directory.
+pub const PIECES_DIR: &str = "pieces-v1";
+
 /// An open digest store.
 #[derive(Debug)]
 pub struct Store {
     path: PathBuf,
     append: Mutex<File>,
+    pieces: PathBuf,
 }
 
 /// One line: `at SHA256HEX CRC32HEX DEV INO SIZE MTIME_S MTIME_NS CTIME_S CTIME_NS PATHHEX\n`
@@ -204,13 +214,45 @@ impl Store {
             .append(true)
             .mode(0o600)
             .open(&path)?;
+        let pieces = dir.join(PIECES_DIR);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&pieces)?;
+        remove_orphan_pieces(&pieces, &digests);
         Ok((
             Store {
                 path,
                 append: Mutex::new(append),
+                pieces,
             },
             digests,
         ))
+    }
+
+    /// Keeps the pieces of the content whose SHA-256 is `sum` (write, then rename).
+    pub fn add_pieces(&self, sum: &[u8; 32], pieces: &[[u8; 32]]) -> io::Result<()> {
+        let path = self.pieces.join(crate::http::format::hex(sum));
+        let temp = self.pieces.join(format!(
+            "{}.tmp.{}",
+            crate::http::format::hex(sum),
+            std::process::id()
+        ));
+        let mut file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temp)?;
+        file.write_all(&super::pieces::encode(pieces))?;
+        drop(file);
+        std::fs::rename(&temp, &path)
+    }
+
+    /// The kept pieces of the content `sum` of `size` bytes, if whole (blocking).
+    pub fn pieces(&self, sum: &[u8; 32], size: u64) -> Option<Vec<[u8; 32]>> {
+        let bytes = std::fs::read(self.pieces.join(crate::http::format::hex(sum))).ok()?;
+        super::pieces::decode(&bytes, size)
     }
 
     /// Adds one digest of the file at `path` (one `write` of one line).
@@ -225,6 +267,24 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// Removes the piece files of contents no digest names any more (and temporary files left by a
+/// crash). Errors are ignored: what is left is only space.
+fn remove_orphan_pieces(dir: &Path, digests: &HashMap<Stamp, Stored>) {
+    let kept: std::collections::HashSet<String> = digests
+        .values()
+        .map(|stored| crate::http::format::hex(&stored.sums.sha256))
+        .collect();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !kept.contains(&*name.to_string_lossy()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! its body.
 
 pub mod gates;
+pub mod metalink;
 pub mod observe;
 pub mod plan;
 pub mod respond;

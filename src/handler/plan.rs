@@ -14,6 +14,7 @@ use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Method, Request};
 
 use super::gates;
+use super::metalink;
 use super::state::Shared;
 use crate::digest::{self, Digests, Wanted};
 use crate::error;
@@ -31,6 +32,12 @@ use crate::tree::route::{self, RequestPath, Target};
 
 /// RFC 9530 §4.
 const WANT_REPR_DIGEST: HeaderName = HeaderName::from_static("want-repr-digest");
+/// RFC 9530 §3.
+const REPR_DIGEST: HeaderName = HeaderName::from_static("repr-digest");
+/// RFC 3230 §4.3.1 (what aria2c sends).
+const WANT_DIGEST: HeaderName = HeaderName::from_static("want-digest");
+/// RFC 3230 §4.3.2.
+const DIGEST: HeaderName = HeaderName::from_static("digest");
 
 /// Everything a response can be. Not boxed: a plan is made and consumed once per request, and
 /// a box would cost an allocation on every one.
@@ -93,8 +100,13 @@ pub enum Refusal {
 pub struct Served {
     pub entity: Entity,
     pub outcome: Outcome,
-    pub repr_digest: Option<HeaderValue>,
+    /// Fields that describe the whole representation, sent on 200 and 206: `Repr-Digest`,
+    /// `Digest` when asked for, the Metalink `Link`s.
+    pub fields: Extra,
 }
+
+/// Fields sent with an entity's 200 and 206.
+pub type Extra = Vec<(HeaderName, HeaderValue)>;
 
 impl Plan {
     /// For a 206 with one range: where it starts in the entity, and the entity's length.
@@ -136,13 +148,19 @@ pub async fn plan(
         }
     };
     let target = resolve(shared, &path, raw, req.uri().query(), within).await;
+    let base = || metalink::base(req, shared, &mount);
     let get_or_head = req.method() == Method::GET || req.method() == Method::HEAD;
     if !get_or_head && !matches!(target, Target::NotFound) {
         return Plan::Refuse(Refusal::MethodNotAllowed);
     }
     let found = match target {
-        Target::File(rep) => Ok(file(req, shared, rep)),
-        Target::Sidecar(rep, name) => sidecar(shared, &rep, &name).map(|doc| (doc, None)),
+        Target::File(rep) if metalink::offered(req, shared) => {
+            metalink::file_document(shared, rep, base(), true).await
+        }
+        Target::File(rep) => Ok(file(req, shared, rep, base())),
+        Target::Sidecar(rep, name) => sidecar(shared, &rep, &name).map(|doc| (doc, Vec::new())),
+        Target::Metalink(rep) => metalink::file_document(shared, rep, base(), false).await,
+        Target::FolderMetalink(dir) => metalink::folder_document(shared, dir, path, base()).await,
         Target::Listing(dir) => listing(req, shared, dir, path, mount).await,
         Target::Manifest(dir) => manifest(shared, dir, path).await,
         Target::Archive(dir, format) => archive(shared, dir, format, path, started).await,
@@ -151,7 +169,7 @@ pub async fn plan(
         Target::Failed(err) => Err(failed("open", &shown(&path), &err)),
         Target::WouldBlock => Err(internal_error()),
     };
-    let (entity, repr_digest) = match found {
+    let (entity, fields) = match found {
         Ok(found) => found,
         Err(stop) => return stop.into(),
     };
@@ -166,7 +184,7 @@ pub async fn plan(
     Plan::Serve(Served {
         entity,
         outcome,
-        repr_digest,
+        fields,
     })
 }
 
@@ -188,33 +206,51 @@ fn internal_error() -> Stop {
     Stop::Refuse(Refusal::OpenFailed(StatusCode::INTERNAL_SERVER_ERROR))
 }
 
-/// What a lookup or a generated document gives: the entity and its `Repr-Digest`, or the
-/// plan to answer with instead.
-type Found = Result<(Entity, Option<HeaderValue>), Stop>;
+/// What a lookup or a generated document gives: the entity and the fields describing it, or
+/// the plan to answer with instead.
+pub(super) type Found = Result<(Entity, Extra), Stop>;
 
-/// A file, with the content ETag and `Repr-Digest` once its digest is known.
+/// A file, with the content ETag and `Repr-Digest` once its digest is known (and `Digest` when
+/// `Want-Digest` asks for SHA-256, RFC 3230), and its Metalink `Link`s.
 fn file(
     req: &Request<Incoming>,
     shared: &Shared,
     mut rep: Representation,
-) -> (Entity, Option<HeaderValue>) {
+    base: Option<String>,
+) -> (Entity, Extra) {
     let status = shared
         .digests
         .as_ref()
         .map(|d| d.ensure(&rep.stamp, &rep.identity.rel));
-    let repr_digest = match status {
-        Some(digest::Status::Ready {
-            field: value, etag, ..
-        }) => {
-            // The content tag from now on; the provisional one still names this version.
-            let provisional = std::mem::replace(&mut rep.etag, etag);
-            rep.also = Some(provisional);
-            let want = field(req.headers(), &WANT_REPR_DIGEST);
-            digest_fields::wants_sha256(want.as_deref()).then_some(value)
+    let mut fields = Extra::new();
+    if let Some(digest::Status::Ready {
+        field: value,
+        etag,
+        sum,
+    }) = status
+    {
+        // The content tag from now on; the provisional one still names this version.
+        let provisional = std::mem::replace(&mut rep.etag, etag);
+        rep.also = Some(provisional);
+        let want = field(req.headers(), &WANT_REPR_DIGEST);
+        if digest_fields::wants_sha256(want.as_deref()) {
+            fields.push((REPR_DIGEST, value));
         }
-        _ => None,
-    };
-    (Entity::File(rep), repr_digest)
+        let want = field(req.headers(), &WANT_DIGEST);
+        if digest_fields::wants_rfc3230_sha256(want.as_deref())
+            && let Ok(value) = HeaderValue::from_str(&digest_fields::digest_value(&sum))
+        {
+            fields.push((DIGEST, value));
+        }
+    }
+    if shared.digests.is_some() || !shared.config.mirrors.is_empty() {
+        fields.extend(metalink::link_fields(
+            shared,
+            base.as_deref(),
+            &rep.identity.rel,
+        ));
+    }
+    (Entity::File(rep), fields)
 }
 
 /// `<name>.sha256`: the `sha256sum` line of the file's current version, or 503 while hashing.
@@ -276,8 +312,8 @@ async fn listing(
         };
         let rendered = shared.listings.share(Rendered::new(Box::new(listing)));
         let mut doc = Generated::rendered(rendered, content_type);
-        doc.listing = true;
-        Ok((Entity::Generated(doc), None))
+        doc.vary_accept = true;
+        Ok((Entity::Generated(doc), Extra::new()))
     })
     .await
 }
@@ -290,7 +326,10 @@ async fn manifest(shared: &Arc<Shared>, dir: Dir, path: RequestPath) -> Found {
     blocking(move || {
         let entries = read_entries(&shared, &dir, &path)?;
         match listing::manifest(&entries) {
-            Ok(Some(text)) => Ok((Entity::Generated(Generated::new(text, TEXT_PLAIN)), None)),
+            Ok(Some(text)) => Ok((
+                Entity::Generated(Generated::new(text, TEXT_PLAIN)),
+                Extra::new(),
+            )),
             Ok(None) => Err(Stop::Refuse(Refusal::NotFound)),
             Err(_) => {
                 let rate = shared.digests.as_ref().map_or(0.0, |d| d.rate());
@@ -320,7 +359,7 @@ async fn archive(
             archives::prepare(root, &dir, format, &name, digests, &shared.archives, asked)
         });
         match prepared {
-            Ok(Prepared::Ready(rep)) => Ok((Entity::Archive(rep), None)),
+            Ok(Prepared::Ready(rep)) => Ok((Entity::Archive(rep), Extra::new())),
             Ok(Prepared::Pending(bytes)) => {
                 let rate = digests.map_or(0.0, |d| d.rate());
                 Err(Stop::Pending(digest::retry_after(0, bytes, rate)))
@@ -366,7 +405,7 @@ async fn resolve(
 }
 
 /// Runs `work` on the blocking pool; a panic there is a 500.
-async fn blocking(work: impl FnOnce() -> Found + Send + 'static) -> Found {
+pub(super) async fn blocking(work: impl FnOnce() -> Found + Send + 'static) -> Found {
     tokio::task::spawn_blocking(work)
         .await
         .unwrap_or_else(|_| Err(internal_error()))

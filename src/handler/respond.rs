@@ -18,9 +18,6 @@ use crate::http::multipart;
 use crate::http::segment::{Segment, body_length};
 use crate::tree::entity::{Content, Entity, TEXT_PLAIN};
 
-/// RFC 9530 §3.
-const REPR_DIGEST: HeaderName = HeaderName::from_static("repr-digest");
-
 /// `Retry-After` of a 503 for a client over `--max-connections-per-client` (seconds).
 pub const BUSY_RETRY_AFTER: u64 = 5;
 
@@ -114,7 +111,7 @@ fn serve(
     let Served {
         mut entity,
         outcome,
-        repr_digest,
+        fields: extra,
     } = served;
     let len = entity.len();
     let (status, segments) = match outcome {
@@ -123,12 +120,12 @@ fn serve(
             return (StatusCode::NOT_MODIFIED, Body::empty());
         }
         Outcome::PreconditionFailed => {
-            vary(fields, &entity);
+            vary(fields, &entity, config);
             fields.insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
             return (StatusCode::PRECONDITION_FAILED, Body::empty());
         }
         Outcome::Unsatisfiable => {
-            vary(fields, &entity);
+            vary(fields, &entity, config);
             fields.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
             let range = format::unsatisfied_range(len);
             fields.insert(header::CONTENT_RANGE, owned_value(range));
@@ -159,8 +156,8 @@ fn serve(
         header::CONTENT_LENGTH,
         HeaderValue::from(body_length(&segments)),
     );
-    if let Some(value) = repr_digest {
-        fields.insert(REPR_DIGEST, value);
+    for (name, value) in extra {
+        fields.append(name, value);
     }
     validators(fields, &mut entity, config, now);
     (status, body(fields, entity, segments, config, head))
@@ -177,6 +174,7 @@ fn validators(fields: &mut HeaderMap, entity: &mut Entity, config: &Config, now:
         let value = format::http_date(modified);
         fields.insert(header::LAST_MODIFIED, owned_value(value));
     }
+    vary(fields, entity, config);
     match entity {
         Entity::File(_) | Entity::Archive(_) => {
             if let Some(value) = &config.cache_control {
@@ -184,18 +182,21 @@ fn validators(fields: &mut HeaderMap, entity: &mut Entity, config: &Config, now:
             }
         }
         Entity::Generated(_) => {
-            vary(fields, entity);
             // Generated documents change with the tree: revalidate (cheaply, by ETag) each time.
             fields.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         }
     }
 }
 
-/// `Vary: Accept` on every answer about a listing (one URL, an HTML and a JSON form).
-fn vary(fields: &mut HeaderMap, entity: &Entity) {
-    if let Entity::Generated(doc) = entity
-        && doc.listing
-    {
+/// `Vary: Accept` on every answer about a URL with forms chosen by `Accept`: a listing (HTML
+/// and JSON), and with `--offer-metalink` a file (the file, or its Metalink).
+fn vary(fields: &mut HeaderMap, entity: &Entity, config: &Config) {
+    let varies = match entity {
+        Entity::Generated(doc) => doc.vary_accept,
+        Entity::File(_) => config.offer_metalink,
+        Entity::Archive(_) => false,
+    };
+    if varies {
         fields.insert(header::VARY, HeaderValue::from_static("Accept"));
     }
 }
@@ -209,11 +210,18 @@ fn body(
     config: &Config,
     head: bool,
 ) -> Body {
-    if let Entity::File(rep) | Entity::Archive(rep) = &entity {
-        fields.insert(
-            header::CONTENT_DISPOSITION,
-            rep.identity.content_disposition.clone(),
-        );
+    match &entity {
+        Entity::File(rep) | Entity::Archive(rep) => {
+            fields.insert(
+                header::CONTENT_DISPOSITION,
+                rep.identity.content_disposition.clone(),
+            );
+        }
+        Entity::Generated(doc) => {
+            if let Some(value) = &doc.disposition {
+                fields.insert(header::CONTENT_DISPOSITION, value.clone());
+            }
+        }
     }
     if head {
         return Body::empty();

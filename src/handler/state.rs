@@ -18,6 +18,8 @@ use crate::tree::rendered::Live;
 #[derive(Debug)]
 pub struct Shared {
     pub config: Config,
+    /// The port the server listens on (for absolute URLs when a `Host` has none).
+    pub port: u16,
     pub digests: Option<Arc<Digests>>,
     pub archives: Arc<ArchiveCache>,
     /// Connections being served (the last one to end closes the kept file handles).
@@ -41,8 +43,9 @@ pub const WALKS_AT_ONCE: usize = 4;
 
 impl Shared {
     /// The state for serving with `config` (and its digests, when hashing is on).
-    pub fn new(config: Config, digests: Option<Arc<Digests>>) -> Shared {
+    pub fn new(config: Config, digests: Option<Arc<Digests>>, port: u16) -> Shared {
         Shared {
+            port,
             users: Users::new(config.auth.clone(), config.auth_file.clone()),
             config,
             digests,

@@ -1,5 +1,5 @@
-//! The digest fields (RFC 9530): what `Want-Repr-Digest` asks for and the `Repr-Digest` value
-//! sent. Pure.
+//! The digest fields: what `Want-Repr-Digest` asks for and the `Repr-Digest` value sent (RFC
+//! 9530), and the older `Want-Digest`/`Digest` (RFC 3230) that aria2c still uses. Pure.
 
 use super::format::base64;
 
@@ -27,6 +27,33 @@ pub fn wants_sha256(want_repr_digest: Option<&str>) -> bool {
     true
 }
 
+/// The `Digest` field value (RFC 3230 §4.3.2, with the RFC 5843 `SHA-256` token): the
+/// algorithm and the base64 digest, no quotes.
+pub fn digest_value(digest: &[u8; 32]) -> String {
+    format!("SHA-256={}", base64(digest))
+}
+
+/// Whether a `Want-Digest` (RFC 3230 §4.3.1: `SHA-512;q=1, SHA-256;q=1, SHA;q=0.1`, aria2c's)
+/// names `SHA-256` (any case) with a q-value above 0. Absent: no (`Digest` is only sent when
+/// asked for).
+pub fn wants_rfc3230_sha256(want_digest: Option<&str>) -> bool {
+    let Some(value) = want_digest else {
+        return false;
+    };
+    value.split(',').any(|member| {
+        let mut parts = member.split(';');
+        let algorithm = parts.next().unwrap_or("").trim();
+        let q = parts
+            .filter_map(|p| {
+                let (k, v) = p.split_once('=')?;
+                (k.trim().eq_ignore_ascii_case("q")).then(|| v.trim().parse::<f32>().ok())?
+            })
+            .next()
+            .unwrap_or(1.0);
+        algorithm.eq_ignore_ascii_case("sha-256") && q > 0.0
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,6 +70,23 @@ mod tests {
         assert_eq!(
             repr_digest_value(&empty),
             "sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:"
+        );
+    }
+
+    #[test]
+    fn want_digest_asks_for_sha256_by_name_with_a_positive_q_rfc_3230() {
+        assert!(wants_rfc3230_sha256(Some(
+            "SHA-512;q=1, SHA-256;q=1, SHA;q=0.1"
+        )));
+        assert!(wants_rfc3230_sha256(Some("sha-256")));
+        assert!(wants_rfc3230_sha256(Some(" SHA-256 ; q=0.5")));
+        assert!(!wants_rfc3230_sha256(Some("SHA-256;q=0")));
+        assert!(!wants_rfc3230_sha256(Some("SHA-512, MD5")));
+        assert!(!wants_rfc3230_sha256(None));
+        let empty: [u8; 32] = Sha256::digest(b"").into();
+        assert_eq!(
+            digest_value(&empty),
+            "SHA-256=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
         );
     }
 

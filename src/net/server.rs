@@ -86,7 +86,7 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
     if let Some(digests) = &digests {
         watch_named_files(digests, &config.root, &lines);
     }
-    let shared = Arc::new(Shared::new(config, digests));
+    let shared = Arc::new(Shared::new(config, digests, local.port()));
     if let Some(hangup) = users_hangup {
         tokio::spawn(reload_users_on_hangup(Arc::clone(&shared), hangup));
     }

@@ -32,6 +32,7 @@ use crate::digest::{Digests, Wanted};
 use crate::fs::stamp::{Stamp, file_mode};
 use crate::representation::{FileIdentity, Representation};
 use crate::tree::archive_members::MemberFiles;
+use crate::tree::entries::Listed;
 use crate::tree::listing::Kind;
 use crate::tree::root::{Dir, Root};
 use crate::tree::route::Found;
@@ -166,6 +167,46 @@ fn walk(
         }
     }
     Ok(())
+}
+
+/// A file below a folder: its name in the folder's documents, its path below the root, its
+/// stamp.
+pub type FileBelow = (Vec<u8>, Vec<u8>, Stamp);
+
+/// Every visible file below `dir`, in archive order (depth-first, names sorted bytewise): its
+/// name as an archive would have it (`prefix/…`, mapped as archive names are), its path below
+/// the root, and its stamp (blocking). For documents that describe a folder file by file.
+pub fn files_below(root: &Root, dir: &Dir, prefix: &[u8]) -> io::Result<Vec<FileBelow>> {
+    let top = match dir {
+        Dir::Tree { fd, .. } => Stamp::of(&rustix::fs::fstat(fd)?),
+        Dir::Files => {
+            // Named files: each at the top.
+            let listed = root.entries(dir)?;
+            return Ok(listed
+                .into_iter()
+                .filter(Listed::is_file)
+                .map(|l| {
+                    let mut name = prefix.to_vec();
+                    name.push(b'/');
+                    name.extend_from_slice(&l.entry.name);
+                    (name, l.rel, l.stamp)
+                })
+                .collect());
+        }
+    };
+    let mut ancestors = HashSet::from([(top.dev, top.ino)]);
+    let mut walked = Vec::new();
+    walk(
+        root,
+        dir,
+        &names::member_segment(prefix),
+        &mut ancestors,
+        &mut walked,
+    )?;
+    Ok(walked
+        .into_iter()
+        .filter_map(|w| w.file.map(|(rel, stamp)| (w.member.path, rel, stamp)))
+        .collect())
 }
 
 /// The archive's strong ETag: a digest of the format and every member's path, mode and

@@ -34,8 +34,11 @@ pub struct Generated {
     pub content: Content,
     pub etag: String,
     pub content_type: HeaderValue,
-    /// A listing: `Vary: Accept` (one URL has an HTML and a JSON form).
-    pub listing: bool,
+    /// `Vary: Accept`: the URL has other forms chosen by `Accept` (a listing's HTML and JSON;
+    /// a file and, with `--offer-metalink`, its Metalink).
+    pub vary_accept: bool,
+    /// `Content-Disposition`, when it names a download (a Metalink offered for a file's URL).
+    pub disposition: Option<HeaderValue>,
 }
 
 /// A generated document's bytes: made whole (a sidecar, `SHA256SUMS`), or rendered part by
@@ -58,7 +61,8 @@ impl Generated {
             content: Content::Bytes(bytes),
             etag,
             content_type: HeaderValue::from_static(content_type),
-            listing: false,
+            vary_accept: false,
+            disposition: None,
         }
     }
 
@@ -68,7 +72,8 @@ impl Generated {
             etag: doc.etag().to_string(),
             content: Content::Rendered(doc),
             content_type: HeaderValue::from_static(content_type),
-            listing: false,
+            vary_accept: false,
+            disposition: None,
         }
     }
 

@@ -16,6 +16,7 @@ pub mod entries;
 pub mod handles;
 pub mod links;
 pub mod listing;
+pub mod metalink;
 pub mod named;
 pub mod rendered;
 pub mod root;

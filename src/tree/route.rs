@@ -15,6 +15,8 @@ use crate::archive::Format;
 pub const SIDECAR_SUFFIX: &[u8] = b".sha256";
 /// The per-directory checksum manifest's name.
 pub const MANIFEST_NAME: &[u8] = b"SHA256SUMS";
+/// The suffix of a Metalink 4 document (RFC 5854): `<file>.meta4`, `<dir>/<dir name>.meta4`.
+pub const METALINK_SUFFIX: &[u8] = b".meta4";
 
 /// A request path, decoded and checked: what remains can only name something below the root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +161,10 @@ pub enum Target<F, D> {
     /// `<dir>/<dir name>.tar` or `.zip`: the directory `D` as one archive (no real file of that
     /// name exists).
     Archive(D, Format),
+    /// `<name>.meta4` of the file `F` (no real file of that name exists).
+    Metalink(F),
+    /// `<dir>/<dir name>.meta4`: every visible file below the directory `D` in one Metalink.
+    FolderMetalink(D),
     /// A directory named without its trailing slash: 301 to this location.
     Redirect(String),
     NotFound,
@@ -235,6 +241,23 @@ pub fn target<F, D>(
             }
             if !rules.checksums {
                 return Target::NotFound;
+            }
+            if let Some(stem) = last.strip_suffix(METALINK_SUFFIX).filter(|s| !s.is_empty()) {
+                let parent_name = match path.segments.len() {
+                    1 => rules.root_name,
+                    n => &path.segments[n - 2],
+                };
+                let (folder, file) = (
+                    stem == parent_name,
+                    &relative[..relative.len() - METALINK_SUFFIX.len()],
+                );
+                return match (folder, lookup(if folder { parent } else { file })) {
+                    (true, Found::Dir(dir)) => Target::FolderMetalink(dir),
+                    (false, Found::File(found)) => Target::Metalink(found),
+                    (_, Found::WouldBlock) => Target::WouldBlock,
+                    (_, Found::Failed(err)) => Target::Failed(err),
+                    _ => Target::NotFound,
+                };
             }
             if last.as_slice() == MANIFEST_NAME {
                 return match lookup(parent) {
@@ -412,6 +435,8 @@ mod tests {
             Target::Listing(d) => format!("listing {d}"),
             Target::Manifest(d) => format!("manifest {d}"),
             Target::Archive(d, f) => format!("archive {d} {f:?}"),
+            Target::Metalink(f) => format!("metalink {f}"),
+            Target::FolderMetalink(d) => format!("folder metalink {d}"),
             Target::Redirect(to) => format!("301 {to}"),
             Target::NotFound => "404".into(),
             Target::Failed(e) => format!("failed {e}"),
@@ -460,6 +485,13 @@ mod tests {
             ("/real/real.tar", None, "archive real Tar"),
             ("/a.txt/a.txt.tar", None, "404"),
             ("/sub/sub.tar/", None, "404"),
+            ("/a.txt.meta4", None, "metalink a.txt"),
+            ("/sub/b.iso.meta4", None, "metalink sub/b.iso"),
+            ("/sub/sub.meta4", None, "folder metalink sub"),
+            ("/top.meta4", None, "folder metalink "),
+            ("/sub.meta4", None, "404"),
+            ("/.meta4", None, "404"),
+            ("/a.txt.meta4/", None, "404"),
         ] {
             assert_eq!(resolve(path, query, DEFAULT), want, "{path} {query:?}");
         }

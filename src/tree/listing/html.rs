@@ -169,6 +169,13 @@ fn archive_section(page: &Page<'_>, tar: &str, zip: Option<&str>) -> Markup {
                 "curl -C - -O " (shell_quote(&format!("{origin}{tar}")))
                 @if let Some(zip) = zip { "\nwget -c " (shell_quote(&format!("{origin}{zip}"))) }
             }
+            @if let Some(meta4) = page.metalink_url() {
+                p {
+                    "Or file by file, every piece checked as it arrives (and fetched again if bad), from every mirror: "
+                    a href=(meta4) { (name) ".meta4" }
+                }
+                pre { "aria2c --follow-metalink=mem --retry-wait=5 -x 8 " (shell_quote(&format!("{origin}{meta4}"))) }
+            }
         }
     }
 }
@@ -183,6 +190,18 @@ fn count(n: usize, what: &str) -> String {
         format!("1 {what}")
     } else {
         format!("{n} {what}s")
+    }
+}
+
+/// The title of a row's Metalink link.
+const META4_TITLE: &str = "Metalink: every piece checked as it arrives, from every mirror";
+
+/// An entry's Metalink, relative to its directory: `name.meta4`, `dir/dir.meta4`.
+pub(super) fn meta4_href(entry: &Entry) -> String {
+    let name = &format::url_path(&entry.name)[1..];
+    match entry.kind {
+        Kind::File { .. } => format!("{name}.meta4"),
+        Kind::Dir => format!("{name}/{name}.meta4"),
     }
 }
 
@@ -222,7 +241,7 @@ fn row(entry: &Entry, checksums: bool) -> Markup {
                     td.name { a href=(href(entry)) { (name) } }
                     td.size { "—" }
                     td.time { time datetime=(modified) { (shown_time) } }
-                    @if checksums { td.sum {} }
+                    @if checksums { td.sum { a.meta4 href=(meta4_href(entry)) title=(META4_TITLE) { "meta4" } } }
                 }
             }
         }
@@ -231,7 +250,12 @@ fn row(entry: &Entry, checksums: bool) -> Markup {
                 td.name { a href=(href(entry)) { (name) } }
                 td.size title=(format!("{size} bytes")) { (human_size(size)) }
                 td.time { time datetime=(modified) { (shown_time) } }
-                @if checksums { td.sum { (sum_cell(entry.sha256.as_ref())) } }
+                @if checksums {
+                    td.sum {
+                        (sum_cell(entry.sha256.as_ref())) " "
+                        a.meta4 href=(meta4_href(entry)) title=(META4_TITLE) { "meta4" }
+                    }
+                }
             }
         },
     }

@@ -15,6 +15,9 @@ struct JsonEntry {
     modified: String,
     sha256: Option<String>,
     url: String,
+    /// The entry's Metalink (files and folders, when digests are on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meta4: Option<String>,
 }
 
 /// The JSON listing: `{"path": "/sub/", "archives": {"tar": "/sub/sub.tar", "zip": …},
@@ -33,7 +36,7 @@ pub fn json(page: &Page<'_>) -> String {
     let mut out = String::with_capacity(estimate);
     head(page, &mut out);
     for (i, entry) in page.entries.iter().enumerate() {
-        row_into(&base, entry, i == 0, &mut out);
+        row_into(&base, entry, page.checksums, i == 0, &mut out);
     }
     tail(&mut out);
     out
@@ -47,6 +50,7 @@ pub fn head(page: &Page<'_>, out: &mut String) {
         archives: page
             .archive_urls()
             .map(|(tar, zip)| JsonArchives { tar, zip }),
+        metalink: page.metalink_url(),
     };
     // serde_json writes valid UTF-8 (names were made lossy first), and an object ends in `}`.
     let text = serde_json::to_string(&head).unwrap_or_else(|_| "{}".to_string());
@@ -58,8 +62,9 @@ pub fn head(page: &Page<'_>, out: &mut String) {
     });
 }
 
-/// One entry's object (after a comma unless it is the `first`). `base`: the directory's URL path.
-pub fn row_into(base: &str, entry: &Entry, first: bool, out: &mut String) {
+/// One entry's object (after a comma unless it is the `first`). `base`: the directory's URL
+/// path; `checksums`: digests are on (the entry has a Metalink).
+pub fn row_into(base: &str, entry: &Entry, checksums: bool, first: bool, out: &mut String) {
     let row = JsonEntry {
         name: display(&entry.name),
         kind: match entry.kind {
@@ -73,6 +78,7 @@ pub fn row_into(base: &str, entry: &Entry, first: bool, out: &mut String) {
         modified: rfc3339(entry.modified),
         sha256: entry.sha256.map(|sum| crate::http::format::hex(&sum)),
         url: format!("{base}{}", href(entry)),
+        meta4: checksums.then(|| format!("{base}{}", super::html::meta4_href(entry))),
     };
     if !first {
         out.push(',');
@@ -90,6 +96,9 @@ struct JsonListing<'a> {
     path: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     archives: Option<JsonArchives>,
+    /// The folder's Metalink: every file below, piece by piece.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metalink: Option<String>,
 }
 
 #[derive(Serialize)]

@@ -83,6 +83,16 @@ impl Page<'_> {
         Some((format!("{base}.tar"), zip))
     }
 
+    /// The folder's Metalink (`<dir>/<dir name>.meta4`), when digests are on.
+    pub fn metalink_url(&self) -> Option<String> {
+        let name = self.archive_name.filter(|_| self.checksums)?;
+        Some(format!(
+            "{}{}.meta4",
+            self.url_path(),
+            &format::url_path(name)[1..]
+        ))
+    }
+
     pub(super) fn has_files(&self) -> bool {
         self.entries
             .iter()

@@ -72,7 +72,13 @@ impl Parts for Listing {
             (false, i) => html::row_into(&self.entries[i - 1], self.checksums, out),
             (true, 0) => json::head(&page, out),
             (true, i) if i == last => json::tail(out),
-            (true, i) => json::row_into(&self.base, &self.entries[i - 1], i == 1, out),
+            (true, i) => json::row_into(
+                &self.base,
+                &self.entries[i - 1],
+                self.checksums,
+                i == 1,
+                out,
+            ),
         }
     }
 }

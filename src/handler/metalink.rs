@@ -1,0 +1,235 @@
+//! The Metalink side of serving (RFC 5854, RFC 6249): the absolute URLs documents carry, a
+//! file's and a folder's `.meta4` (made on the blocking pool from the stored pieces; 503 with
+//! `Retry-After` until every piece is known), the `Link` fields of a file response, and the
+//! `--offer-metalink` choice.
+
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderName, HeaderValue};
+use hyper::{Method, Request};
+
+use super::plan::{Extra, Found, Refusal, Stop, blocking};
+use super::state::Shared;
+use crate::digest::{self, PiecesStatus, pieces};
+use crate::http::fields::{self, field};
+use crate::http::format;
+use crate::representation::Representation;
+use crate::tree::archives;
+use crate::tree::entity::{Entity, Generated};
+use crate::tree::metalink::{self, CONTENT_TYPE, MetaFile};
+use crate::tree::root::Dir;
+use crate::tree::route::{self, RequestPath};
+
+/// Pieces one folder document may describe, at most (about 80 bytes each: 80 MB).
+pub const MAX_FOLDER_PIECES: u64 = 1_000_000;
+
+/// The absolute URL the tree is mounted at for this request, without a trailing `/`:
+/// `--public-url` (plus the mount), else `scheme://Host` from the request. A `Host` without a
+/// port (wget2 1.99 sends `Host: 127.0.0.1` for `http://127.0.0.1:8000/`) gets the port the
+/// server listens on unless that is the scheme's default — the port the request came to.
+/// `None`: no usable `Host`.
+pub fn base(req: &Request<Incoming>, shared: &Shared, mount: &str) -> Option<String> {
+    if let Some(public) = &shared.config.public_url {
+        return Some(format!("{public}{mount}"));
+    }
+    let authority = req.uri().authority().map(|a| a.as_str());
+    let scheme = shared.scheme();
+    let origin = fields::origin(req.headers(), authority, scheme)?;
+    let host = &origin[scheme.len() + 3..];
+    let has_port = match host.rfind(']') {
+        Some(bracket) => host[bracket..].contains(':'),
+        None => host.contains(':'),
+    };
+    let default = if scheme == "https" { 443 } else { 80 };
+    Some(match (has_port, shared.port) {
+        (false, port) if port != default => format!("{origin}:{port}{mount}"),
+        _ => format!("{origin}{mount}"),
+    })
+}
+
+/// The URL path of the file at `rel` below the root (segments percent-encoded).
+fn url_path(rel: &[u8]) -> String {
+    format::url_segments(rel.split(|&b| b == b'/'))
+}
+
+/// Where a file can be fetched: here, then each mirror.
+fn urls(shared: &Shared, base: &str, rel: &[u8]) -> Vec<String> {
+    let path = url_path(rel);
+    std::iter::once(format!("{base}{path}"))
+        .chain(shared.config.mirrors.iter().map(|m| format!("{m}{path}")))
+        .collect()
+}
+
+/// The `Link` fields of a file response (RFC 6249): its Metalink (`rel=describedby`) and each
+/// mirror's URL of it (`rel=duplicate`, `pri` in order).
+pub fn link_fields(
+    shared: &Shared,
+    base: Option<&str>,
+    rel: &[u8],
+) -> Vec<(HeaderName, HeaderValue)> {
+    let path = url_path(rel);
+    let mut links = Vec::new();
+    if shared.digests.is_some()
+        && let Some(base) = base
+    {
+        links.push(format!(
+            "<{base}{path}.meta4>; rel=describedby; type=\"{CONTENT_TYPE}\""
+        ));
+    }
+    for (i, mirror) in shared.config.mirrors.iter().enumerate() {
+        links.push(format!("<{mirror}{path}>; rel=duplicate; pri={}", i + 1));
+    }
+    links
+        .into_iter()
+        .filter_map(|l| HeaderValue::from_str(&l).ok())
+        .map(|v| (header::LINK, v))
+        .collect()
+}
+
+/// Whether `--offer-metalink` answers this request with the file's Metalink: a GET without
+/// `Range` whose `Accept` names `application/metalink4+xml` (aria2c's does).
+pub fn offered(req: &Request<Incoming>, shared: &Shared) -> bool {
+    shared.config.offer_metalink
+        && shared.digests.is_some()
+        && req.method() == Method::GET
+        && !req.headers().contains_key(header::RANGE)
+        && field(req.headers(), &header::ACCEPT).is_some_and(|accept| {
+            accept
+                .split(',')
+                .any(|m| m.split(';').next().map(str::trim) == Some(CONTENT_TYPE))
+        })
+}
+
+/// A file's `.meta4` (blocking: its pieces may be read from the store). `offered`: the answer
+/// to the file's own URL (`--offer-metalink`): named `<name>.meta4` for the download.
+pub fn file(
+    shared: &Shared,
+    rep: &Representation,
+    base: Option<&str>,
+    offered: bool,
+) -> Result<Entity, Stop> {
+    let (Some(digests), Some(base)) = (&shared.digests, base) else {
+        return Err(Stop::Refuse(Refusal::NotFound));
+    };
+    let name = &rep.identity.name;
+    if !metalink::representable(name) {
+        return Err(Stop::Refuse(Refusal::NotFound));
+    }
+    let (sum, pieces) = match digests.pieces(&rep.stamp, &rep.identity.rel) {
+        PiecesStatus::Ready { sum, pieces } => (sum, pieces),
+        PiecesStatus::Hashing { done, total, rate } => {
+            return Err(Stop::Pending(digest::retry_after(done, total, rate)));
+        }
+    };
+    let file = MetaFile {
+        name,
+        size: rep.stamp.size,
+        sha256: sum,
+        pieces: &pieces,
+        urls: urls(shared, base, &rep.identity.rel),
+    };
+    let mut doc = Generated::new(metalink::render(&[file]), CONTENT_TYPE);
+    if offered {
+        doc.vary_accept = true;
+        let mut meta_name = String::from_utf8_lossy(name).into_owned();
+        meta_name.push_str(".meta4");
+        doc.disposition = HeaderValue::from_str(&format::content_disposition(&meta_name)).ok();
+    }
+    Ok(Entity::Generated(doc))
+}
+
+/// The `.meta4` of every visible file below `dir` (named `<folder name>/<path>`), blocking.
+pub fn folder(
+    shared: &Arc<Shared>,
+    dir: &Dir,
+    folder_name: &[u8],
+    base: Option<&str>,
+) -> Result<Entity, Stop> {
+    let (Some(digests), Some(base)) = (&shared.digests, base) else {
+        return Err(Stop::Refuse(Refusal::NotFound));
+    };
+    let root = &shared.config.root;
+    let files = root
+        .retrying(|| archives::files_below(root, dir, folder_name))
+        .map_err(|err| {
+            tracing::warn!("cannot list the files for a Metalink: {err}");
+            Stop::Refuse(Refusal::OpenFailed(crate::error::status_for(&err)))
+        })?;
+    let mut found = Vec::with_capacity(files.len());
+    let (mut pending, mut rate, mut count) = (0u64, 0.0f64, 0u64);
+    for (name, rel, stamp) in &files {
+        if !metalink::representable(name) {
+            continue;
+        }
+        count += pieces::piece_count(stamp.size);
+        if count > MAX_FOLDER_PIECES {
+            tracing::warn!(
+                "a Metalink of more than {MAX_FOLDER_PIECES} pieces is not made ({} files)",
+                files.len()
+            );
+            return Err(Stop::Refuse(Refusal::OpenFailed(
+                hyper::StatusCode::INTERNAL_SERVER_ERROR,
+            )));
+        }
+        match digests.pieces(stamp, rel) {
+            PiecesStatus::Ready { sum, pieces } => found.push((name, rel, stamp.size, sum, pieces)),
+            PiecesStatus::Hashing {
+                done,
+                total,
+                rate: r,
+            } => {
+                pending += total.saturating_sub(done);
+                rate = rate.max(r);
+            }
+        }
+    }
+    if pending > 0 {
+        return Err(Stop::Pending(digest::retry_after(0, pending, rate)));
+    }
+    let described: Vec<MetaFile<'_>> = found
+        .iter()
+        .map(|(name, rel, size, sum, pieces)| MetaFile {
+            name,
+            size: *size,
+            sha256: *sum,
+            pieces,
+            urls: urls(shared, base, rel),
+        })
+        .collect();
+    Ok(Entity::Generated(Generated::new(
+        metalink::render(&described),
+        CONTENT_TYPE,
+    )))
+}
+
+/// A file's `.meta4` (or, `offered`, the answer to the file's URL), on the blocking pool.
+pub async fn file_document(
+    shared: &Arc<Shared>,
+    rep: Representation,
+    base: Option<String>,
+    offered: bool,
+) -> Found {
+    let shared = Arc::clone(shared);
+    blocking(move || file(&shared, &rep, base.as_deref(), offered).map(|doc| (doc, Extra::new())))
+        .await
+}
+
+/// A folder's `.meta4`, on the blocking pool, in a walk's turn.
+pub async fn folder_document(
+    shared: &Arc<Shared>,
+    dir: Dir,
+    path: RequestPath,
+    base: Option<String>,
+) -> Found {
+    let _turn = shared.walks.acquire().await;
+    let shared = Arc::clone(shared);
+    let name = path
+        .segments
+        .last()
+        .and_then(|last| last.strip_suffix(route::METALINK_SUFFIX))
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default();
+    blocking(move || folder(&shared, &dir, &name, base.as_deref()).map(|doc| (doc, Extra::new())))
+        .await
+}
