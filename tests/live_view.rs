@@ -10,11 +10,11 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{BIN, PATIENCE, Server, eventually, random_file, run};
+use common::{BIN, PATIENCE, Server, eventually, free_port, random_file, run};
 
 /// A tmux server of the test's own (its own socket), killed on drop.
 struct Tmux {
@@ -65,14 +65,6 @@ fn rand_suffix() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos() as u64
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A GET through a 16 KiB receive buffer.

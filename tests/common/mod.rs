@@ -285,9 +285,15 @@ pub fn parse_reply(raw: &[u8]) -> Reply {
     }
 }
 
-/// One request with `Connection: close`.
+/// One request with `Connection: close` (and `Host: ADDR` unless `fields` has a `Host`).
 pub fn request(addr: SocketAddr, method: &str, path: &str, fields: &[(&str, &str)]) -> Reply {
-    let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut raw = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !fields
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+    {
+        raw.push_str(&format!("Host: {addr}\r\n"));
+    }
     for (name, value) in fields {
         raw.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -453,4 +459,13 @@ pub fn connect_from(from: std::net::IpAddr, to: SocketAddr) -> TcpStream {
     let stream: TcpStream = socket.into();
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
     stream
+}
+
+/// A loopback port free now (for a server that must know another's port before it starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
