@@ -128,7 +128,14 @@ impl Representation {
         stat: &Stat,
         identity: Arc<FileIdentity>,
     ) -> io::Result<Representation> {
-        let etag = Stamp::of(stat).etag();
+        let stamp = Stamp::of(stat);
+        // A version changed within the racy window may share its stamp with the next one (two
+        // writes in one timestamp tick): its tag is weak until it has settled, so `If-Range`
+        // (a strong comparison) never splices two versions under one tag, and `If-Match` fails.
+        let etag = match stamp.unsettled_for(std::time::SystemTime::now()) {
+            Some(_) => format!("W/{}", stamp.etag()),
+            None => stamp.etag(),
+        };
         Representation::from_tagged(file, stat, identity, etag)
     }
 
@@ -153,7 +160,7 @@ impl Representation {
         }
         let stamp = Stamp::of(stat);
         let modified = stamp.modified();
-        debug_assert_eq!(etag, stamp.etag());
+        debug_assert_eq!(etag.trim_start_matches("W/"), stamp.etag());
         Ok(Representation {
             etag,
             also: None,

@@ -334,3 +334,50 @@ fn a_bad_auth_file_stops_the_start_with_one_line() {
         "{stderr}"
     );
 }
+
+/// Issue 20 (review): guesses sent all at once do not get past the lockout while they wait for
+/// their bcrypt check: a client's checks run one at a time and each looks at the lockout first.
+#[test]
+fn concurrent_guesses_do_not_get_past_the_lockout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = random_file(dir.path(), "f.bin", 1000, 8);
+    let users = dir.path().join("users");
+    run(Command::new("htpasswd")
+        .args(["-B", "-C", "6", "-c", "-b"])
+        .arg(&users)
+        .args(["bob", "right"]));
+    let mut cmd = Command::new(common::BIN);
+    cmd.arg("--file")
+        .arg(&path)
+        .args(["--bind", "127.0.0.1", "--port", "0", "--auth-file"])
+        .arg(&users)
+        .env("RUST_LOG", "info,rangeserve::handler::gates=debug");
+    let server = Server::spawn(cmd);
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let guesses: Vec<_> = (0..30)
+            .map(|i| {
+                let server = &server;
+                scope.spawn(move || {
+                    get_from(
+                        server,
+                        [127, 0, 0, 1],
+                        "/",
+                        &basic(&format!("bob:guess{i}")),
+                    )
+                })
+            })
+            .collect();
+        guesses.into_iter().map(|g| g.join().unwrap()).collect()
+    });
+    assert!(
+        statuses.iter().all(|&s| s == 401 || s == 429),
+        "{statuses:?}"
+    );
+    let checks = server.log().matches("a bcrypt check for 'bob'").count();
+    println!("{checks} bcrypt checks for 30 concurrent guesses: {statuses:?}");
+    assert!(checks <= 12, "{checks} guesses were checked");
+    assert_eq!(
+        get_from(&server, [127, 0, 0, 1], "/", &basic("bob:right")),
+        429
+    );
+}

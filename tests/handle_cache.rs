@@ -226,6 +226,10 @@ fn a_version_changed_within_two_seconds_is_not_hashed_or_kept_until_it_settles()
     let fresh = server.get("/f.bin", &[]);
     assert_eq!(sha256_hex(&fresh.body), sha256_hex(&second));
     if changed.elapsed() < std::time::Duration::from_millis(1500) {
+        let tag = fresh.header("etag").unwrap();
+        assert!(tag.starts_with("W/"), "weak while racy: {tag}");
+        let resumed = server.get("/f.bin", &[("Range", "bytes=0-9"), ("If-Range", tag)]);
+        assert_eq!(resumed.status, 200, "If-Range never matches a weak tag");
         assert_eq!(fresh.header("repr-digest"), None, "not hashed while racy");
         assert_eq!(
             file_handles(server.pid(), &file),

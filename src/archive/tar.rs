@@ -107,15 +107,31 @@ pub fn pax_record(key: &[u8], value: &[u8]) -> Vec<u8> {
 }
 
 /// An ASCII name of at most 100 bytes for the ustar field when the real name is in a pax record:
-/// `prefix` + the name with non-ASCII bytes as `_`, keeping its end (the extension).
+/// `prefix` + the name with non-ASCII bytes as `_`, keeping its end (the extension). A reader
+/// that ignores pax sees only this, so it is made safe as a path too: cut at a segment boundary
+/// (never mid-name), with no leading `/` and no `.` or `..` segment left in it.
 fn stand_in(prefix: &[u8], name: &[u8]) -> Vec<u8> {
     let ascii: Vec<u8> = name
         .iter()
         .map(|&b| if b.is_ascii() && b != 0 { b } else { b'_' })
         .collect();
     let room = 100 - prefix.len();
-    let tail = &ascii[ascii.len().saturating_sub(room)..];
-    [prefix, tail].concat()
+    let mut tail = &ascii[ascii.len().saturating_sub(room)..];
+    if tail.len() < ascii.len()
+        && let Some(slash) = tail.iter().position(|&b| b == b'/')
+    {
+        tail = &tail[slash + 1..];
+    }
+    let safe: Vec<&[u8]> = tail
+        .split(|&b| b == b'/')
+        .filter(|s| !s.is_empty() && *s != b"." && *s != b"..")
+        .collect();
+    let mut joined = safe.join(&b'/');
+    if joined.is_empty() {
+        joined = b"_".to_vec();
+    }
+    joined.truncate(room);
+    [prefix, &joined].concat()
 }
 
 /// A 512-byte ustar header block.
@@ -149,6 +165,22 @@ fn octal(field: &mut [u8], value: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ustar_stand_in_is_a_safe_relative_path_for_readers_that_ignore_pax() {
+        let long_f = [b"long/".as_slice(), &[b'f'; 99]].concat();
+        let got = stand_in(b"", &long_f);
+        assert!(got.len() <= 100 && !got.starts_with(b"/"), "{got:?}");
+        let dots = [b"long/XXXX../".as_slice(), &[b'g'; 97]].concat();
+        let got = stand_in(b"", &dots);
+        assert!(
+            !got.split(|&b| b == b'/')
+                .any(|s| s == b".." || s.is_empty()),
+            "{got:?}"
+        );
+        let ascii = stand_in(b"", "d/é.txt".as_bytes());
+        assert_eq!(ascii, b"d/__.txt");
+    }
 
     fn member(path: &[u8], size: Option<u64>) -> Member {
         Member {

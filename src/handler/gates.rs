@@ -56,13 +56,18 @@ async fn authenticate(
         Basic::Malformed => (Vec::new(), None),
         Basic::Pair { user, password } => (user, Some(password)),
     };
-    let key = auth::failure_key(crate::share::client::client(peer.ip()), &user);
+    let client = crate::share::client::client(peer.ip());
+    let key = auth::failure_key(client, &user);
     if let Some(left) = users.failures().refused_for(&key, now) {
         return Err(Refusal::TooManyAttempts(auth::retry_after(left)));
     }
     let allowed = match &password {
         None => false,
-        Some(password) => allowed(users, &user, password, now).await,
+        Some(password) => match allowed(users, client, &key, &user, password, now).await {
+            Checked::Yes => true,
+            Checked::No => false,
+            Checked::Refused(refusal) => return Err(refusal),
+        },
     };
     if allowed {
         return Ok(());
@@ -86,21 +91,45 @@ async fn authenticate(
     }
 }
 
-/// Whether `user` and `password` are one of the users': remembered, or checked now.
-async fn allowed(users: &Users, user: &[u8], password: &[u8], now: Instant) -> bool {
+/// What a check of credentials found.
+enum Checked {
+    Yes,
+    No,
+    /// Not checked: the client has too many checks pending, or the name was locked out while
+    /// this one waited for its turn.
+    Refused(Refusal),
+}
+
+/// Whether `user` and `password` are one of the users': remembered, or checked now (a bcrypt
+/// check waits for the client's turn, then for one of the few turns of all).
+async fn allowed(
+    users: &Users,
+    client: std::net::IpAddr,
+    key: &auth::FailureKey,
+    user: &[u8],
+    password: &[u8],
+    now: Instant,
+) -> Checked {
     if users.remembered().get(user, password, now).is_some() {
-        return true;
+        return Checked::Yes;
     }
     match auth::check(&users.current(), user, password) {
-        Verdict::Allowed(_) => true,
-        Verdict::Wrong => false,
+        Verdict::Allowed(_) => Checked::Yes,
+        Verdict::Wrong => Checked::No,
         Verdict::Bcrypt { hash, user: who } => {
+            let Some(_client_turn) = users.client_turn(client).await else {
+                return Checked::Refused(Refusal::TooManyAttempts(1));
+            };
             let Ok(_turn) = users.bcrypt_turns.acquire().await else {
-                return false;
+                return Checked::No;
             };
             // Checked meanwhile by a request that held a turn (aria2c's connections come at once).
             if users.remembered().get(user, password, now).is_some() {
-                return true;
+                return Checked::Yes;
+            }
+            // Locked out while this one waited: it is not tried.
+            if let Some(left) = users.failures().refused_for(key, Instant::now()) {
+                return Checked::Refused(Refusal::TooManyAttempts(auth::retry_after(left)));
             }
             tracing::debug!("a bcrypt check for '{}'", String::from_utf8_lossy(user));
             let given = password.to_vec();
@@ -110,9 +139,9 @@ async fn allowed(users: &Users, user: &[u8], password: &[u8], now: Instant) -> b
             match (matched, who) {
                 (true, Some(name)) => {
                     users.remembered().put(user, password, name, now);
-                    true
+                    Checked::Yes
                 }
-                _ => false,
+                _ => Checked::No,
             }
         }
     }
@@ -166,16 +195,14 @@ pub fn mount<'a>(
     }
 }
 
-/// A request path as the logs show it: a `--secret-path` token or a signed link's token (the
-/// first segment) replaced by a stand-in (see `share::secret`).
+/// A request path as the logs show it: a `--secret-path` token or a signed link's token
+/// replaced by a stand-in wherever it is (see `share::secret`).
 pub fn logged_path<'a>(path: &'a str, config: &Config) -> std::borrow::Cow<'a, str> {
-    use crate::share::secret::{LINK, SECRET, redacted};
-    let stand_in = if config.secret.is_some() {
-        Some(SECRET)
-    } else if config.link_key.is_some() {
-        Some(LINK)
-    } else {
-        None
+    use crate::share::secret::{Secrets, redacted};
+    let secrets = match (&config.secret, &config.link_key) {
+        (Some(token), _) => Secrets::Path(token),
+        (None, Some(_)) => Secrets::Links,
+        (None, None) => Secrets::None,
     };
-    redacted(path, stand_in)
+    redacted(path, secrets)
 }

@@ -361,6 +361,10 @@ impl Failures {
             self.by_address.entry(key.clone()).or_default()
         };
         record.recent.retain(|t| now.duration_since(*t) < WINDOW);
+        // One expiry per key at a time (not one per failure: a flood of failures under long
+        // names would hold a copy of the name per failure): pushed when its window opens, and
+        // pushed again by `expire` while the key is still counting or refused.
+        let opens_window = record.recent.is_empty() && record.refused_until.is_none();
         record.recent.push(now);
         let refused = if record.recent.len() > MAX_FAILURES {
             record.refused_until = Some(now + WINDOW);
@@ -369,7 +373,9 @@ impl Failures {
         } else {
             None
         };
-        self.expiries.push_back((now + WINDOW, key.clone()));
+        if opens_window {
+            self.expiries.push_back((now + WINDOW, key.clone()));
+        }
         refused
     }
 
@@ -406,8 +412,18 @@ impl Failures {
             let Some((_, key)) = self.expiries.pop_front() else {
                 break;
             };
-            if self.by_address.get(&key).is_some_and(|r| r.stale(now)) {
-                self.by_address.remove(&key);
+            match self.by_address.get(&key) {
+                Some(record) if record.stale(now) => {
+                    self.by_address.remove(&key);
+                }
+                // Still counting or refused: looked at again when that ends.
+                Some(record) => {
+                    let last = record.recent.last().map(|t| *t + WINDOW);
+                    let until = last.max(record.refused_until).unwrap_or(now + WINDOW);
+                    self.expiries
+                        .push_back((until.max(now + Duration::from_millis(1)), key));
+                }
+                None => {}
             }
         }
     }
@@ -593,6 +609,27 @@ mod tests {
         assert!(remembered.len() <= MAX_REMEMBERED);
         remembered.clear();
         assert!(remembered.is_empty());
+    }
+
+    #[test]
+    fn a_flood_of_failures_holds_one_expiry_per_key_not_one_per_failure() {
+        let mut failures = Failures::default();
+        let key = failure_key("10.0.0.9".parse().unwrap(), &[b'n'; 250]);
+        let t0 = Instant::now();
+        for i in 0..100_000u64 {
+            failures.record(&key, t0 + Duration::from_micros(i));
+        }
+        assert!(failures.expiries.len() <= 2, "{}", failures.expiries.len());
+        // Still refused while failures keep coming, and forgotten once they stop.
+        assert!(
+            failures
+                .refused_for(&key, t0 + Duration::from_millis(100))
+                .is_some()
+        );
+        let later = t0 + 3 * WINDOW;
+        failures.record(&failure_key("10.0.0.8".parse().unwrap(), b"x"), later);
+        assert_eq!(failures.refused_for(&key, later), None);
+        assert_eq!(failures.len(), 1);
     }
 
     #[test]

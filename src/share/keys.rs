@@ -58,11 +58,13 @@ pub fn load_or_create(path: &Path, fresh: bool, bytes: usize) -> io::Result<Stri
                 if is_hex_of(text, bytes) {
                     return Ok(text.to_string());
                 }
-                if !text.is_empty() {
+                {
+                    // Empty included: a kept secret that was emptied is not silently replaced
+                    // (links made with it would stop working); --new-secret makes a new one.
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
                         format!(
-                            "not a secret of {} hex digits; remove it to make a new one",
+                            "not a secret of {} hex digits; remove it (or give --new-secret) to make a new one",
                             2 * bytes
                         ),
                     ));

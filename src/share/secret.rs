@@ -23,14 +23,46 @@ pub fn strip_secret<'a>(path: &'a str, secret: &str) -> Option<&'a str> {
     bool::from(first.as_bytes().ct_eq(secret.as_bytes())).then_some(rest)
 }
 
-/// `path` as logged: its first segment replaced by `stand_in` (`None`: as it is).
-pub fn redacted<'a>(path: &'a str, stand_in: Option<&str>) -> Cow<'a, str> {
-    let Some(stand_in) = stand_in else {
-        return Cow::Borrowed(path);
+/// What a path may carry that must not be logged.
+#[derive(Debug, Clone, Copy)]
+pub enum Secrets<'a> {
+    None,
+    /// `--secret-path`'s token.
+    Path(&'a str),
+    /// `--signed-links`: any segment that has a link token's form.
+    Links,
+}
+
+/// Whether a segment has a link token's form: `f` or `d`, digits, `.`, digits, `.`, base64url.
+fn looks_like_link(segment: &str) -> bool {
+    let mut parts = segment.splitn(3, '.');
+    let (Some(head), Some(expiry), Some(signature)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return false;
     };
-    let after = path.strip_prefix('/').unwrap_or(path);
-    let rest = after.find('/').map_or("", |at| &after[at..]);
-    Cow::Owned(format!("/{stand_in}{rest}"))
+    head.len() > 1
+        && head.starts_with(['f', 'd'])
+        && head[1..].bytes().all(|b| b.is_ascii_digit())
+        && !expiry.is_empty()
+        && expiry.bytes().all(|b| b.is_ascii_digit())
+        && signature
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'='))
+}
+
+/// `path` as logged: every segment that is the secret token (or, with signed links, has a link
+/// token's form) replaced by its stand-in, wherever it is (`//TOKEN/…`, `/TOKEN/../TOKEN/…`).
+pub fn redacted<'a>(path: &'a str, secrets: Secrets<'_>) -> Cow<'a, str> {
+    let hides = |segment: &str| match secrets {
+        Secrets::None => None,
+        Secrets::Path(token) => (!token.is_empty() && segment.contains(token)).then_some(SECRET),
+        Secrets::Links => looks_like_link(segment).then_some(LINK),
+    };
+    if !path.split('/').any(|s| hides(s).is_some()) {
+        return Cow::Borrowed(path);
+    }
+    let shown: Vec<&str> = path.split('/').map(|s| hides(s).unwrap_or(s)).collect();
+    Cow::Owned(shown.join("/"))
 }
 
 #[cfg(test)]
@@ -52,13 +84,30 @@ mod tests {
     }
 
     #[test]
-    fn logged_paths_show_a_stand_in_for_the_token() {
+    fn logged_paths_show_a_stand_in_for_the_token_wherever_it_is() {
+        let token = Secrets::Path("t0ken");
+        assert_eq!(redacted("/t0ken/a%20b/c", token), "/<secret>/a%20b/c");
+        assert_eq!(redacted("//t0ken/a", token), "//<secret>/a");
         assert_eq!(
-            redacted("/t0ken/a%20b/c", Some(SECRET)),
-            "/<secret>/a%20b/c"
+            redacted("/t0ken/../t0ken/a", token),
+            "/<secret>/../<secret>/a"
         );
-        assert_eq!(redacted("/d1.17.sig/", Some(LINK)), "/<link>/");
-        assert_eq!(redacted("/t0ken", Some(SECRET)), "/<secret>");
-        assert_eq!(redacted("/a/b", None), "/a/b");
+        assert_eq!(
+            redacted("/xt0kenx/a", token),
+            "/<secret>/a",
+            "a segment holding it"
+        );
+        assert_eq!(redacted("/t0ken", token), "/<secret>");
+        assert_eq!(redacted("/d1.17.s-ig_=/", Secrets::Links), "/<link>/");
+        assert_eq!(
+            redacted("//f2.1796308509.h7kY/x", Secrets::Links),
+            "//<link>/x"
+        );
+        assert_eq!(
+            redacted("/film.2024.mkv/a.b", Secrets::Links),
+            "/film.2024.mkv/a.b"
+        );
+        assert_eq!(redacted("/a/b", Secrets::None), "/a/b");
+        assert!(matches!(redacted("/a/b", token), Cow::Borrowed(_)));
     }
 }

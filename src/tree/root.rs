@@ -388,7 +388,12 @@ impl TreeRoot {
         {
             return Found::Missing;
         }
-        if let Some(found) = self.cached(rel) {
+        // A kept handle is reused by a `statx` of the path, which follows symlinks without the
+        // checks below: under a folder link (where a symlink swapped in later must not lead out
+        // of the folder), every lookup goes the guarded way.
+        if within.is_empty()
+            && let Some(found) = self.cached(rel)
+        {
             return found;
         }
         let looked = SystemTime::now();

@@ -469,3 +469,17 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// The ETag of `path` once it is strong: a file changed less than 2 s ago has a weak one (two
+/// writes in one timestamp tick may share it), which `If-Range` never matches.
+pub fn settled_etag(server: &Server, path: &str) -> String {
+    let mut tag = String::new();
+    eventually(&format!("a strong ETag for {path}"), || {
+        tag = request(server.addr, "HEAD", path, &[])
+            .header("etag")
+            .unwrap_or("W/")
+            .to_string();
+        !tag.starts_with("W/")
+    });
+    tag
+}

@@ -33,6 +33,7 @@ section.recipe h2{font-size:1rem;margin:0 0 .5rem}\
 section.recipe pre{margin:.25rem 0;padding:.6rem;overflow-x:auto;background:var(--hover);border-radius:4px;font:13px/1.5 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;white-space:pre}\
 section.recipe p{margin:.25rem 0;color:var(--muted);font-size:.9rem}\
 section.archives form{display:inline-block;margin:.25rem .5rem .25rem 0}\
+form.meta4{display:inline;margin:0}form.meta4 button{font:inherit;font-size:.8em;padding:0 .3rem;border:1px solid var(--line);border-radius:3px;background:none;color:var(--link);cursor:pointer}\
 section.archives button{font:inherit;padding:.35rem .8rem;border:1px solid var(--line);border-radius:4px;background:var(--hover);color:var(--link);cursor:pointer}\
 footer{margin-top:1rem;color:var(--muted);font-size:.85rem}\
 @media (max-width:640px){body{padding:.5rem;font-size:14px}th.sum,td.sum,th.time,td.time{display:none}td,th{padding:.4rem .3rem}}";
@@ -170,10 +171,8 @@ fn archive_section(page: &Page<'_>, tar: &str, zip: Option<&str>) -> Markup {
                 @if let Some(zip) = zip { "\nwget -c " (shell_quote(&format!("{origin}{zip}"))) }
             }
             @if let Some(meta4) = page.metalink_url() {
-                p {
-                    "Or file by file, every piece checked as it arrives (and fetched again if bad), from every mirror: "
-                    a href=(meta4) { (name) ".meta4" }
-                }
+                p { "Or file by file, every piece checked as it arrives (and fetched again if bad), from every mirror:" }
+                form method="get" action=(meta4) { button type="submit" { (name) ".meta4" } }
                 pre { "aria2c --follow-metalink=mem --retry-wait=5 -x 8 " (shell_quote(&format!("{origin}{meta4}"))) }
             }
         }
@@ -195,6 +194,16 @@ fn count(n: usize, what: &str) -> String {
 
 /// The title of a row's Metalink link.
 const META4_TITLE: &str = "Metalink: every piece checked as it arrives, from every mirror";
+
+/// A row's Metalink as a GET form (a button): browsers follow it, `wget -r` does not, so a
+/// recursive fetch does not also download a Metalink per file (nor stop on one still 503).
+fn meta4_button(entry: &Entry) -> Markup {
+    html! {
+        form.meta4 method="get" action=(meta4_href(entry)) {
+            button type="submit" title=(META4_TITLE) { "meta4" }
+        }
+    }
+}
 
 /// An entry's Metalink, relative to its directory: `name.meta4`, `dir/dir.meta4`.
 pub(super) fn meta4_href(entry: &Entry) -> String {
@@ -241,7 +250,7 @@ fn row(entry: &Entry, checksums: bool) -> Markup {
                     td.name { a href=(href(entry)) { (name) } }
                     td.size { "—" }
                     td.time { time datetime=(modified) { (shown_time) } }
-                    @if checksums { td.sum { a.meta4 href=(meta4_href(entry)) title=(META4_TITLE) { "meta4" } } }
+                    @if checksums { td.sum { (meta4_button(entry)) } }
                 }
             }
         }
@@ -253,7 +262,7 @@ fn row(entry: &Entry, checksums: bool) -> Markup {
                 @if checksums {
                     td.sum {
                         (sum_cell(entry.sha256.as_ref())) " "
-                        a.meta4 href=(meta4_href(entry)) title=(META4_TITLE) { "meta4" }
+                        (meta4_button(entry))
                     }
                 }
             }
