@@ -47,6 +47,9 @@ pub struct FileIdentity {
     pub content_type: HeaderValue,
     /// `attachment` with both forms of the name (RFC 6266).
     pub content_disposition: HeaderValue,
+    /// Its URL path below the mount, segments percent-encoded (`/a%20b/c.mkv`): made once,
+    /// for the `Link` fields every response of it carries.
+    pub url_path: String,
 }
 
 impl FileIdentity {
@@ -61,6 +64,7 @@ impl FileIdentity {
                 .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
             display_name,
             name: name.to_vec(),
+            url_path: format::url_segments(rel.split(|&b| b == b'/')),
             rel,
         }
     }

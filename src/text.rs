@@ -17,7 +17,7 @@ pub fn is_control(c: char) -> bool {
 /// for C1 — so a name or a path is always one run of visible text on one line. Everything else,
 /// backslashes included, is kept as it is. Borrowed when there is nothing to escape.
 pub fn escape_controls(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_control) {
+    if !text.bytes().any(may_be_control) || !text.chars().any(is_control) {
         return Cow::Borrowed(text);
     }
     Cow::Owned(Escaped(text).to_string())
@@ -27,8 +27,18 @@ pub fn escape_controls(text: &str) -> Cow<'_, str> {
 /// `format!` and writers, without a copy).
 pub struct Escaped<'a>(pub &'a str);
 
+/// Whether a byte of UTF-8 may begin a control character: a C0 byte, DEL, or 0xC2 (the lead
+/// byte of U+0080–U+00BF, C1 among them). A fast byte scan, checked exactly only where it hits.
+fn may_be_control(b: u8) -> bool {
+    b < 0x20 || b == 0x7f || b == 0xc2
+}
+
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Most text has nothing to escape: one pass over the bytes, one write.
+        if !self.0.bytes().any(may_be_control) {
+            return f.write_str(self.0);
+        }
         let mut rest = self.0;
         while let Some(at) = rest.find(is_control) {
             f.write_str(&rest[..at])?;

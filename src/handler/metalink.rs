@@ -35,56 +35,57 @@ pub fn base(req: &Request<Incoming>, shared: &Shared, mount: &str) -> Option<Str
     }
     let authority = req.uri().authority().map(|a| a.as_str());
     let scheme = shared.scheme();
-    let origin = fields::origin(req.headers(), authority, scheme)?;
-    let host = &origin[scheme.len() + 3..];
+    let mut base = fields::origin(req.headers(), authority, scheme)?;
+    let host = &base[scheme.len() + 3..];
     let has_port = match host.rfind(']') {
         Some(bracket) => host[bracket..].contains(':'),
         None => host.contains(':'),
     };
     let default = if scheme == "https" { 443 } else { 80 };
-    Some(match (has_port, shared.port) {
-        (false, port) if port != default => format!("{origin}:{port}{mount}"),
-        _ => format!("{origin}{mount}"),
-    })
-}
-
-/// The URL path of the file at `rel` below the root (segments percent-encoded).
-fn url_path(rel: &[u8]) -> String {
-    format::url_segments(rel.split(|&b| b == b'/'))
+    if !has_port && shared.port != default {
+        base.push(':');
+        base.push_str(&shared.port.to_string());
+    }
+    base.push_str(mount);
+    Some(base)
 }
 
 /// Where a file can be fetched: here, then each mirror.
 fn urls(shared: &Shared, base: &str, rel: &[u8]) -> Vec<String> {
-    let path = url_path(rel);
+    let path = format::url_segments(rel.split(|&b| b == b'/'));
     std::iter::once(format!("{base}{path}"))
         .chain(shared.config.mirrors.iter().map(|m| format!("{m}{path}")))
         .collect()
 }
 
 /// The `Link` fields of a file response (RFC 6249): its Metalink (`rel=describedby`) and each
-/// mirror's URL of it (`rel=duplicate`, `pri` in order).
+/// mirror's URL of it (`rel=duplicate`, `pri` in order). `path`: the file's URL path. Runs per
+/// response: one string per field, moved into the field value without a copy.
 pub fn link_fields(
     shared: &Shared,
     base: Option<&str>,
-    rel: &[u8],
-) -> Vec<(HeaderName, HeaderValue)> {
-    let path = url_path(rel);
-    let mut links = Vec::new();
+    path: &str,
+    out: &mut Vec<(HeaderName, HeaderValue)>,
+) {
+    const DESCRIBED: &str = ".meta4>; rel=describedby; type=\"application/metalink4+xml\"";
+    let mut push = |text: String| {
+        if let Ok(value) = HeaderValue::from_maybe_shared(bytes::Bytes::from(text)) {
+            out.push((header::LINK, value));
+        }
+    };
     if shared.digests.is_some()
         && let Some(base) = base
     {
-        links.push(format!(
-            "<{base}{path}.meta4>; rel=describedby; type=\"{CONTENT_TYPE}\""
-        ));
+        let mut link = String::with_capacity(1 + base.len() + path.len() + DESCRIBED.len());
+        link.push('<');
+        link.push_str(base);
+        link.push_str(path);
+        link.push_str(DESCRIBED);
+        push(link);
     }
     for (i, mirror) in shared.config.mirrors.iter().enumerate() {
-        links.push(format!("<{mirror}{path}>; rel=duplicate; pri={}", i + 1));
+        push(format!("<{mirror}{path}>; rel=duplicate; pri={}", i + 1));
     }
-    links
-        .into_iter()
-        .filter_map(|l| HeaderValue::from_str(&l).ok())
-        .map(|v| (header::LINK, v))
-        .collect()
 }
 
 /// Whether `--offer-metalink` answers this request with the file's Metalink: a GET without

@@ -149,6 +149,7 @@ pub async fn plan(
     };
     let target = resolve(shared, &path, raw, req.uri().query(), within).await;
     let base = || metalink::base(req, shared, &mount);
+    // Only what names a file needs the absolute URL (its `Link` fields, its Metalink).
     let get_or_head = req.method() == Method::GET || req.method() == Method::HEAD;
     if !get_or_head && !matches!(target, Target::NotFound) {
         return Plan::Refuse(Refusal::MethodNotAllowed);
@@ -244,11 +245,7 @@ fn file(
         }
     }
     if shared.digests.is_some() || !shared.config.mirrors.is_empty() {
-        fields.extend(metalink::link_fields(
-            shared,
-            base.as_deref(),
-            &rep.identity.rel,
-        ));
+        metalink::link_fields(shared, base.as_deref(), &rep.identity.url_path, &mut fields);
     }
     (Entity::File(rep), fields)
 }

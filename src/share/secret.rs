@@ -53,6 +53,9 @@ fn looks_like_link(segment: &str) -> bool {
 /// `path` as logged: every segment that is the secret token (or, with signed links, has a link
 /// token's form) replaced by its stand-in, wherever it is (`//TOKEN/…`, `/TOKEN/../TOKEN/…`).
 pub fn redacted<'a>(path: &'a str, secrets: Secrets<'_>) -> Cow<'a, str> {
+    if matches!(secrets, Secrets::None) {
+        return Cow::Borrowed(path);
+    }
     let hides = |segment: &str| match secrets {
         Secrets::None => None,
         Secrets::Path(token) => (!token.is_empty() && segment.contains(token)).then_some(SECRET),
