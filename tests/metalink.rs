@@ -167,6 +167,24 @@ fn metalinks_of_a_file_and_a_folder_describe_exactly_the_bytes() {
     assert_eq!(json["entries"][0]["meta4"], "/sub/a.bin.meta4");
     assert_eq!(server.get("/.git/config.meta4", &[]).status, 404, "hidden");
     assert_eq!(server.get("/nothing.meta4", &[]).status, 404);
+
+    // aria2c fetches the whole folder through its Metalink (wget2 1.99 takes one <file> per
+    // Metalink, so the folder is aria2c's), here from a server without --public-url.
+    let plain = Server::start_dir(&root, &[]);
+    let folder = ready(&plain, "/share.meta4");
+    let dl = tempfile::tempdir().unwrap();
+    let meta4 = dl.path().join("share.meta4");
+    fs::write(&meta4, &folder).unwrap();
+    let out = aria2c(dl.path(), &["-M", meta4.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", aria2_log(dl.path()));
+    for rel in ["b.txt", "empty", "sub/a.bin"] {
+        assert_eq!(
+            sha256_file(&dl.path().join("share").join(rel)),
+            sha256_file(&root.join(rel)),
+            "{rel}"
+        );
+    }
+    assert!(!dl.path().join("share/.git").exists());
 }
 
 /// A free port and the base URL a server on it has.
