@@ -42,4 +42,5 @@ pub mod representation;
 pub mod share;
 pub mod startup;
 pub mod text;
+pub mod torrent;
 pub mod tree;

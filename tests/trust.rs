@@ -64,6 +64,10 @@ fn a_file_name_cannot_drive_the_terminal() {
         .set_len(70 << 20)
         .unwrap();
     let server = Server::start_dir(dir.path(), &[]);
+    // The banner's lines after `listening on` are read as they come.
+    eventually("the banner's largest file", || {
+        server.banner().contains("Largest file:")
+    });
     let banner = server.banner();
     assert!(
         banner.contains(r"Largest file: \x1b[2J\x1b[31mEVIL\nline (70.0 MiB)"),
