@@ -103,6 +103,7 @@ pub fn configure(args: Args) -> Result<Config, StartupError> {
         public_url: args.public_url.clone(),
         mirrors: args.mirror.clone(),
         offer_metalink: args.offer_metalink,
+        trackers: args.tracker.clone(),
         workers: args
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),

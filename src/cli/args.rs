@@ -166,6 +166,12 @@ pub struct Args {
     #[arg(long, env = "RANGESERVE_OFFER_METALINK")]
     pub offer_metalink: bool,
 
+    /// A tracker announced in every `.torrent` (`announce`, and `announce-list` for more than
+    /// one). Repeatable. Without it, torrents have none: peers find each other by DHT, and this
+    /// server is the web seed that is always there.
+    #[arg(long, env = "RANGESERVE_TRACKER", value_name = "URL", value_parser = crate::cli::config::parse_tracker_url, value_delimiter = ' ')]
+    pub tracker: Vec<String>,
+
     /// PEM certificate chain (end-entity first) for HTTPS; needs --tls-key. The port then speaks
     /// TLS 1.2 and 1.3 only, offering HTTP/2 and HTTP/1.1. SIGHUP, or a change of either file,
     /// reloads both (new handshakes get the new certificate; connections in flight keep theirs).

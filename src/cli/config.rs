@@ -67,6 +67,20 @@ pub struct Config {
     pub mirrors: Vec<String>,
     /// `--offer-metalink`.
     pub offer_metalink: bool,
+    /// `--tracker`s, in order.
+    pub trackers: Vec<String>,
+}
+
+/// Checks a tracker URL (`--tracker`): `http://`, `https://` or `udp://`, no spaces or controls.
+pub fn parse_tracker_url(text: &str) -> Result<String, String> {
+    let known = ["http://", "https://", "udp://"];
+    if !known.iter().any(|scheme| text.starts_with(scheme)) {
+        return Err("expected a tracker URL beginning with http://, https:// or udp://".into());
+    }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("the URL may not have spaces or control characters".into());
+    }
+    Ok(text.to_string())
 }
 
 /// Checks a base URL (`--public-url`, `--mirror`): `http://` or `https://`, a host, no query,

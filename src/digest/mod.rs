@@ -122,8 +122,8 @@ struct Known {
     pieces: Option<Pieces>,
 }
 
-/// A version's piece hashes, shared.
-pub type Pieces = Arc<[[u8; 32]]>;
+/// A version's piece hashes (SHA-256 and SHA-1), shared.
+pub type Pieces = Arc<pieces::PieceHashes>;
 
 impl Known {
     fn new(sums: Sums, pieces: Option<Pieces>) -> Known {
@@ -258,7 +258,7 @@ impl Digests {
         if let (Some(sum), Some(store)) = (stored_sum, &self.store)
             && let Some(pieces) = store.pieces(&sum, stamp.size)
         {
-            let pieces: Pieces = pieces.into();
+            let pieces: Pieces = Arc::new(pieces);
             if let Some(known) = self.state().known.get_mut(stamp) {
                 known.pieces = Some(Arc::clone(&pieces));
             }
@@ -579,9 +579,13 @@ mod tests {
         .unwrap();
         assert_eq!(digest.sha256, <Sha256Digest>::from(Sha256::digest(&data)));
         assert_eq!(digest.crc32, crc32fast::hash(&data));
-        assert_eq!(pieces.len(), 4, "three pieces of 1 MiB and one of 5 bytes");
         assert_eq!(
-            pieces[3],
+            pieces.sha256.len(),
+            4,
+            "three pieces of 1 MiB and one of 5 bytes"
+        );
+        assert_eq!(
+            pieces.sha256[3],
             <[u8; 32]>::from(Sha256::digest(&data[3 << 20..]))
         );
         assert_eq!(done.load(Ordering::Relaxed), data.len() as u64);

@@ -1,12 +1,14 @@
-//! Pure: a file's pieces — the SHA-256 of each piece, computed in the hasher's one read with
-//! the whole-file SHA-256 and CRC-32 — so a client (aria2c, wget2 through a Metalink) can check
-//! every piece as it arrives and fetch again only a bad one.
+//! Pure: a file's pieces — the SHA-256 and the SHA-1 of each piece, computed in the hasher's
+//! one read with the whole-file SHA-256 and CRC-32 — so a client (aria2c, wget2 through a
+//! Metalink; a BitTorrent client through the file's torrent, whose v1 pieces are SHA-1) can
+//! check every piece as it arrives and fetch again only a bad one.
 //!
 //! The piece length is a function of the size alone, so every replica makes the same pieces:
 //! 1 MiB, doubled while the file would have more than [`MAX_PIECES`] pieces (a 4 GiB file has
 //! 4,096 pieces of 1 MiB; a 40 GiB one 2,560 of 16 MiB). A file has at least one piece (an
 //! empty file: one piece of nothing, whose hash is the SHA-256 of nothing).
 
+use sha1::Sha1;
 use sha2::{Digest as _, Sha256};
 
 /// The smallest piece length.
@@ -35,23 +37,36 @@ pub fn piece_range(size: u64, index: u64) -> std::ops::Range<u64> {
     start..(start + length).min(size)
 }
 
+/// Each piece's hashes: SHA-256 (Metalink) and SHA-1 (BitTorrent v1), in piece order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PieceHashes {
+    pub sha256: Vec<[u8; 32]>,
+    pub sha1: Vec<[u8; 20]>,
+}
+
 /// Hashes a stream of bytes piece by piece (fed in any slicing).
 #[derive(Debug, Clone)]
 pub struct PieceHasher {
     length: u64,
     filled: u64,
     current: Sha256,
-    done: Vec<[u8; 32]>,
+    current_sha1: Sha1,
+    done: PieceHashes,
 }
 
 impl PieceHasher {
     /// For a file of `size` bytes.
     pub fn new(size: u64) -> PieceHasher {
+        let count = piece_count(size) as usize;
         PieceHasher {
             length: piece_length(size),
             filled: 0,
             current: Sha256::new(),
-            done: Vec::with_capacity(piece_count(size) as usize),
+            current_sha1: Sha1::new(),
+            done: PieceHashes {
+                sha256: Vec::with_capacity(count),
+                sha1: Vec::with_capacity(count),
+            },
         }
     }
 
@@ -60,41 +75,57 @@ impl PieceHasher {
             let room = (self.length - self.filled) as usize;
             let take = room.min(bytes.len());
             self.current.update(&bytes[..take]);
+            self.current_sha1.update(&bytes[..take]);
             self.filled += take as u64;
             bytes = &bytes[take..];
             if self.filled == self.length {
-                let full = std::mem::take(&mut self.current);
-                self.done.push(full.finalize().into());
-                self.filled = 0;
+                self.close_piece();
             }
         }
     }
 
+    fn close_piece(&mut self) {
+        let full = std::mem::take(&mut self.current);
+        self.done.sha256.push(full.finalize().into());
+        let full = std::mem::take(&mut self.current_sha1);
+        self.done.sha1.push(full.finalize().into());
+        self.filled = 0;
+    }
+
     /// The pieces' hashes (the last piece may be short; an empty stream is one empty piece).
-    pub fn finish(mut self) -> Vec<[u8; 32]> {
-        if self.filled > 0 || self.done.is_empty() {
-            self.done.push(self.current.finalize().into());
+    pub fn finish(mut self) -> PieceHashes {
+        if self.filled > 0 || self.done.sha256.is_empty() {
+            self.close_piece();
         }
         self.done
     }
 }
 
-/// The pieces as stored: their hashes one after another.
-pub fn encode(pieces: &[[u8; 32]]) -> Vec<u8> {
-    pieces.concat()
+/// Bytes one stored piece takes: its SHA-256, then its SHA-1.
+const STORED_PIECE: usize = 32 + 20;
+
+/// The pieces as stored: per piece its SHA-256 then its SHA-1.
+pub fn encode(pieces: &PieceHashes) -> Vec<u8> {
+    let mut out = Vec::with_capacity(pieces.sha256.len() * STORED_PIECE);
+    for (sha256, sha1) in pieces.sha256.iter().zip(&pieces.sha1) {
+        out.extend_from_slice(sha256);
+        out.extend_from_slice(sha1);
+    }
+    out
 }
 
-/// Stored pieces back, if they are the right count for `size` (a torn or stale file is not).
-pub fn decode(bytes: &[u8], size: u64) -> Option<Vec<[u8; 32]>> {
-    if bytes.len() as u64 != piece_count(size) * 32 {
+/// Stored pieces back, if they are the right count for `size` (a torn, stale or older-format
+/// file is not: the file is then hashed again).
+pub fn decode(bytes: &[u8], size: u64) -> Option<PieceHashes> {
+    if bytes.len() as u64 != piece_count(size) * STORED_PIECE as u64 {
         return None;
     }
-    Some(
-        bytes
-            .chunks_exact(32)
-            .filter_map(|c| <[u8; 32]>::try_from(c).ok())
-            .collect(),
-    )
+    let mut pieces = PieceHashes::default();
+    for piece in bytes.chunks_exact(STORED_PIECE) {
+        pieces.sha256.push(piece[..32].try_into().ok()?);
+        pieces.sha1.push(piece[32..].try_into().ok()?);
+    }
+    Some(pieces)
 }
 
 #[cfg(test)]
@@ -133,11 +164,15 @@ mod tests {
                 at += n;
             }
             let pieces = hasher.finish();
-            prop_assert_eq!(pieces.len() as u64, piece_count(size as u64));
-            for (i, piece) in pieces.iter().enumerate() {
+            prop_assert_eq!(pieces.sha256.len() as u64, piece_count(size as u64));
+            prop_assert_eq!(pieces.sha1.len() as u64, piece_count(size as u64));
+            for i in 0..pieces.sha256.len() {
                 let range = piece_range(size as u64, i as u64);
-                let want: [u8; 32] = Sha256::digest(&data[range.start as usize..range.end as usize]).into();
-                prop_assert_eq!(piece, &want);
+                let bytes = &data[range.start as usize..range.end as usize];
+                let want: [u8; 32] = Sha256::digest(bytes).into();
+                prop_assert_eq!(pieces.sha256[i], want);
+                let want: [u8; 20] = Sha1::digest(bytes).into();
+                prop_assert_eq!(pieces.sha1[i], want);
             }
             prop_assert_eq!(decode(&encode(&pieces), size as u64), Some(pieces));
             prop_assert_eq!(decode(&[0; 31], size as u64), None);

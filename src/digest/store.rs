@@ -16,7 +16,7 @@
 //! because one state directory may serve several roots.
 //!
 //! Pieces (`pieces::PieceHasher`) are kept beside it, one file per content in `pieces-v1/`,
-//! named by the file's SHA-256 in hex and holding the pieces' hashes one after another; written
+//! named by the file's SHA-256 in hex and holding each piece's SHA-256 and SHA-1; written
 //! to a temporary file and renamed, and used only if its length is right for the file's size
 //! (else the file is hashed again). At start-up, the piece files of contents no longer stored
 //! are removed.
@@ -231,7 +231,11 @@ impl Store {
     }
 
     /// Keeps the pieces of the content whose SHA-256 is `sum` (write, then rename).
-    pub fn add_pieces(&self, sum: &[u8; 32], pieces: &[[u8; 32]]) -> io::Result<()> {
+    pub fn add_pieces(
+        &self,
+        sum: &[u8; 32],
+        pieces: &super::pieces::PieceHashes,
+    ) -> io::Result<()> {
         let path = self.pieces.join(crate::http::format::hex(sum));
         let temp = self.pieces.join(format!(
             "{}.tmp.{}",
@@ -250,7 +254,7 @@ impl Store {
     }
 
     /// The kept pieces of the content `sum` of `size` bytes, if whole (blocking).
-    pub fn pieces(&self, sum: &[u8; 32], size: u64) -> Option<Vec<[u8; 32]>> {
+    pub fn pieces(&self, sum: &[u8; 32], size: u64) -> Option<super::pieces::PieceHashes> {
         let bytes = std::fs::read(self.pieces.join(crate::http::format::hex(sum))).ok()?;
         super::pieces::decode(&bytes, size)
     }

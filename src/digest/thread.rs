@@ -1,5 +1,5 @@
 //! The hashing thread: it takes the next queued version, waits while it is racy, reads it once
-//! (SHA-256, CRC-32 and the pieces' SHA-256s together) standing back while large responses
+//! (SHA-256, CRC-32 and the pieces' SHA-256s and SHA-1s together) standing back while large responses
 //! stream, and publishes the result under the version's stamp if the stamp did not change.
 
 use std::fs::File;
@@ -142,7 +142,7 @@ impl Digests {
                 if total >= HASH_READ_SIZE as u64 {
                     state.rate = total as f64 / seconds.max(1e-6);
                 }
-                let pieces: Pieces = pieces.into();
+                let pieces: Pieces = Arc::new(pieces);
                 state
                     .known
                     .insert(before, Known::new(sums, Some(Arc::clone(&pieces))));
@@ -191,7 +191,7 @@ pub(super) fn hash_file(
     done: &AtomicU64,
     cancel: &AtomicBool,
     mut progress: impl FnMut(u64, f64),
-) -> std::io::Result<(Sums, Vec<[u8; 32]>)> {
+) -> std::io::Result<(Sums, pieces::PieceHashes)> {
     let mut hasher = Sha256::new();
     let mut crc = crc32fast::Hasher::new();
     let mut pieces = pieces::PieceHasher::new(len);

@@ -127,7 +127,7 @@ pub fn file(
         name,
         size: rep.stamp.size,
         sha256: sum,
-        pieces: &pieces,
+        pieces: &pieces.sha256,
         urls: urls(shared, base, &rep.identity.rel),
     };
     let mut doc = Generated::new(metalink::render(&[file]), CONTENT_TYPE);
@@ -194,7 +194,7 @@ pub fn folder(
             name,
             size: *size,
             sha256: *sum,
-            pieces,
+            pieces: &pieces.sha256,
             urls: urls(shared, base, rel),
         })
         .collect();

@@ -13,6 +13,7 @@ pub mod observe;
 pub mod plan;
 pub mod respond;
 pub mod state;
+pub mod torrent;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

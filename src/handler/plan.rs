@@ -162,6 +162,7 @@ pub async fn plan(
         Target::Sidecar(rep, name) => sidecar(shared, &rep, &name).map(|doc| (doc, Vec::new())),
         Target::Metalink(rep) => metalink::file_document(shared, rep, base(), false).await,
         Target::FolderMetalink(dir) => metalink::folder_document(shared, dir, path, base()).await,
+        Target::Torrent(rep) => super::torrent::file_document(shared, rep, base()).await,
         Target::Listing(dir) => listing(req, shared, dir, path, mount).await,
         Target::Manifest(dir) => manifest(shared, dir, path).await,
         Target::Archive(dir, format) => archive(shared, dir, format, path, started).await,

@@ -1,5 +1,5 @@
-//! BitTorrent descriptions of what is served (issue 23, in progress): the bencoding and the
-//! metainfo, pure. Nothing here is wired into serving yet.
+//! BitTorrent descriptions of what is served: the bencoding and the metainfo, pure (served by
+//! `handler::torrent`).
 
 pub mod bencode;
 pub mod metainfo;

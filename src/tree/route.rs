@@ -17,6 +17,8 @@ pub const SIDECAR_SUFFIX: &[u8] = b".sha256";
 pub const MANIFEST_NAME: &[u8] = b"SHA256SUMS";
 /// The suffix of a Metalink 4 document (RFC 5854): `<file>.meta4`, `<dir>/<dir name>.meta4`.
 pub const METALINK_SUFFIX: &[u8] = b".meta4";
+/// The suffix of a file's BitTorrent metainfo: `<file>.torrent`.
+pub const TORRENT_SUFFIX: &[u8] = b".torrent";
 
 /// A request path, decoded and checked: what remains can only name something below the root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +167,8 @@ pub enum Target<F, D> {
     Metalink(F),
     /// `<dir>/<dir name>.meta4`: every visible file below the directory `D` in one Metalink.
     FolderMetalink(D),
+    /// `<name>.torrent` of the file `F` (no real file of that name exists).
+    Torrent(F),
     /// A directory named without its trailing slash: 301 to this location.
     Redirect(String),
     NotFound,
@@ -256,6 +260,17 @@ pub fn target<F, D>(
                     (false, Found::File(found)) => Target::Metalink(found),
                     (_, Found::WouldBlock) => Target::WouldBlock,
                     (_, Found::Failed(err)) => Target::Failed(err),
+                    _ => Target::NotFound,
+                };
+            }
+            if last
+                .strip_suffix(TORRENT_SUFFIX)
+                .is_some_and(|stem| !stem.is_empty())
+            {
+                return match lookup(&relative[..relative.len() - TORRENT_SUFFIX.len()]) {
+                    Found::File(found) => Target::Torrent(found),
+                    Found::WouldBlock => Target::WouldBlock,
+                    Found::Failed(err) => Target::Failed(err),
                     _ => Target::NotFound,
                 };
             }
@@ -437,6 +452,7 @@ mod tests {
             Target::Archive(d, f) => format!("archive {d} {f:?}"),
             Target::Metalink(f) => format!("metalink {f}"),
             Target::FolderMetalink(d) => format!("folder metalink {d}"),
+            Target::Torrent(f) => format!("torrent {f}"),
             Target::Redirect(to) => format!("301 {to}"),
             Target::NotFound => "404".into(),
             Target::Failed(e) => format!("failed {e}"),
@@ -492,6 +508,10 @@ mod tests {
             ("/sub.meta4", None, "404"),
             ("/.meta4", None, "404"),
             ("/a.txt.meta4/", None, "404"),
+            ("/a.txt.torrent", None, "torrent a.txt"),
+            ("/sub/b.iso.torrent", None, "torrent sub/b.iso"),
+            ("/.torrent", None, "404"),
+            ("/nothing.torrent", None, "404"),
         ] {
             assert_eq!(resolve(path, query, DEFAULT), want, "{path} {query:?}");
         }

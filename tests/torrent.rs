@@ -1,0 +1,264 @@
+//! Issue 23 (file torrents so far): `/<path>.torrent` is BitTorrent v1 metainfo with this
+//! server as the web seed (BEP 19); its infohash is the one `mktorrent` makes of the same file,
+//! every SHA-1 piece is that byte range's, and aria2c and libtorrent complete it from the web
+//! seed alone, with no peer; replicas serve the same bytes.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use common::{Server, eventually, random_file, run, sha256_file, sha256_hex};
+
+/// A small bencode reader (Python, no library): the infohash, the top-level keys, the info's
+/// fields, and whether each SHA-1 piece is the SHA-1 of that range of `data_file`.
+const READ: &str = r#"
+import hashlib, sys
+def dec(b, i=0):
+    c = b[i:i+1]
+    if c == b'i':
+        j = b.index(b'e', i); return int(b[i+1:j]), j + 1
+    if c == b'l':
+        i += 1; out = []
+        while b[i:i+1] != b'e':
+            v, i = dec(b, i); out.append(v)
+        return out, i + 1
+    if c == b'd':
+        i += 1; out = {}
+        while b[i:i+1] != b'e':
+            k, i = dec(b, i); s = i; v, i = dec(b, i); out[k] = (v, s, i)
+        return out, i + 1
+    j = b.index(b':', i); n = int(b[i:j]); return b[j+1:j+1+n], j + 1 + n
+raw = open(sys.argv[1], 'rb').read()
+top, end = dec(raw)
+assert end == len(raw)
+info, s, e = top[b'info']
+print("infohash", hashlib.sha1(raw[s:e]).hexdigest())
+print("keys", sorted(k.decode() for k in top))
+print("name", info[b'name'][0].decode(), "length", info[b'length'][0])
+length = info[b'piece length'][0]
+pieces = info[b'pieces'][0]
+data = open(sys.argv[2], 'rb').read()
+n = max(1, -(-len(data) // length))
+assert len(pieces) == 20 * n, (len(pieces), n)
+for k in range(n):
+    assert pieces[20*k:20*k+20] == hashlib.sha1(data[k*length:(k+1)*length]).digest(), k
+print("pieces ok", n, "of", length)
+if b'url-list' in top:
+    seeds = top[b'url-list'][0]
+    seeds = [seeds] if isinstance(seeds, bytes) else seeds
+    print("url-list", [u.decode() for u in seeds])
+"#;
+
+fn read_torrent(torrent: &Path, data: &Path) -> String {
+    let out = run(Command::new("python3")
+        .arg("-c")
+        .arg(READ)
+        .arg(torrent)
+        .arg(data));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Polls `path` until it answers 200 (a torrent is 503 until every piece is known).
+fn ready(server: &Server, path: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    eventually(&format!("{path} is ready"), || {
+        let reply = server.get(path, &[]);
+        body = reply.body;
+        reply.status == 200
+    });
+    body
+}
+
+#[test]
+fn a_file_torrent_matches_mktorrent_and_its_pieces_the_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = random_file(dir.path(), "film.bin", (5 << 20) + 123, 1);
+    let server = Server::start(&path, &["--tracker", "udp://tracker.example:6969/announce"]);
+    let torrent = ready(&server, "/film.bin.torrent");
+    let reply = server.get("/film.bin.torrent", &[]);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/x-bittorrent")
+    );
+    assert!(
+        reply
+            .header("content-disposition")
+            .unwrap()
+            .contains("film.bin.torrent")
+    );
+    let ours = dir.path().join("ours.torrent");
+    fs::write(&ours, &torrent).unwrap();
+    let seen = read_torrent(&ours, &path);
+    let url = server.url("/film.bin");
+    assert!(seen.contains("name film.bin length 5243003"), "{seen}");
+    assert!(seen.contains("pieces ok 6 of 1048576"), "{seen}");
+    assert!(seen.contains(&format!("url-list ['{url}']")), "{seen}");
+    assert!(
+        seen.contains("keys ['announce', 'info', 'url-list']"),
+        "no creation date: {seen}"
+    );
+    // mktorrent, same piece length (2^20) and web seed: the same infohash.
+    let theirs = dir.path().join("mk.torrent");
+    run(Command::new("mktorrent")
+        .args(["-l", "20", "-w", &url, "-o"])
+        .arg(&theirs)
+        .arg(&path));
+    let mk = read_torrent(&theirs, &path);
+    let hash = |text: &str| text.lines().next().unwrap().to_string();
+    println!("ours: {}\nmktorrent: {}", hash(&seen), hash(&mk));
+    assert_eq!(hash(&seen), hash(&mk));
+}
+
+fn aria2c_torrent(torrent: &Path, dir: &Path, extra: &[&str]) -> std::process::Output {
+    Command::new("aria2c")
+        .args([
+            "-q",
+            "--enable-dht=false",
+            "--enable-dht6=false",
+            "--bt-enable-lpd=false",
+            "--enable-peer-exchange=false",
+            "--seed-time=0",
+        ])
+        .arg(format!("--dir={}", dir.display()))
+        .args(extra)
+        .arg(torrent)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn aria2c_and_libtorrent_complete_a_file_from_the_web_seed_alone_and_aria2c_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, data) = random_file(dir.path(), "movie.bin", 6 << 20, 2);
+    let server = Server::start(&path, &[]);
+    let torrent = dir.path().join("movie.bin.torrent");
+    fs::write(&torrent, ready(&server, "/movie.bin.torrent")).unwrap();
+
+    // aria2c, interrupted (a slow first run killed) and run again with its control file.
+    let dl = tempfile::tempdir().unwrap();
+    let _ = Command::new("timeout")
+        .arg("2")
+        .arg("aria2c")
+        .args([
+            "-q",
+            "--enable-dht=false",
+            "--enable-dht6=false",
+            "--bt-enable-lpd=false",
+            "--enable-peer-exchange=false",
+            "--seed-time=0",
+            "--max-download-limit=1M",
+        ])
+        .arg(format!("--dir={}", dl.path().display()))
+        .arg(&torrent)
+        .status();
+    let before = server
+        .log()
+        .matches("\"GET /movie.bin\" range=bytes=")
+        .count();
+    let out = aria2c_torrent(&torrent, dl.path(), &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(sha256_file(&dl.path().join("movie.bin")), sha256_hex(&data));
+    assert!(
+        server
+            .log()
+            .matches("\"GET /movie.bin\" range=bytes=")
+            .count()
+            > before,
+        "ranges from the web seed:\n{}",
+        server.log()
+    );
+
+    // libtorrent (Debian's python3-libtorrent), no peers, no DHT: the web seed alone.
+    let lt = tempfile::tempdir().unwrap();
+    let script = r#"
+import sys, time, libtorrent as lt
+ses = lt.session({"enable_dht": False, "enable_lsd": False, "enable_upnp": False,
+                  "enable_natpmp": False, "listen_interfaces": "127.0.0.1:0"})
+h = ses.add_torrent({"ti": lt.torrent_info(sys.argv[1]), "save_path": sys.argv[2]})
+deadline = time.time() + 60
+while time.time() < deadline:
+    s = h.status()
+    if s.is_seeding or s.progress >= 1.0:
+        print("complete", s.total_wanted, "bytes from", list(h.url_seeds()))
+        sys.exit(0)
+    time.sleep(0.1)
+print("timeout at", h.status().progress)
+sys.exit(1)
+"#;
+    let out = run(Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&torrent)
+        .arg(lt.path()));
+    println!("libtorrent: {}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(sha256_file(&lt.path().join("movie.bin")), sha256_hex(&data));
+}
+
+#[test]
+fn replicas_serve_the_same_torrent_and_aria2c_uses_both_web_seeds() {
+    let dirs = tempfile::tempdir().unwrap();
+    let (a, b) = (dirs.path().join("a"), dirs.path().join("b"));
+    fs::create_dir(&a).unwrap();
+    let (_, data) = random_file(&a, "x.bin", 24 << 20, 3);
+    fs::create_dir(&b).unwrap();
+    run(Command::new("cp").arg("-p").arg(a.join("x.bin")).arg(&b));
+    let (a_port, b_port) = (common::free_port(), common::free_port());
+    // Two addresses: aria2c counts its connections per host.
+    let (a_url, b_url) = (
+        format!("http://127.0.0.1:{a_port}"),
+        format!("http://127.0.0.2:{b_port}"),
+    );
+    let start = |dir: &Path, ip: &str, port: u16| {
+        let mut cmd = Command::new(common::BIN);
+        cmd.arg("--dir")
+            .arg(dir)
+            .args(["--bind", ip, "--port", &port.to_string()])
+            .args([
+                "--public-url",
+                &a_url,
+                "--mirror",
+                &b_url,
+                "--limit-rate",
+                "4M",
+            ]);
+        Server::spawn(cmd)
+    };
+    let (sa, sb) = (
+        start(&a, "127.0.0.1", a_port),
+        start(&b, "127.0.0.2", b_port),
+    );
+    let (ta, tb) = (ready(&sa, "/x.bin.torrent"), ready(&sb, "/x.bin.torrent"));
+    assert_eq!(ta, tb, "the same flags, the same bytes, the same infohash");
+    let torrent = dirs.path().join("x.torrent");
+    fs::write(&torrent, &ta).unwrap();
+    let seen = read_torrent(&torrent, &a.join("x.bin"));
+    assert!(
+        seen.contains(&format!("url-list ['{a_url}/x.bin', '{b_url}/x.bin']")),
+        "{seen}"
+    );
+    let dl = tempfile::tempdir().unwrap();
+    let out = aria2c_torrent(
+        &torrent,
+        dl.path(),
+        &["-s", "4", "-k", "1M", "--max-connection-per-server=1"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(sha256_file(&dl.path().join("x.bin")), sha256_hex(&data));
+    let ranges = |s: &Server| s.log().matches("\"GET /x.bin\" range=bytes=").count();
+    assert!(
+        ranges(&sa) > 0 && ranges(&sb) > 0,
+        "A: {}, B: {}",
+        ranges(&sa),
+        ranges(&sb)
+    );
+}
