@@ -109,6 +109,15 @@ fn a_file_torrent_matches_mktorrent_and_its_pieces_the_bytes() {
     let hash = |text: &str| text.lines().next().unwrap().to_string();
     println!("ours: {}\nmktorrent: {}", hash(&seen), hash(&mk));
     assert_eq!(hash(&seen), hash(&mk));
+    // The banner prints the file's magnet: the same infohash, this URL as web seed.
+    eventually("the banner's magnet line", || server.banner().contains("magnet:?"));
+    let banner = server.banner();
+    let infohash = hash(&seen).trim_start_matches("infohash ").to_string();
+    assert!(
+        banner.contains(&format!("magnet:?xt=urn:btih:{infohash}&dn=film.bin&ws=http%3A%2F%2F")),
+        "{banner}"
+    );
+    assert!(banner.contains(&format!("'{url}.torrent'")), "{banner}");
 }
 
 fn aria2c_torrent(torrent: &Path, dir: &Path, extra: &[&str]) -> std::process::Output {

@@ -5,11 +5,20 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::digest::{Digests, Sha256Digest, Status};
+use crate::digest::{Digests, Pieces, PiecesStatus, Sha256Digest, Status};
 use crate::representation::{FileIdentity, Representation};
 
 /// How often a named file's metadata is checked for a new version to hash.
 const VERSION_POLL_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The first version's facts the banner prints.
+#[derive(Debug, Clone)]
+pub struct FirstDigest {
+    pub sum: Sha256Digest,
+    pub size: u64,
+    /// Its pieces, if they could be had (read back from the store, or made by the hash).
+    pub pieces: Option<Pieces>,
+}
 
 /// Watches the file at `path` for new versions and has each hashed; calls `on_first` with the
 /// first digest that is ready (the banner prints it). Runs until the runtime ends.
@@ -17,7 +26,7 @@ pub async fn watch_versions(
     digests: Arc<Digests>,
     path: PathBuf,
     identity: Arc<FileIdentity>,
-    on_first: impl Fn(&Sha256Digest) + Send + 'static,
+    on_first: impl Fn(&FirstDigest) + Send + 'static,
 ) {
     let mut announced: Option<String> = None;
     // Often until the first digest is ready (the banner waits for it), then every 2 s.
@@ -33,7 +42,21 @@ pub async fn watch_versions(
         match digests.ensure(&rep.stamp, &rep.identity.rel) {
             Status::Ready { sum, .. } if announced.as_ref() != Some(&rep.etag) => {
                 if announced.is_none() {
-                    on_first(&sum);
+                    let (digests, stamp) = (Arc::clone(&digests), rep.stamp);
+                    let rel = rep.identity.rel.clone();
+                    let pieces =
+                        tokio::task::spawn_blocking(move || match digests.pieces(&stamp, &rel) {
+                            PiecesStatus::Ready { pieces, .. } => Some(pieces),
+                            PiecesStatus::Hashing { .. } => None,
+                        })
+                        .await
+                        .ok()
+                        .flatten();
+                    on_first(&FirstDigest {
+                        sum,
+                        size: rep.stamp.size,
+                        pieces,
+                    });
                 }
                 announced = Some(rep.etag);
                 interval = tokio::time::interval(VERSION_POLL_INTERVAL);

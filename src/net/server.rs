@@ -242,13 +242,28 @@ fn watch_named_files(digests: &Arc<Digests>, root: &Root, lines: &ClientLines) {
     };
     for file in files {
         let (lines, url_path) = (lines.clone(), file.url_path.clone());
-        let name = file.identity.display_name.clone();
+        let identity = Arc::clone(&file.identity);
         tokio::spawn(digest::watch::watch_versions(
             Arc::clone(digests),
             file.path.clone(),
             Arc::clone(&file.identity),
-            move |sum| {
-                crate::ops::live::print_stdout(&banner::digest_lines(&lines, &url_path, sum, &name))
+            move |first| {
+                let url = format!("{}{}{url_path}", lines.origin, lines.mount);
+                let magnet = first.pieces.as_ref().map(|pieces| {
+                    use crate::torrent::metainfo;
+                    let piece_length = crate::digest::pieces::piece_length(first.size);
+                    let info = metainfo::single_info(
+                        &identity.name,
+                        first.size,
+                        piece_length,
+                        &pieces.sha1,
+                    );
+                    metainfo::magnet(&metainfo::infohash(&info), &identity.name, &[url])
+                });
+                let name = &identity.display_name;
+                let text =
+                    banner::digest_lines(&lines, &url_path, &first.sum, name, magnet.as_deref());
+                crate::ops::live::print_stdout(&text)
             },
         ));
     }

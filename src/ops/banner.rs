@@ -232,16 +232,30 @@ pub fn render(facts: &BannerFacts<'_>) -> String {
 }
 
 /// The digest part of a one-file banner, printed when the first hash is ready.
-pub fn digest_lines(lines: &ClientLines, url_path: &str, sum: &[u8; 32], name: &str) -> String {
+/// `magnet`: the file's magnet link (its torrent's infohash, this URL as web seed), when its
+/// pieces are known.
+pub fn digest_lines(
+    lines: &ClientLines,
+    url_path: &str,
+    sum: &[u8; 32],
+    name: &str,
+    magnet: Option<&str>,
+) -> String {
     let url = format!("{}{}{url_path}", lines.origin, lines.mount);
-    format!(
+    let mut text = format!(
         "\nsha256 {}  {}\n\
          Prove a resumed download whole:\n\
          \x20 wget {wget}-c '{url}' && wget {wget}-q -O - '{url}.sha256' | sha256sum -c\n",
         format::hex(sum),
         Escaped(name),
         wget = lines.wget,
-    )
+    );
+    if let Some(magnet) = magnet {
+        text.push_str(&format!(
+            "Or as a torrent with this server as its web seed: '{url}.torrent'\n  {magnet}\n"
+        ));
+    }
+    text
 }
 
 /// `--qr`: the first address another machine can use, as a QR code.
@@ -391,7 +405,14 @@ mod tests {
             text.contains(r"wget --ca-certificate='/state/it'\''s.pem' -c"),
             "{text}"
         );
-        let digest = digest_lines(&lines, "/f", &[0xab; 32], "f");
+        let digest = digest_lines(
+            &lines,
+            "/f",
+            &[0xab; 32],
+            "f",
+            Some("magnet:?xt=urn:btih:00"),
+        );
+        assert!(digest.contains("'https://127.0.0.1:8000/f.torrent'\n  magnet:?xt=urn:btih:00\n"));
         assert!(digest.contains(&format!("sha256 {}  f\n", "ab".repeat(32))));
         assert!(digest.contains("'https://127.0.0.1:8000/f.sha256' | sha256sum -c"));
     }
@@ -417,7 +438,7 @@ mod tests {
             text.contains("%1B%5B2J%1B%5B31mEVIL%0Aline"),
             "the URL is percent-encoded: {text}"
         );
-        let digest = digest_lines(&lines, "/f", &[0xab; 32], "f\u{9b}2J");
+        let digest = digest_lines(&lines, "/f", &[0xab; 32], "f\u{9b}2J", None);
         assert!(digest.contains(r"  f\u{9b}2J"), "{digest}");
     }
 
