@@ -535,6 +535,37 @@ fn offered_to_aria2c_a_plain_url_downloads_through_the_metalink_and_others_get_t
             .contains("movie.bin.meta4")
     );
     assert_eq!(offered.header("digest"), None);
+    // The type at weight 0 is a refusal; its name is case-insensitive (RFC 9110 §12.5.1).
+    let refused = request(
+        server.addr,
+        "GET",
+        "/movie.bin",
+        &[
+            ("Accept", "application/metalink4+xml;q=0, */*"),
+            ("Range", "bytes=0-0"),
+        ],
+    );
+    assert_eq!(refused.status, 206);
+    let refused = request(
+        server.addr,
+        "GET",
+        "/movie.bin",
+        &[("Accept", "application/metalink4+xml;q=0, */*")],
+    );
+    assert_eq!(
+        refused.header("content-type"),
+        Some("application/octet-stream")
+    );
+    let upper = request(
+        server.addr,
+        "GET",
+        "/movie.bin",
+        &[("Accept", "Application/Metalink4+XML")],
+    );
+    assert_eq!(
+        upper.header("content-type"),
+        Some("application/metalink4+xml")
+    );
     // curl and wget get the file.
     let c = tempfile::tempdir().unwrap();
     run(Command::new("curl")
@@ -550,4 +581,46 @@ fn offered_to_aria2c_a_plain_url_downloads_through_the_metalink_and_others_get_t
         sha256_file(&c.path().join("movie.bin.1")),
         sha256_hex(&data)
     );
+}
+
+/// A signed file link also opens the documents that describe the file (the `Link` field on its
+/// answer points at them).
+#[test]
+fn a_file_link_opens_its_metalink_and_torrent() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("share");
+    fs::create_dir(&root).unwrap();
+    random_file(&root, "big.bin", 3 << 20, 14);
+    let key = dir.path().join("link.key");
+    fs::write(&key, [b'k'; 40]).unwrap();
+    std::os::unix::fs::PermissionsExt::set_mode(
+        &mut fs::metadata(&key).unwrap().permissions(),
+        0o600,
+    );
+    fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let key = key.to_str().unwrap();
+    let server = Server::start_dir(&root, &["--signed-links", "--link-key", key]);
+    let base = format!("http://{}", server.addr);
+    let out = run(Command::new(BIN).arg("link").args([
+        "--link-key",
+        key,
+        "--dir",
+        root.to_str().unwrap(),
+        "--base-url",
+        &base,
+        root.join("big.bin").to_str().unwrap(),
+    ]));
+    let url = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let path = &url[base.len()..];
+    let doc = ready(&server, &format!("{path}.meta4"));
+    assert!(String::from_utf8_lossy(&doc).contains(&format!("<url priority=\"1\">{url}</url>")));
+    assert!(!ready(&server, &format!("{path}.torrent")).is_empty());
+    let file = server.get(path, &[("Range", "bytes=0-0")]);
+    let link = file
+        .headers
+        .iter()
+        .find(|(k, v)| k.eq_ignore_ascii_case("link") && v.contains("describedby"))
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    assert!(link.starts_with(&format!("<{url}.meta4>")), "{link}");
 }

@@ -40,7 +40,7 @@ print("name", info[b'name'][0].decode(), "length", info[b'length'][0])
 length = info[b'piece length'][0]
 pieces = info[b'pieces'][0]
 data = open(sys.argv[2], 'rb').read()
-n = max(1, -(-len(data) // length))
+n = -(-len(data) // length)
 assert len(pieces) == 20 * n, (len(pieces), n)
 for k in range(n):
     assert pieces[20*k:20*k+20] == hashlib.sha1(data[k*length:(k+1)*length]).digest(), k
@@ -110,14 +110,35 @@ fn a_file_torrent_matches_mktorrent_and_its_pieces_the_bytes() {
     println!("ours: {}\nmktorrent: {}", hash(&seen), hash(&mk));
     assert_eq!(hash(&seen), hash(&mk));
     // The banner prints the file's magnet: the same infohash, this URL as web seed.
-    eventually("the banner's magnet line", || server.banner().contains("magnet:?"));
+    eventually("the banner's magnet line", || {
+        server.banner().contains("magnet:?")
+    });
     let banner = server.banner();
     let infohash = hash(&seen).trim_start_matches("infohash ").to_string();
     assert!(
-        banner.contains(&format!("magnet:?xt=urn:btih:{infohash}&dn=film.bin&ws=http%3A%2F%2F")),
+        banner.contains(&format!(
+            "magnet:?xt=urn:btih:{infohash}&dn=film.bin&ws=http%3A%2F%2F"
+        )),
         "{banner}"
     );
     assert!(banner.contains(&format!("'{url}.torrent'")), "{banner}");
+
+    // An empty file: no piece, as mktorrent makes it (and aria2c wants).
+    let (empty, _) = random_file(dir.path(), "empty", 0, 9);
+    let server = Server::start(&empty, &[]);
+    let torrent = dir.path().join("empty.torrent");
+    fs::write(&torrent, ready(&server, "/empty.torrent")).unwrap();
+    let theirs = dir.path().join("mk-empty.torrent");
+    run(Command::new("mktorrent")
+        .args(["-l", "20", "-w", &server.url("/empty"), "-o"])
+        .arg(&theirs)
+        .arg(&empty));
+    let (ours, mk) = (
+        read_torrent(&torrent, &empty),
+        read_torrent(&theirs, &empty),
+    );
+    assert!(ours.contains("pieces ok 0 of 1048576"), "{ours}");
+    assert_eq!(hash(&ours), hash(&mk));
 }
 
 fn aria2c_torrent(torrent: &Path, dir: &Path, extra: &[&str]) -> std::process::Output {

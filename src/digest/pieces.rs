@@ -104,24 +104,31 @@ impl PieceHasher {
 /// Bytes one stored piece takes: its SHA-256, then its SHA-1.
 const STORED_PIECE: usize = 32 + 20;
 
-/// The pieces as stored: per piece its SHA-256 then its SHA-1.
+/// The pieces as stored: per piece its SHA-256 then its SHA-1, and last the SHA-256 of all
+/// that (so a file damaged on disk is noticed, not served as other bytes' pieces).
 pub fn encode(pieces: &PieceHashes) -> Vec<u8> {
-    let mut out = Vec::with_capacity(pieces.sha256.len() * STORED_PIECE);
+    let mut out = Vec::with_capacity(pieces.sha256.len() * STORED_PIECE + 32);
     for (sha256, sha1) in pieces.sha256.iter().zip(&pieces.sha1) {
         out.extend_from_slice(sha256);
         out.extend_from_slice(sha1);
     }
+    let check: [u8; 32] = Sha256::digest(&out).into();
+    out.extend_from_slice(&check);
     out
 }
 
-/// Stored pieces back, if they are the right count for `size` (a torn, stale or older-format
-/// file is not: the file is then hashed again).
+/// Stored pieces back, if they are the right count for `size` and their check holds (a torn,
+/// damaged, stale or older-format file is not: the file is then hashed again).
 pub fn decode(bytes: &[u8], size: u64) -> Option<PieceHashes> {
-    if bytes.len() as u64 != piece_count(size) * STORED_PIECE as u64 {
+    if bytes.len() as u64 != piece_count(size) * STORED_PIECE as u64 + 32 {
+        return None;
+    }
+    let (body, check) = bytes.split_at(bytes.len() - 32);
+    if Sha256::digest(body).as_slice() != check {
         return None;
     }
     let mut pieces = PieceHashes::default();
-    for piece in bytes.chunks_exact(STORED_PIECE) {
+    for piece in body.chunks_exact(STORED_PIECE) {
         pieces.sha256.push(piece[..32].try_into().ok()?);
         pieces.sha1.push(piece[32..].try_into().ok()?);
     }
@@ -174,7 +181,10 @@ mod tests {
                 let want: [u8; 20] = Sha1::digest(bytes).into();
                 prop_assert_eq!(pieces.sha1[i], want);
             }
-            prop_assert_eq!(decode(&encode(&pieces), size as u64), Some(pieces));
+            let mut stored = encode(&pieces);
+            prop_assert_eq!(decode(&stored, size as u64), Some(pieces));
+            stored[0] ^= 1;
+            prop_assert_eq!(decode(&stored, size as u64), None, "a damaged file is not used");
             prop_assert_eq!(decode(&[0; 31], size as u64), None);
         }
     }

@@ -3,7 +3,10 @@
 //! `Retry-After` until every piece is known), the `Link` fields of a file response, and the
 //! `--offer-metalink` choice.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use sha2::{Digest as _, Sha256};
 
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderName, HeaderValue};
@@ -23,6 +26,39 @@ use crate::tree::route::{self, RequestPath};
 
 /// Pieces one folder document may describe, at most (about 80 bytes each: 80 MB).
 pub const MAX_FOLDER_PIECES: u64 = 1_000_000;
+
+/// Folder documents being sent, by their SHA-256: a response holds its document until it is
+/// sent, so many clients (or one client on many connections) that ask for the same folder's
+/// `.meta4` and read slowly share one copy instead of holding one each.
+#[derive(Debug, Default)]
+pub struct Held(Mutex<HashMap<[u8; 32], Weak<Vec<u8>>>>);
+
+/// A shared document's bytes as a `Bytes` owner.
+struct SharedBytes(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for SharedBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Held {
+    /// `text` as bytes shared with every response now sending the same document.
+    pub fn share(&self, text: Vec<u8>) -> bytes::Bytes {
+        let key: [u8; 32] = Sha256::digest(&text).into();
+        let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        held.retain(|_, doc| doc.strong_count() > 0);
+        let doc = match held.get(&key).and_then(Weak::upgrade) {
+            Some(live) => live,
+            None => {
+                let doc = Arc::new(text);
+                held.insert(key, Arc::downgrade(&doc));
+                doc
+            }
+        };
+        bytes::Bytes::from_owner(SharedBytes(doc))
+    }
+}
 
 /// The absolute URL the tree is mounted at for this request, without a trailing `/`:
 /// `--public-url` (plus the mount), else `scheme://Host` from the request. A `Host` without a
@@ -64,17 +100,20 @@ fn urls(shared: &Shared, base: &str, rel: &[u8]) -> Vec<String> {
 pub fn link_fields(
     shared: &Shared,
     base: Option<&str>,
-    path: &str,
+    rep: &Representation,
     out: &mut Vec<(HeaderName, HeaderValue)>,
 ) {
+    let path = rep.identity.url_path.as_str();
     const DESCRIBED: &str = ".meta4>; rel=describedby; type=\"application/metalink4+xml\"";
     let mut push = |text: String| {
         if let Ok(value) = HeaderValue::from_maybe_shared(bytes::Bytes::from(text)) {
             out.push((header::LINK, value));
         }
     };
+    // Only a Metalink that exists is pointed at (a name XML cannot carry has none).
     if shared.digests.is_some()
         && let Some(base) = base
+        && metalink::representable(&rep.identity.name)
     {
         let mut link = String::with_capacity(1 + base.len() + path.len() + DESCRIBED.len());
         link.push('<');
@@ -88,18 +127,40 @@ pub fn link_fields(
     }
 }
 
-/// Whether `--offer-metalink` answers this request with the file's Metalink: a GET without
-/// `Range` whose `Accept` names `application/metalink4+xml` (aria2c's does).
-pub fn offered(req: &Request<Incoming>, shared: &Shared) -> bool {
+/// Whether `--offer-metalink` answers this request for `rep` with its Metalink: a GET without
+/// `Range` whose `Accept` names `application/metalink4+xml` (any case, q above 0: aria2c's
+/// does), for a file whose digest is known and whose name a Metalink can carry — a file still
+/// being hashed is served as itself rather than with a 503.
+pub fn offered(req: &Request<Incoming>, shared: &Shared, rep: &Representation) -> bool {
     shared.config.offer_metalink
-        && shared.digests.is_some()
         && req.method() == Method::GET
         && !req.headers().contains_key(header::RANGE)
-        && field(req.headers(), &header::ACCEPT).is_some_and(|accept| {
-            accept
-                .split(',')
-                .any(|m| m.split(';').next().map(str::trim) == Some(CONTENT_TYPE))
-        })
+        && metalink::representable(&rep.identity.name)
+        && shared
+            .digests
+            .as_ref()
+            .is_some_and(|d| d.known(&rep.stamp).is_some())
+        && field(req.headers(), &header::ACCEPT).is_some_and(|accept| accepts_metalink(&accept))
+}
+
+/// Whether an `Accept` value names the Metalink type with a weight above 0.
+fn accepts_metalink(accept: &str) -> bool {
+    accept.split(',').any(|member| {
+        let mut parts = member.split(';');
+        let named = parts
+            .next()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case(CONTENT_TYPE));
+        let weight = parts
+            .filter_map(|p| {
+                let (k, v) = p.split_once('=')?;
+                k.trim()
+                    .eq_ignore_ascii_case("q")
+                    .then(|| v.trim().parse::<f32>().ok())?
+            })
+            .next()
+            .unwrap_or(1.0);
+        named && weight > 0.0
+    })
 }
 
 /// A file's `.meta4` (blocking: its pieces may be read from the store). `offered`: the answer
@@ -198,8 +259,9 @@ pub fn folder(
             urls: urls(shared, base, rel),
         })
         .collect();
+    let text = metalink::render(&described).into_bytes();
     Ok(Entity::Generated(Generated::new(
-        metalink::render(&described),
+        shared.held.share(text),
         CONTENT_TYPE,
     )))
 }

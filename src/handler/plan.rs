@@ -155,7 +155,7 @@ pub async fn plan(
         return Plan::Refuse(Refusal::MethodNotAllowed);
     }
     let found = match target {
-        Target::File(rep) if metalink::offered(req, shared) => {
+        Target::File(rep) if metalink::offered(req, shared, &rep) => {
             metalink::file_document(shared, rep, base(), true).await
         }
         Target::File(rep) => Ok(file(req, shared, rep, base())),
@@ -246,7 +246,7 @@ fn file(
         }
     }
     if shared.digests.is_some() || !shared.config.mirrors.is_empty() {
-        metalink::link_fields(shared, base.as_deref(), &rep.identity.url_path, &mut fields);
+        metalink::link_fields(shared, base.as_deref(), &rep, &mut fields);
     }
     (Entity::File(rep), fields)
 }

@@ -36,6 +36,8 @@ pub struct Shared {
     pub walks: tokio::sync::Semaphore,
     /// Listings being sent, shared by the requests that render the same bytes.
     pub listings: Live,
+    /// Folder Metalinks being sent, one copy per document.
+    pub held: super::metalink::Held,
 }
 
 /// Listings, manifests and archive walks read at once, at most (the others wait their turn).
@@ -55,6 +57,7 @@ impl Shared {
             per_client: Default::default(),
             walks: tokio::sync::Semaphore::new(WALKS_AT_ONCE),
             listings: Live::default(),
+            held: Default::default(),
         }
     }
 

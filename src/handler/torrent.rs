@@ -39,12 +39,9 @@ fn file(shared: &Shared, rep: &Representation, base: Option<&str>) -> Result<Ent
         }
     };
     let size = rep.stamp.size;
-    let info = metainfo::single_info(
-        &rep.identity.name,
-        size,
-        pieces::piece_length(size),
-        &pieces.sha1,
-    );
+    // An empty file has no piece in a torrent (BEP 3; mktorrent and aria2c agree).
+    let sha1: &[[u8; 20]] = if size == 0 { &[] } else { &pieces.sha1 };
+    let info = metainfo::single_info(&rep.identity.name, size, pieces::piece_length(size), sha1);
     let path = &rep.identity.url_path;
     let seeds: Vec<String> = std::iter::once(format!("{base}{path}"))
         .chain(shared.config.mirrors.iter().map(|m| format!("{m}{path}")))

@@ -72,6 +72,36 @@ pub fn host_problem(
     }
 }
 
+/// Whether `host` is a plain `name[:port]`, `a.b.c.d[:port]` or `[v6][:port]` (RFC 9110
+/// §7.2's `uri-host [ ":" port ]` without the odd forms): it goes into URLs and shell commands.
+fn plain_host(host: &str) -> bool {
+    let port_ok = |port: &str| {
+        !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit())
+    };
+    if host.is_empty() || host.len() > 255 {
+        return false;
+    }
+    if let Some(rest) = host.strip_prefix('[') {
+        let Some((v6, after)) = rest.split_once(']') else {
+            return false;
+        };
+        let v6_ok = !v6.is_empty()
+            && v6
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'));
+        return v6_ok && (after.is_empty() || after.strip_prefix(':').is_some_and(port_ok));
+    }
+    let (name, port) = match host.split_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (host, None),
+    };
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
+        && port.is_none_or(port_ok)
+}
+
 /// `scheme://HOST` from the request's `Host` (HTTP/2: `:authority`), for the copy-paste
 /// commands; `None` if absent or not a plain host[:port] (it goes into a shell command a person
 /// may paste).
@@ -80,17 +110,31 @@ pub fn origin(fields: &HeaderMap, authority: Option<&str>, scheme: &str) -> Opti
         Some(host) => host.to_str().ok()?,
         None => authority?,
     };
-    let plain = !host.is_empty()
-        && host.len() <= 255
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
-    plain.then(|| format!("{scheme}://{host}"))
+    plain_host(host).then(|| format!("{scheme}://{host}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_hosts_make_an_origin() {
+        for good in [
+            "example.org",
+            "example.org:8000",
+            "127.0.0.1:1",
+            "[::1]",
+            "[::1]:8000",
+            "a-b.c",
+        ] {
+            assert!(plain_host(good), "{good}");
+        }
+        for bad in [
+            "", "a]b", "x:1:2", "::1", "[::1", "[::1]x", "a b", "a:", "a:123456", "[]", "h\"x",
+        ] {
+            assert!(!plain_host(bad), "{bad}");
+        }
+    }
     use proptest::prelude::*;
 
     const NAMES: [HeaderName; 8] = [

@@ -112,7 +112,12 @@ pub fn verify(key: &[u8], token: &str, rest: &[Vec<u8>], now: u64) -> Check {
         }
         let sidecar_of = scope
             .last()
-            .and_then(|last| last.strip_suffix(b".sha256"))
+            .and_then(|last| {
+                // The documents that describe the file ride on its link too.
+                [&b".sha256"[..], b".meta4", b".torrent"]
+                    .iter()
+                    .find_map(|suffix| last.strip_suffix(*suffix))
+            })
             .map(<[u8]>::to_vec);
         if !matches(key, &message(kind, n, expiry, &scope), &given) {
             let Some(base) = sidecar_of else {
