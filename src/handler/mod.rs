@@ -3,9 +3,10 @@
 //! shared state; out: a response whose body is observed (log, metrics, rate limits, live view).
 //!
 //! [`state`] is what every request shares, [`gates`] what a request passes before it is routed,
-//! [`plan`] turns it into a [`Plan`] (the lookups, the generated documents, the decision),
-//! [`respond`] turns the plan into a response in one exhaustive `match`, and [`observe`] wraps
-//! its body.
+//! [`plan`] turns it into a [`Plan`] (the lookups, the generated documents, the decision) with
+//! [`metalink`] and [`torrent`] making the documents that describe a file or a folder piece by
+//! piece, [`respond`] turns the plan into a response in one exhaustive `match`, and [`observe`]
+//! wraps its body.
 
 pub mod gates;
 pub mod metalink;
