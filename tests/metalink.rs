@@ -103,6 +103,7 @@ fn metalinks_of_a_file_and_a_folder_describe_exactly_the_bytes() {
     random_file(&root.join("sub"), "a.bin", (3 << 20) + 17, 2);
     random_file(&root, "b.txt", 10, 3);
     random_file(&root, "empty", 0, 4);
+    random_file(&root, "bell\u{7}.txt", 5, 15);
     random_file(&root.join(".git"), "config", 10, 5);
     let server = Server::start_dir(
         &root,
@@ -165,6 +166,17 @@ fn metalinks_of_a_file_and_a_folder_describe_exactly_the_bytes() {
         serde_json::from_slice(&server.get("/sub/?format=json", &[]).body).unwrap();
     assert_eq!(json["metalink"], "/sub/sub.meta4");
     assert_eq!(json["entries"][0]["meta4"], "/sub/a.bin.meta4");
+    // A name no Metalink can carry is left out of the folder's and offered none.
+    let top: serde_json::Value =
+        serde_json::from_slice(&server.get("/?format=json", &[]).body).unwrap();
+    let bell = top["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "bell\u{7}.txt")
+        .unwrap();
+    assert!(bell.get("meta4").is_none(), "{bell}");
+    assert_eq!(server.get("/bell%07.txt.meta4", &[]).status, 404);
     assert_eq!(server.get("/.git/config.meta4", &[]).status, 404, "hidden");
     assert_eq!(server.get("/nothing.meta4", &[]).status, 404);
 

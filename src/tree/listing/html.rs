@@ -197,12 +197,20 @@ const META4_TITLE: &str = "Metalink: every piece checked as it arrives, from eve
 
 /// A row's Metalink as a GET form (a button): browsers follow it, `wget -r` does not, so a
 /// recursive fetch does not also download a Metalink per file (nor stop on one still 503).
+/// Nothing for a file whose name no Metalink can carry (it has none).
 fn meta4_button(entry: &Entry) -> Markup {
     html! {
-        form.meta4 method="get" action=(meta4_href(entry)) {
-            button type="submit" title=(META4_TITLE) { "meta4" }
+        @if has_meta4(entry) {
+            form.meta4 method="get" action=(meta4_href(entry)) {
+                button type="submit" title=(META4_TITLE) { "meta4" }
+            }
         }
     }
+}
+
+/// Whether the entry has a Metalink: every folder; a file whose name one can carry.
+pub(super) fn has_meta4(entry: &Entry) -> bool {
+    entry.kind == Kind::Dir || crate::tree::metalink::representable(&entry.name)
 }
 
 /// An entry's Metalink, relative to its directory: `name.meta4`, `dir/dir.meta4`.

@@ -78,7 +78,8 @@ pub fn row_into(base: &str, entry: &Entry, checksums: bool, first: bool, out: &m
         modified: rfc3339(entry.modified),
         sha256: entry.sha256.map(|sum| crate::http::format::hex(&sum)),
         url: format!("{base}{}", href(entry)),
-        meta4: checksums.then(|| format!("{base}{}", super::html::meta4_href(entry))),
+        meta4: (checksums && super::html::has_meta4(entry))
+            .then(|| format!("{base}{}", super::html::meta4_href(entry))),
     };
     if !first {
         out.push(',');
