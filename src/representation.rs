@@ -50,6 +50,9 @@ pub struct FileIdentity {
     /// Its URL path below the mount, segments percent-encoded (`/a%20b/c.mkv`): made once,
     /// for the `Link` fields every response of it carries.
     pub url_path: String,
+    /// Whether a Metalink can carry its name (`tree::metalink::representable`): decided once,
+    /// since every response of it may point at its `.meta4`.
+    pub describable: bool,
 }
 
 impl FileIdentity {
@@ -65,6 +68,7 @@ impl FileIdentity {
             display_name,
             name: name.to_vec(),
             url_path: format::url_segments(rel.split(|&b| b == b'/')),
+            describable: crate::tree::metalink::representable(name),
             rel,
         }
     }

@@ -107,6 +107,16 @@ fn more_than_ten_wrong_attempts_in_a_minute_get_429_for_that_address() {
     assert_eq!(right.status, 429);
 }
 
+/// `aria2c -x 8` of `url` into `dir` with Basic credentials; it must succeed.
+fn aria2c_with_password(dir: &std::path::Path, url: &str, user: &str, password: &str) {
+    run(Command::new("aria2c")
+        .args(["-q", "-x", "8", "-s", "8", "--min-split-size=1M"])
+        .arg(format!("--http-user={user}"))
+        .arg(format!("--http-passwd={password}"))
+        .arg(format!("--dir={}", dir.display()))
+        .arg(url));
+}
+
 #[test]
 fn wget_curl_and_aria2c_resume_through_basic_auth() {
     let dir = tempfile::tempdir().unwrap();
@@ -143,20 +153,7 @@ fn wget_curl_and_aria2c_resume_through_basic_auth() {
     assert_eq!(sha256_file(&out), sha256_hex(&data));
 
     std::fs::remove_file(&out).unwrap();
-    let aria = run(Command::new("aria2c")
-        .args([
-            "-q",
-            "-x",
-            "8",
-            "-s",
-            "8",
-            "--min-split-size=1M",
-            "--http-user=alice",
-            "--http-passwd=wonder",
-        ])
-        .arg(format!("--dir={}", dl.path().display()))
-        .arg(&url));
-    assert!(aria.status.success());
+    aria2c_with_password(dl.path(), &url, "alice", "wonder");
     assert_eq!(sha256_file(&out), sha256_hex(&data));
     let log = server.log();
     assert!(
@@ -250,20 +247,7 @@ fn an_htpasswd_file_of_bcrypt_users_is_checked_once_per_download_and_reloaded_on
     );
     assert_eq!(wrong.status, 401);
     let dl = tempfile::tempdir().unwrap();
-    let aria = run(Command::new("aria2c")
-        .args([
-            "-q",
-            "-x",
-            "8",
-            "-s",
-            "8",
-            "--min-split-size=1M",
-            "--http-user=carol",
-            "--http-passwd=s3cret word",
-        ])
-        .arg(format!("--dir={}", dl.path().display()))
-        .arg(&url));
-    assert!(aria.status.success());
+    aria2c_with_password(dl.path(), &url, "carol", "s3cret word");
     assert_eq!(sha256_file(&dl.path().join("big.iso")), sha256_hex(&data));
     let log = server.log();
     let checks = log.matches("a bcrypt check for 'carol'").count();

@@ -11,19 +11,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::{
-    BIN, Server, eventually, free_port, random_file, request, run, sha256_file, sha256_hex,
+    BIN, Server, eventually, free_port, random_file, ready, request, run, sha256_file, sha256_hex,
 };
-
-/// Polls `path` until it answers 200 (a Metalink is 503 until every piece is known).
-fn ready(server: &Server, path: &str) -> Vec<u8> {
-    let mut body = Vec::new();
-    eventually(&format!("{path} is ready"), || {
-        let reply = server.get(path, &[]);
-        body = reply.body;
-        reply.status == 200
-    });
-    body
-}
 
 /// Checks a Metalink against the files under `root` with Python's XML parser: the namespace,
 /// each file's size and SHA-256, and each piece's SHA-256 against that byte range. Returns the

@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{BIN, Server, eventually, random_file, request, run, sha256_file, sha256_hex};
+use common::{Server, eventually, link, random_file, request, run, sha256_file, sha256_hex};
 
 fn start(file: &Path, state: &Path, extra: &[&str]) -> Server {
     let mut args = vec!["--state-dir", state.to_str().unwrap()];
@@ -168,14 +168,6 @@ fn listings_under_a_secret_path_link_below_the_token() {
         redirect.header("location"),
         Some(&*format!("/{token}/sub/"))
     );
-}
-
-fn link(args: &[&str]) -> Vec<String> {
-    let out = run(Command::new(BIN).arg("link").args(args));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Server, eventually, random_file, run, sha256_file, sha256_hex};
+use common::{Server, eventually, random_file, ready, run, sha256_file, sha256_hex};
 
 /// A small bencode reader (Python, no library): the infohash, the top-level keys, the info's
 /// fields, and whether each SHA-1 piece is the SHA-1 of that range of `data_file`.
@@ -58,17 +58,6 @@ fn read_torrent(torrent: &Path, data: &Path) -> String {
         .arg(torrent)
         .arg(data));
     String::from_utf8(out.stdout).unwrap()
-}
-
-/// Polls `path` until it answers 200 (a torrent is 503 until every piece is known).
-fn ready(server: &Server, path: &str) -> Vec<u8> {
-    let mut body = Vec::new();
-    eventually(&format!("{path} is ready"), || {
-        let reply = server.get(path, &[]);
-        body = reply.body;
-        reply.status == 200
-    });
-    body
 }
 
 #[test]

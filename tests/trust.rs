@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use common::{Server, eventually};
+use common::{Server, eventually, link};
 
 /// A path under a folder the server cannot search is logged (the 403's reason) decoded: a
 /// `%0d%0a` in it used to end the line there and write a forged access line after it.
@@ -85,19 +85,6 @@ fn a_file_name_cannot_drive_the_terminal() {
         !banner.contains('\u{1b}') && !log.contains('\u{1b}'),
         "{log:?}"
     );
-}
-
-/// `rangeserve link` with these arguments: the URLs it prints.
-fn link(args: &[&str]) -> Vec<String> {
-    let out = common::run(
-        std::process::Command::new(common::BIN)
-            .arg("link")
-            .args(args),
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
 }
 
 /// The member names of a tar archive (bsdtar reads it from stdin).

@@ -113,7 +113,7 @@ pub fn link_fields(
     // Only a Metalink that exists is pointed at (a name XML cannot carry has none).
     if shared.digests.is_some()
         && let Some(base) = base
-        && metalink::representable(&rep.identity.name)
+        && rep.identity.describable
     {
         let mut link = String::with_capacity(1 + base.len() + path.len() + DESCRIBED.len());
         link.push('<');
@@ -135,7 +135,7 @@ pub fn offered(req: &Request<Incoming>, shared: &Shared, rep: &Representation) -
     shared.config.offer_metalink
         && req.method() == Method::GET
         && !req.headers().contains_key(header::RANGE)
-        && metalink::representable(&rep.identity.name)
+        && rep.identity.describable
         && shared
             .digests
             .as_ref()
@@ -175,7 +175,7 @@ pub fn file(
         return Err(Stop::Refuse(Refusal::NotFound));
     };
     let name = &rep.identity.name;
-    if !metalink::representable(name) {
+    if !rep.identity.describable {
         return Err(Stop::Refuse(Refusal::NotFound));
     }
     let (sum, pieces) = match digests.pieces(&rep.stamp, &rep.identity.rel) {

@@ -273,7 +273,9 @@ fn watch_named_files(digests: &Arc<Digests>, root: &Root, lines: &ClientLines) {
 async fn reload_users_on_hangup(shared: Arc<Shared>, mut hangup: tokio::signal::unix::Signal) {
     while hangup.recv().await.is_some() {
         let shared = Arc::clone(&shared);
-        let _ = tokio::task::spawn_blocking(move || shared.users.reload()).await;
+        if let Err(err) = tokio::task::spawn_blocking(move || shared.users.reload()).await {
+            tracing::warn!("reloading --auth-file failed: {err}; the users stay as they were");
+        }
     }
 }
 

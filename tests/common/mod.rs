@@ -483,3 +483,24 @@ pub fn settled_etag(server: &Server, path: &str) -> String {
     });
     tag
 }
+
+/// Polls `path` until it answers 200 and returns its body (a Metalink or a torrent is 503
+/// until every piece is known).
+pub fn ready(server: &Server, path: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    eventually(&format!("{path} is ready"), || {
+        let reply = server.get(path, &[]);
+        body = reply.body;
+        reply.status == 200
+    });
+    body
+}
+
+/// `rangeserve link` with these arguments: the URLs it prints.
+pub fn link(args: &[&str]) -> Vec<String> {
+    let out = run(Command::new(BIN).arg("link").args(args));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
