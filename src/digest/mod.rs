@@ -18,6 +18,7 @@
 //! [`startup`] opens the store and starts the thread, [`watch`] hashes each new version of a
 //! `--file` as it appears; the digest fields themselves are written by `http::digest_fields`.
 
+pub mod folders;
 pub mod pieces;
 pub mod startup;
 pub mod store;
@@ -84,6 +85,9 @@ pub struct Digests {
     store: Option<Store>,
     open: Opener,
     locate: Locator,
+    /// Folders' torrent pieces (see [`folders`]), made by a thread of their own.
+    folders: Mutex<folders::Folders>,
+    folders_wake: Condvar,
 }
 
 impl std::fmt::Debug for Digests {
@@ -209,11 +213,17 @@ impl Digests {
             store,
             open,
             locate,
+            folders: Mutex::default(),
+            folders_wake: Condvar::new(),
         });
         let worker = Arc::clone(&digests);
         std::thread::Builder::new()
             .name("sha256".into())
             .spawn(move || worker.run())?;
+        let worker = Arc::clone(&digests);
+        std::thread::Builder::new()
+            .name("folder-sha1".into())
+            .spawn(move || worker.run_folders())?;
         Ok(digests)
     }
 

@@ -101,6 +101,70 @@ impl PieceHasher {
     }
 }
 
+/// SHA-1 pieces of a stream of a given piece length (BitTorrent v1): a folder's torrent hashes
+/// its files end to end, so a piece may span files and no file's own pieces give it. An empty
+/// stream has no piece (BEP 3; what mktorrent makes).
+#[derive(Debug, Clone)]
+pub struct Sha1Pieces {
+    length: u64,
+    filled: u64,
+    current: Sha1,
+    done: Vec<[u8; 20]>,
+}
+
+impl Sha1Pieces {
+    pub fn new(length: u64) -> Sha1Pieces {
+        Sha1Pieces {
+            length: length.max(1),
+            filled: 0,
+            current: Sha1::new(),
+            done: Vec::new(),
+        }
+    }
+
+    pub fn update(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let take = ((self.length - self.filled) as usize).min(bytes.len());
+            self.current.update(&bytes[..take]);
+            self.filled += take as u64;
+            bytes = &bytes[take..];
+            if self.filled == self.length {
+                self.done
+                    .push(std::mem::take(&mut self.current).finalize().into());
+                self.filled = 0;
+            }
+        }
+    }
+
+    /// The pieces (the last may be short).
+    pub fn finish(mut self) -> Vec<[u8; 20]> {
+        if self.filled > 0 {
+            self.done.push(self.current.finalize().into());
+        }
+        self.done
+    }
+}
+
+/// SHA-1 pieces as stored (a folder's): the hashes, then the SHA-256 of them.
+pub fn encode_sha1(pieces: &[[u8; 20]]) -> Vec<u8> {
+    let mut out = pieces.concat();
+    let check: [u8; 32] = Sha256::digest(&out).into();
+    out.extend_from_slice(&check);
+    out
+}
+
+/// Stored SHA-1 pieces back, if `count` and whole.
+pub fn decode_sha1(bytes: &[u8], count: u64) -> Option<Vec<[u8; 20]>> {
+    if bytes.len() as u64 != count * 20 + 32 {
+        return None;
+    }
+    let (body, check) = bytes.split_at(bytes.len() - 32);
+    if Sha256::digest(body).as_slice() != check {
+        return None;
+    }
+    body.chunks_exact(20).map(|c| c.try_into().ok()).collect()
+}
+
 /// Bytes one stored piece takes: its SHA-256, then its SHA-1.
 const STORED_PIECE: usize = 32 + 20;
 
@@ -186,6 +250,33 @@ mod tests {
             stored[0] ^= 1;
             prop_assert_eq!(decode(&stored, size as u64), None, "a damaged file is not used");
             prop_assert_eq!(decode(&[0; 31], size as u64), None);
+        }
+
+        #[test]
+        fn sha1_pieces_of_a_stream_are_the_sha1s_of_its_slices(
+            size in 0usize..70_000,
+            length in 1u64..20_000,
+            cuts in proptest::collection::vec(1usize..9_000, 1..6),
+        ) {
+            let data: Vec<u8> = (0..size).map(|i| (i * 7 % 253) as u8).collect();
+            let mut hasher = Sha1Pieces::new(length);
+            let (mut at, mut cut) = (0, cuts.iter().cycle());
+            while at < data.len() {
+                let n = (*cut.next().unwrap()).min(data.len() - at);
+                hasher.update(&data[at..at + n]);
+                at += n;
+            }
+            let pieces = hasher.finish();
+            let want: Vec<[u8; 20]> = data
+                .chunks(length as usize)
+                .map(|c| Sha1::digest(c).into())
+                .collect();
+            prop_assert_eq!(&pieces, &want);
+            let mut stored = encode_sha1(&pieces);
+            prop_assert_eq!(decode_sha1(&stored, pieces.len() as u64), Some(pieces.clone()));
+            prop_assert_eq!(decode_sha1(&stored, pieces.len() as u64 + 1), None);
+            stored[0] ^= 1;
+            prop_assert_eq!(decode_sha1(&stored, pieces.len() as u64), None);
         }
     }
 }

@@ -55,12 +55,19 @@ pub struct Stored {
 /// The pieces' folder inside the state directory.
 pub const PIECES_DIR: &str = "pieces-v1";
 
+/// Folders' torrent pieces inside the state directory, one file per folder content.
+pub const FOLDERS_DIR: &str = "folder-pieces-v1";
+/// Folder piece files kept, at most: at start-up the oldest beyond this are removed (each
+/// change to a folder's files makes a new one).
+pub const FOLDER_FILES_KEPT: usize = 1024;
+
 /// An open digest store.
 #[derive(Debug)]
 pub struct Store {
     path: PathBuf,
     append: Mutex<File>,
     pieces: PathBuf,
+    folders: PathBuf,
 }
 
 /// One line: `at SHA256HEX CRC32HEX DEV INO SIZE MTIME_S MTIME_NS CTIME_S CTIME_NS PATHHEX\n`
@@ -220,11 +227,18 @@ impl Store {
             .mode(0o700)
             .create(&pieces)?;
         remove_orphan_pieces(&pieces, &digests);
+        let folders = dir.join(FOLDERS_DIR);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&folders)?;
+        remove_oldest(&folders, FOLDER_FILES_KEPT);
         Ok((
             Store {
                 path,
                 append: Mutex::new(append),
                 pieces,
+                folders,
             },
             digests,
         ))
@@ -236,21 +250,18 @@ impl Store {
         sum: &[u8; 32],
         pieces: &super::pieces::PieceHashes,
     ) -> io::Result<()> {
-        let path = self.pieces.join(crate::http::format::hex(sum));
-        let temp = self.pieces.join(format!(
-            "{}.tmp.{}",
-            crate::http::format::hex(sum),
-            std::process::id()
-        ));
-        let mut file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&temp)?;
-        file.write_all(&super::pieces::encode(pieces))?;
-        drop(file);
-        std::fs::rename(&temp, &path)
+        write_renamed(&self.pieces, sum, &super::pieces::encode(pieces))
+    }
+
+    /// Keeps a folder's SHA-1 pieces under its content key (`digest::folders::key`).
+    pub fn add_folder_pieces(&self, key: &[u8; 32], pieces: &[[u8; 20]]) -> io::Result<()> {
+        write_renamed(&self.folders, key, &super::pieces::encode_sha1(pieces))
+    }
+
+    /// A folder's kept SHA-1 pieces, if there are `count` and they are whole (blocking).
+    pub fn folder_pieces(&self, key: &[u8; 32], count: u64) -> Option<Vec<[u8; 20]>> {
+        let bytes = std::fs::read(self.folders.join(crate::http::format::hex(key))).ok()?;
+        super::pieces::decode_sha1(&bytes, count)
     }
 
     /// The kept pieces of the content `sum` of `size` bytes, if whole (blocking).
@@ -271,6 +282,42 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// Writes `bytes` to `dir/<hex of name>` through a temporary file and a rename.
+fn write_renamed(dir: &Path, name: &[u8; 32], bytes: &[u8]) -> io::Result<()> {
+    let hex = crate::http::format::hex(name);
+    let temp = dir.join(format!("{hex}.tmp.{}", std::process::id()));
+    let mut file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temp)?;
+    file.write_all(bytes)?;
+    drop(file);
+    std::fs::rename(&temp, dir.join(hex))
+}
+
+/// Removes temporary files and all but the `keep` most recently written files of `dir`.
+/// Errors are ignored: what is left is only space.
+fn remove_oldest(dir: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files = Vec::new();
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().contains(".tmp.") {
+            let _ = std::fs::remove_file(entry.path());
+            continue;
+        }
+        let modified = entry.metadata().and_then(|m| m.modified()).ok();
+        files.push((modified, entry.path()));
+    }
+    files.sort_by(|a, b| b.0.cmp(&a.0));
+    for (_, path) in files.iter().skip(keep) {
+        let _ = std::fs::remove_file(path);
     }
 }
 
@@ -481,6 +528,47 @@ mod tests {
         assert_eq!(
             std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
             0o700
+        );
+    }
+
+    #[test]
+    fn folder_pieces_survive_reopening_and_only_the_newest_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(dir.path()).unwrap();
+        store
+            .add_folder_pieces(&[1; 32], &[[9; 20], [8; 20]])
+            .unwrap();
+        assert_eq!(
+            store.folder_pieces(&[1; 32], 2),
+            Some(vec![[9; 20], [8; 20]])
+        );
+        assert_eq!(
+            store.folder_pieces(&[1; 32], 3),
+            None,
+            "the wrong count is not used"
+        );
+        assert_eq!(store.folder_pieces(&[2; 32], 2), None);
+        let folders = dir.path().join(FOLDERS_DIR);
+        std::fs::write(folders.join("x.tmp.1"), b"torn").unwrap();
+        for n in 0..(FOLDER_FILES_KEPT + 5) {
+            std::fs::write(folders.join(format!("{n:064x}")), b"").unwrap();
+        }
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        let file = File::options()
+            .write(true)
+            .open(folders.join(crate::http::format::hex(&[1; 32])))
+            .unwrap();
+        file.set_modified(old).unwrap();
+        drop(store);
+        let (store, _) = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            std::fs::read_dir(&folders).unwrap().count(),
+            FOLDER_FILES_KEPT
+        );
+        assert_eq!(
+            store.folder_pieces(&[1; 32], 2),
+            None,
+            "the oldest went first"
         );
     }
 

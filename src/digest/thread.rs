@@ -33,13 +33,7 @@ const LOG_START_FROM: u64 = 64 << 20;
 impl Digests {
     /// The hashing thread: forever, take the next queued version and hash it.
     pub(super) fn run(&self) {
-        // Serving comes first: at the lowest priority, the hash only uses idle CPU. (Linux
-        // applies a thread id's priority to that thread alone.)
-        if let Err(err) =
-            rustix::process::setpriority_process(Some(rustix::thread::gettid()), HASH_NICE)
-        {
-            tracing::debug!("cannot lower the hashing thread's priority: {err}");
-        }
+        lowest_priority();
         loop {
             let wanted = {
                 let mut state = self.state();
@@ -182,9 +176,20 @@ impl Digests {
     }
 }
 
-/// Hashes (SHA-256, CRC-32 and the pieces' SHA-256s, in one read) `len` bytes of `file` with positioned reads, counting progress into `done`, and
-/// calling `progress(done, bytes_per_second)` every [`PROGRESS_INTERVAL`]. A file shorter than
-/// `len` is an error; `cancel` makes it stop with `Interrupted`.
+/// Serving comes first: at the lowest priority, a hashing thread only uses idle CPU. (Linux
+/// applies a thread id's priority to that thread alone.)
+pub(super) fn lowest_priority() {
+    if let Err(err) =
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), HASH_NICE)
+    {
+        tracing::debug!("cannot lower a hashing thread's priority: {err}");
+    }
+}
+
+/// Hashes (SHA-256, CRC-32 and the pieces' SHA-256s and SHA-1s, in one read) `len` bytes of
+/// `file`, counting progress into `done` and calling `progress(done, bytes_per_second)` every
+/// [`PROGRESS_INTERVAL`]. A file shorter than `len` is an error; `cancel` makes it stop with
+/// `Interrupted`.
 pub(super) fn hash_file(
     file: &File,
     len: u64,
@@ -195,9 +200,35 @@ pub(super) fn hash_file(
     let mut hasher = Sha256::new();
     let mut crc = crc32fast::Hasher::new();
     let mut pieces = pieces::PieceHasher::new(len);
-    let mut buf = vec![0u8; HASH_READ_SIZE];
     let started = Instant::now();
     let mut last_report = started;
+    read_through(file, len, cancel, |bytes, offset| {
+        hasher.update(bytes);
+        crc.update(bytes);
+        pieces.update(bytes);
+        done.store(offset, Ordering::Relaxed);
+        if last_report.elapsed() >= PROGRESS_INTERVAL {
+            last_report = Instant::now();
+            progress(offset, offset as f64 / started.elapsed().as_secs_f64());
+        }
+    })?;
+    let sums = Sums {
+        sha256: hasher.finalize().into(),
+        crc32: crc.finalize(),
+    };
+    Ok((sums, pieces.finish()))
+}
+
+/// Reads `len` bytes of `file` in order with positioned reads, standing back while large
+/// responses stream, handing each read's bytes and the offset after them to `each`. A file
+/// shorter than `len` is an error; `cancel` makes it stop with `Interrupted`.
+pub(super) fn read_through(
+    file: &File,
+    len: u64,
+    cancel: &AtomicBool,
+    mut each: impl FnMut(&[u8], u64),
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; HASH_READ_SIZE.min(len as usize)];
     let mut offset = 0u64;
     while offset < len {
         if cancel.load(Ordering::Relaxed) {
@@ -216,19 +247,8 @@ pub(super) fn hash_file(
             Err(err) => return Err(err),
         };
         crate::ops::metrics::HASHED_BYTES.fetch_add(n as u64, Ordering::Relaxed);
-        hasher.update(&buf[..n]);
-        crc.update(&buf[..n]);
-        pieces.update(&buf[..n]);
         offset += n as u64;
-        done.store(offset, Ordering::Relaxed);
-        if last_report.elapsed() >= PROGRESS_INTERVAL {
-            last_report = Instant::now();
-            progress(offset, offset as f64 / started.elapsed().as_secs_f64());
-        }
+        each(&buf[..n], offset);
     }
-    let sums = Sums {
-        sha256: hasher.finalize().into(),
-        crc32: crc.finalize(),
-    };
-    Ok((sums, pieces.finish()))
+    Ok(())
 }

@@ -139,7 +139,7 @@ pub async fn plan(
         Err(stop) => return stop.into(),
     };
     let path = match route::parse(raw) {
-        Ok(path) => path,
+        Ok(path) => route::unalias(path, shared.config.root.name()),
         // Like any miss (the tests of `--file` have always wanted 404 for `/../x` and `//`):
         // nothing is served there, and the reason is only the log's business.
         Err(bad) => {
@@ -163,6 +163,9 @@ pub async fn plan(
         Target::Metalink(rep) => metalink::file_document(shared, rep, base(), false).await,
         Target::FolderMetalink(dir) => metalink::folder_document(shared, dir, path, base()).await,
         Target::Torrent(rep) => super::torrent::file_document(shared, rep, base()).await,
+        Target::FolderTorrent(dir) => {
+            super::torrent::folder_document(shared, dir, path, base()).await
+        }
         Target::Listing(dir) => listing(req, shared, dir, path, mount).await,
         Target::Manifest(dir) => manifest(shared, dir, path).await,
         Target::Archive(dir, format) => archive(shared, dir, format, path, started).await,

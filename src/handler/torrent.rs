@@ -1,7 +1,10 @@
-//! A file's BitTorrent metainfo, `/<path>.torrent` (BEP 3, v1), with this server's URL of the
-//! file (and each mirror's) as web seeds (BEP 19): a client takes pieces from peers when it
-//! finds them and from here by plain Range requests otherwise. Made on the blocking pool from
-//! the stored SHA-1 pieces; 503 with `Retry-After` until they are known.
+//! BitTorrent metainfo (BEP 3, v1): a file's, `/<path>.torrent`, and a folder's,
+//! `/<dir>/<dir name>.torrent`, with this server (and each mirror) as web seeds (BEP 19): a
+//! client takes pieces from peers when it finds them and from here by plain Range requests
+//! otherwise. A file's web seed is the file's URL; a folder's is its parent folder's URL with a
+//! `/` (the client appends the folder's name and each file's path), the root's
+//! `/.web-seed/` (see `route::WEB_SEED_PREFIX`). Made on the blocking pool from the stored
+//! SHA-1 pieces (a folder's: `digest::folders`); 503 with `Retry-After` until they are known.
 
 use std::sync::Arc;
 
@@ -9,11 +12,19 @@ use hyper::header::HeaderValue;
 
 use super::plan::{Extra, Found, Refusal, Stop, blocking};
 use super::state::Shared;
-use crate::digest::{self, PiecesStatus, pieces};
+use crate::digest::folders::{FolderFile, FolderStatus};
+use crate::digest::{self, PiecesStatus, Status, pieces};
 use crate::http::format;
 use crate::representation::Representation;
-use crate::torrent::metainfo;
+use crate::torrent::metainfo::{self, TorrentFile};
+use crate::tree::archives;
 use crate::tree::entity::{Entity, Generated};
+use crate::tree::root::Dir;
+use crate::tree::route::{self, RequestPath};
+
+/// Files one folder torrent lists, at most (about 100 bytes each in the document, and each a
+/// file clients create).
+pub const MAX_FOLDER_FILES: usize = 100_000;
 
 /// The media type of a `.torrent`.
 pub const CONTENT_TYPE: &str = "application/x-bittorrent";
@@ -51,5 +62,130 @@ fn file(shared: &Shared, rep: &Representation, base: Option<&str>) -> Result<Ent
     let mut name = rep.identity.display_name.clone();
     name.push_str(".torrent");
     doc.disposition = HeaderValue::from_str(&format::content_disposition(&name)).ok();
+    Ok(Entity::Generated(doc))
+}
+
+/// A folder's `.torrent`, on the blocking pool, in a walk's turn. `path`: the request's,
+/// `<folder>/<folder name>.torrent`.
+pub async fn folder_document(
+    shared: &Arc<Shared>,
+    dir: Dir,
+    path: RequestPath,
+    base: Option<String>,
+) -> Found {
+    let _turn = shared.walks.acquire().await;
+    let shared = Arc::clone(shared);
+    let folder = path.segments[..path.segments.len().saturating_sub(1)].to_vec();
+    blocking(move || {
+        folder_torrent(&shared, &dir, &folder, base.as_deref()).map(|d| (d, Extra::new()))
+    })
+    .await
+}
+
+/// The web seeds of the folder at `folder` (its URL path's segments; none for the root): its
+/// parent's URL with a `/`, here and at each mirror.
+pub fn folder_seeds(shared: &Shared, base: &str, folder: &[Vec<u8>]) -> Vec<String> {
+    let parent = match folder.split_last() {
+        Some((_, parent)) => format::url_segments(parent.iter().map(Vec::as_slice)),
+        None => format::url_segments([route::WEB_SEED_PREFIX]),
+    };
+    std::iter::once(base)
+        .chain(shared.config.mirrors.iter().map(String::as_str))
+        .map(|at| format!("{at}{parent}/"))
+        .collect()
+}
+
+/// The folder's name in its torrent: its last segment, the root's name for the root.
+fn folder_name<'a>(shared: &'a Shared, folder: &'a [Vec<u8>]) -> &'a [u8] {
+    folder
+        .last()
+        .map_or(shared.config.root.name(), Vec::as_slice)
+}
+
+fn folder_torrent(
+    shared: &Shared,
+    dir: &Dir,
+    folder: &[Vec<u8>],
+    base: Option<&str>,
+) -> Result<Entity, Stop> {
+    let (Some(digests), Some(base)) = (&shared.digests, base) else {
+        return Err(Stop::Refuse(Refusal::NotFound));
+    };
+    let name = folder_name(shared, folder);
+    let root = &shared.config.root;
+    let below = root
+        .retrying(|| archives::files_below(root, dir, name))
+        .map_err(|err| {
+            tracing::warn!("cannot list the files for a torrent: {err}");
+            Stop::Refuse(Refusal::OpenFailed(crate::error::status_for(&err)))
+        })?;
+    if below.len() > MAX_FOLDER_FILES {
+        tracing::warn!(
+            "a torrent of more than {MAX_FOLDER_FILES} files is not made ({} files)",
+            below.len()
+        );
+        return Err(Stop::Refuse(Refusal::OpenFailed(
+            hyper::StatusCode::INTERNAL_SERVER_ERROR,
+        )));
+    }
+    // A torrent of no file is one no client takes.
+    if below.is_empty() {
+        return Err(Stop::Refuse(Refusal::NotFound));
+    }
+    // Ordered by path, bytewise (`a.txt` before `a/x`), as mktorrent orders them: the same
+    // folder gives the same infohash there.
+    let mut below = below;
+    below.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+    let prefix_len = match dir.rel() {
+        b"" => 0,
+        rel => rel.len() + 1,
+    };
+    let (mut files, mut listed) = (Vec::with_capacity(below.len()), Vec::new());
+    let (mut pending, mut rate) = (0u64, 0.0f64);
+    for (_, rel, stamp) in below {
+        match digests.ensure(&stamp, &rel) {
+            Status::Ready { sum, .. } => {
+                listed.push(TorrentFile {
+                    path: rel[prefix_len.min(rel.len())..]
+                        .split(|&b| b == b'/')
+                        .map(<[u8]>::to_vec)
+                        .collect(),
+                    length: stamp.size,
+                });
+                files.push(FolderFile {
+                    rel,
+                    stamp,
+                    sha256: sum,
+                });
+            }
+            Status::Hashing {
+                done,
+                total,
+                rate: r,
+            } => {
+                pending += total.saturating_sub(done);
+                rate = rate.max(r);
+            }
+        }
+    }
+    let total: u64 = files.iter().map(|f| f.stamp.size).sum();
+    if pending > 0 {
+        // The files first, then the folder's own pass.
+        return Err(Stop::Pending(digest::retry_after(0, pending + total, rate)));
+    }
+    let piece_length = pieces::piece_length(total);
+    let sha1 = match digests.folder_pieces(piece_length, files) {
+        FolderStatus::Ready(sha1) => sha1,
+        FolderStatus::Hashing { done, total, rate } => {
+            return Err(Stop::Pending(digest::retry_after(done, total, rate)));
+        }
+    };
+    let info = metainfo::folder_info(name, &listed, piece_length, &sha1);
+    let seeds = folder_seeds(shared, base, folder);
+    let bytes = metainfo::torrent(info, &seeds, &shared.config.trackers);
+    let mut doc = Generated::new(shared.held.share(bytes), CONTENT_TYPE);
+    let mut shown = String::from_utf8_lossy(name).into_owned();
+    shown.push_str(".torrent");
+    doc.disposition = HeaderValue::from_str(&format::content_disposition(&shown)).ok();
     Ok(Entity::Generated(doc))
 }

@@ -17,8 +17,14 @@ pub const SIDECAR_SUFFIX: &[u8] = b".sha256";
 pub const MANIFEST_NAME: &[u8] = b"SHA256SUMS";
 /// The suffix of a Metalink 4 document (RFC 5854): `<file>.meta4`, `<dir>/<dir name>.meta4`.
 pub const METALINK_SUFFIX: &[u8] = b".meta4";
-/// The suffix of a file's BitTorrent metainfo: `<file>.torrent`.
+/// The suffix of BitTorrent metainfo: `<file>.torrent`, `<dir>/<dir name>.torrent`.
 pub const TORRENT_SUFFIX: &[u8] = b".torrent";
+/// The root folder's web seed address: `/.web-seed/<root name>/<path>` is `/<path>`. A web seed
+/// of a folder torrent (BEP 19) is the URL of the folder's parent, to which a client appends the
+/// folder's name and the file's path; the root has no parent URL of that shape, so it gets this
+/// one (a hidden name, so it never shadows a served entry unless `--hidden` serves a real
+/// `.web-seed` folder, which it then does shadow for the root's name only).
+pub const WEB_SEED_PREFIX: &[u8] = b".web-seed";
 
 /// A request path, decoded and checked: what remains can only name something below the root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,6 +175,8 @@ pub enum Target<F, D> {
     FolderMetalink(D),
     /// `<name>.torrent` of the file `F` (no real file of that name exists).
     Torrent(F),
+    /// `<dir>/<dir name>.torrent`: every visible file below the directory `D` in one torrent.
+    FolderTorrent(D),
     /// A directory named without its trailing slash: 301 to this location.
     Redirect(String),
     NotFound,
@@ -263,14 +271,18 @@ pub fn target<F, D>(
                     _ => Target::NotFound,
                 };
             }
-            if last
-                .strip_suffix(TORRENT_SUFFIX)
-                .is_some_and(|stem| !stem.is_empty())
-            {
-                return match lookup(&relative[..relative.len() - TORRENT_SUFFIX.len()]) {
-                    Found::File(found) => Target::Torrent(found),
-                    Found::WouldBlock => Target::WouldBlock,
-                    Found::Failed(err) => Target::Failed(err),
+            if let Some(stem) = last.strip_suffix(TORRENT_SUFFIX).filter(|s| !s.is_empty()) {
+                let parent_name = match path.segments.len() {
+                    1 => rules.root_name,
+                    n => &path.segments[n - 2],
+                };
+                let folder = stem == parent_name;
+                let file = &relative[..relative.len() - TORRENT_SUFFIX.len()];
+                return match (folder, lookup(if folder { parent } else { file })) {
+                    (true, Found::Dir(dir)) => Target::FolderTorrent(dir),
+                    (false, Found::File(found)) => Target::Torrent(found),
+                    (_, Found::WouldBlock) => Target::WouldBlock,
+                    (_, Found::Failed(err)) => Target::Failed(err),
                     _ => Target::NotFound,
                 };
             }
@@ -295,6 +307,20 @@ pub fn target<F, D>(
             }
         }
     }
+}
+
+/// `/.web-seed/<root name>/<path>` as `/<path>` (see [`WEB_SEED_PREFIX`]); any other path as
+/// it is.
+pub fn unalias(mut path: RequestPath, root_name: &[u8]) -> RequestPath {
+    if !root_name.is_empty()
+        && path.segments.len() >= 2
+        && path.segments[0] == WEB_SEED_PREFIX
+        && path.segments[1] == root_name
+    {
+        // `/.web-seed/<root>` is then the root without its slash: redirected to add one.
+        path.segments.drain(..2);
+    }
+    path
 }
 
 /// The redirect for a directory named without its slash: the same path and query, plus `/`.
@@ -436,7 +462,7 @@ mod tests {
             (b".hidden", Kind::F),
             (b"sub/sub.zip", Kind::F),
         ]);
-        let Ok(parsed) = parse(path) else {
+        let Ok(parsed) = parse(path).map(|p| unalias(p, rules.root_name)) else {
             return "bad".into();
         };
         let found = target(&parsed, path, query, rules, |rel| match tree.get(rel) {
@@ -453,6 +479,7 @@ mod tests {
             Target::Metalink(f) => format!("metalink {f}"),
             Target::FolderMetalink(d) => format!("folder metalink {d}"),
             Target::Torrent(f) => format!("torrent {f}"),
+            Target::FolderTorrent(d) => format!("folder torrent {d}"),
             Target::Redirect(to) => format!("301 {to}"),
             Target::NotFound => "404".into(),
             Target::Failed(e) => format!("failed {e}"),
@@ -512,6 +539,18 @@ mod tests {
             ("/sub/b.iso.torrent", None, "torrent sub/b.iso"),
             ("/.torrent", None, "404"),
             ("/nothing.torrent", None, "404"),
+            ("/sub/sub.torrent", None, "folder torrent sub"),
+            ("/top.torrent", None, "folder torrent "),
+            ("/sub.torrent", None, "404"),
+            ("/sub/top.torrent", None, "404"),
+            // The root's web seed address.
+            ("/.web-seed/top/a.txt", None, "file a.txt"),
+            ("/.web-seed/top/sub/b.iso", None, "file sub/b.iso"),
+            ("/.web-seed/top/", None, "listing "),
+            ("/.web-seed/top", None, "301 /.web-seed/top/"),
+            ("/.web-seed/other/a.txt", None, "404"),
+            ("/.web-seed/a.txt", None, "404"),
+            ("/sub/.web-seed/top/a.txt", None, "404"),
         ] {
             assert_eq!(resolve(path, query, DEFAULT), want, "{path} {query:?}");
         }
