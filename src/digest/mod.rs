@@ -284,6 +284,24 @@ impl Digests {
         }
     }
 
+    /// The pieces of this version if its digest is known (blocking: they may be read back from
+    /// the store); queues nothing.
+    pub fn known_pieces(&self, stamp: &Stamp) -> Option<Pieces> {
+        let sum = {
+            let state = self.state();
+            let known = state.known.get(stamp)?;
+            if let Some(pieces) = &known.pieces {
+                return Some(Arc::clone(pieces));
+            }
+            known.sums.sha256
+        };
+        let pieces: Pieces = Arc::new(self.store.as_ref()?.pieces(&sum, stamp.size)?);
+        if let Some(known) = self.state().known.get_mut(stamp) {
+            known.pieces = Some(Arc::clone(&pieces));
+        }
+        Some(pieces)
+    }
+
     /// Where this version stands; if unknown and not yet queued, it goes first in line. If an
     /// older version of the same file is being hashed, that is cancelled.
     /// (`rel` is where the root finds the file; no allocation unless it must be queued.)

@@ -16,7 +16,7 @@ use hyper::{Method, Request};
 use super::gates;
 use super::metalink;
 use super::state::Shared;
-use crate::digest::{self, Digests, Wanted};
+use crate::digest::{self, Wanted};
 use crate::error;
 use crate::http::decide::{Outcome, decide};
 use crate::http::digest_fields;
@@ -286,10 +286,11 @@ async fn listing(
     );
     let authority = req.uri().authority().map(|a| a.as_str());
     let origin = fields::origin(req.headers(), authority, shared.scheme());
+    let seed_base = metalink::base(req, shared, &mount);
     let _turn = shared.walks.acquire().await;
     let shared = Arc::clone(shared);
     blocking(move || {
-        let entries = read_entries(&shared, &dir, &path)?;
+        let entries = read_entries(&shared, &dir, &path, seed_base.as_deref())?;
         let archive_name = path
             .segments
             .last()
@@ -325,7 +326,7 @@ async fn manifest(shared: &Arc<Shared>, dir: Dir, path: RequestPath) -> Found {
     let _turn = shared.walks.acquire().await;
     let shared = Arc::clone(shared);
     blocking(move || {
-        let entries = read_entries(&shared, &dir, &path)?;
+        let entries = read_entries(&shared, &dir, &path, None)?;
         match listing::manifest(&entries) {
             Ok(Some(text)) => Ok((
                 Entity::Generated(Generated::new(text, TEXT_PLAIN)),
@@ -414,19 +415,27 @@ pub(super) async fn blocking(work: impl FnOnce() -> Found + Send + 'static) -> F
 
 /// A directory's entries, sorted, with the digests known so far (the others are queued).
 /// Blocking. An unreadable directory is the refusal to answer with.
+/// A directory's entries, with their digests when known; with `magnets` (the absolute URL the
+/// tree is mounted at), their torrents' magnet links too.
 fn read_entries(
     shared: &Shared,
     dir: &Dir,
     path: &RequestPath,
+    magnets: Option<&str>,
 ) -> Result<Vec<listing::Entry>, Stop> {
     let root = &shared.config.root;
     let listed = (root.retrying(|| root.entries(dir)))
         .map_err(|err| failed("list", &route::display(&path.segments), &err))?;
-    Ok(with_digests(shared.digests.as_deref(), listed))
+    let magnets = magnets.map(|base| (base, dir.within(), path.segments.as_slice()));
+    Ok(with_digests(shared, listed, magnets))
 }
 
-fn with_digests(digests: Option<&Digests>, listed: Vec<Listed>) -> Vec<listing::Entry> {
-    let Some(digests) = digests else {
+fn with_digests(
+    shared: &Shared,
+    listed: Vec<Listed>,
+    magnets: Option<(&str, &[u8], &[Vec<u8>])>,
+) -> Vec<listing::Entry> {
+    let Some(digests) = shared.digests.as_deref() else {
         // Without digests, nothing to look up: no list of the files' paths either.
         let mut entries: Vec<listing::Entry> = listed.into_iter().map(|l| l.entry).collect();
         listing::sort(&mut entries);
@@ -435,7 +444,8 @@ fn with_digests(digests: Option<&Digests>, listed: Vec<Listed>) -> Vec<listing::
     let mut entries = Vec::with_capacity(listed.len());
     let mut files = Vec::new();
     let mut file_index = Vec::new();
-    for item in listed {
+    let mut budget = super::torrent::MAGNET_WALK_BUDGET;
+    for mut item in listed {
         if item.is_file() {
             file_index.push(entries.len());
             files.push(Wanted {
@@ -443,12 +453,27 @@ fn with_digests(digests: Option<&Digests>, listed: Vec<Listed>) -> Vec<listing::
                 name: String::from_utf8_lossy(&item.rel).into_owned(),
                 rel: item.rel,
             });
+        } else if let Some((base, within, segments)) = magnets {
+            let mut folder = segments.to_vec();
+            folder.push(item.entry.name.clone());
+            item.entry.magnet = super::torrent::folder_magnet(
+                shared,
+                &item.rel,
+                within,
+                &folder,
+                base,
+                &mut budget,
+            );
         }
         entries.push(item.entry);
     }
     let sums = digests.lookup_all(&files);
-    for (index, sum) in file_index.into_iter().zip(sums) {
+    for ((index, sum), wanted) in file_index.into_iter().zip(sums).zip(&files) {
         entries[index].sha256 = sum.map(|s| s.sha256);
+        if let Some((base, ..)) = magnets {
+            entries[index].magnet =
+                super::torrent::file_magnet(shared, &wanted.stamp, &wanted.rel, base);
+        }
     }
     listing::sort(&mut entries);
     entries

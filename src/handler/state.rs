@@ -38,6 +38,8 @@ pub struct Shared {
     pub listings: Live,
     /// Folder Metalinks being sent, one copy per document.
     pub held: super::metalink::Held,
+    /// Folders whose torrent was made (for their magnet links).
+    pub torrents: super::torrent::Made,
 }
 
 /// Listings, manifests and archive walks read at once, at most (the others wait their turn).
@@ -58,6 +60,7 @@ impl Shared {
             walks: tokio::sync::Semaphore::new(WALKS_AT_ONCE),
             listings: Live::default(),
             held: Default::default(),
+            torrents: Default::default(),
         }
     }
 

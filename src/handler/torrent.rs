@@ -6,7 +6,10 @@
 //! `/.web-seed/` (see `route::WEB_SEED_PREFIX`). Made on the blocking pool from the stored
 //! SHA-1 pieces (a folder's: `digest::folders`); 503 with `Retry-After` until they are known.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest as _, Sha256};
 
 use hyper::header::HeaderValue;
 
@@ -17,10 +20,92 @@ use crate::digest::{self, PiecesStatus, Status, pieces};
 use crate::http::format;
 use crate::representation::Representation;
 use crate::torrent::metainfo::{self, TorrentFile};
-use crate::tree::archives;
+use crate::fs::stamp::Stamp;
+use crate::tree::archives::{self, FileBelow};
 use crate::tree::entity::{Entity, Generated};
+use crate::tree::listing::Magnet;
 use crate::tree::root::Dir;
 use crate::tree::route::{self, RequestPath};
+
+/// Folders whose torrent was made, remembered (for their magnet links in listings) at most.
+pub const REMEMBERED_FOLDERS: usize = 1024;
+/// Entries one listing walks, at most, to check that folders still hold the files their
+/// torrents were made of (beyond it, folders are listed without a magnet link).
+pub const MAGNET_WALK_BUDGET: usize = 20_000;
+
+/// The folders whose torrent was made: by their path below the root and the folder their
+/// symlinks must stay in, a digest of the files (paths and version stamps) the torrent was
+/// made of, and its infohash.
+#[derive(Debug, Default)]
+pub struct Made(Mutex<HashMap<(Vec<u8>, Vec<u8>), ([u8; 32], [u8; 20])>>);
+
+impl Made {
+    fn remember(&self, dir: &Dir, files: [u8; 32], infohash: [u8; 20]) {
+        let mut made = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if made.len() >= REMEMBERED_FOLDERS {
+            made.clear();
+        }
+        made.insert(
+            (dir.rel().to_vec(), dir.within().to_vec()),
+            (files, infohash),
+        );
+    }
+
+    fn get(&self, rel: &[u8], within: &[u8]) -> Option<([u8; 32], [u8; 20])> {
+        let made = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        made.get(&(rel.to_vec(), within.to_vec())).copied()
+    }
+}
+
+/// A digest of files' paths and version stamps (sorted by path).
+fn files_key(below: &[FileBelow]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for (_, rel, stamp) in below {
+        hasher.update((rel.len() as u64).to_le_bytes());
+        hasher.update(rel);
+        hasher.update(stamp.size.to_le_bytes());
+        hasher.update(stamp.ino.to_le_bytes());
+        hasher.update(stamp.dev.to_le_bytes());
+        hasher.update(stamp.mtime.0.to_le_bytes());
+        hasher.update(stamp.mtime.1.to_le_bytes());
+        hasher.update(stamp.ctime.0.to_le_bytes());
+        hasher.update(stamp.ctime.1.to_le_bytes());
+    }
+    hasher.finalize().into()
+}
+
+/// The magnet link of the folder at `rel` (URL path `folder`) for a listing: known only if its
+/// torrent was made and a walk (within what is left of `budget` entries) finds it still holds
+/// exactly those files (blocking).
+pub fn folder_magnet(
+    shared: &Shared,
+    rel: &[u8],
+    within: &[u8],
+    folder: &[Vec<u8>],
+    base: &str,
+    budget: &mut usize,
+) -> Magnet {
+    let seeds = folder_seeds(shared, base, folder);
+    let name = folder_name(shared, folder);
+    match made_infohash(shared, rel, within, budget) {
+        Some(infohash) => Magnet::Known(metainfo::magnet(&infohash, name, &seeds)),
+        None => Magnet::Pending(metainfo::magnet(&[0; 20], name, &seeds)),
+    }
+}
+
+/// The infohash of the folder's torrent if it was made of the files it holds now.
+fn made_infohash(shared: &Shared, rel: &[u8], within: &[u8], budget: &mut usize) -> Option<[u8; 20]> {
+    let (files, infohash) = shared.torrents.get(rel, within)?;
+    let root = &shared.config.root;
+    let crate::tree::route::Found::Dir(dir) = root.lookup_within(rel, within, true) else {
+        return None;
+    };
+    let below = archives::files_below_at_most(root, &dir, b"", *budget);
+    let mut below = below.ok()?;
+    *budget = budget.saturating_sub(below.len().max(1));
+    below.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+    (files_key(&below) == files).then_some(infohash)
+}
 
 /// Files one folder torrent lists, at most (about 100 bytes each in the document, and each a
 /// file clients create).
@@ -39,6 +124,36 @@ pub async fn file_document(
     blocking(move || file(&shared, &rep, base.as_deref()).map(|doc| (doc, Extra::new()))).await
 }
 
+/// A file's `info` dictionary.
+fn file_info(name: &[u8], size: u64, pieces: &pieces::PieceHashes) -> crate::torrent::bencode::Value {
+    // An empty file has no piece in a torrent (BEP 3; mktorrent and aria2c agree).
+    let sha1: &[[u8; 20]] = if size == 0 { &[] } else { &pieces.sha1 };
+    metainfo::single_info(name, size, pieces::piece_length(size), sha1)
+}
+
+/// A file's web seeds: its URL here (`base` + its URL path) and at each mirror.
+fn file_seeds(shared: &Shared, base: &str, url_path: &str) -> Vec<String> {
+    std::iter::once(base)
+        .chain(shared.config.mirrors.iter().map(String::as_str))
+        .map(|at| format!("{at}{url_path}"))
+        .collect()
+}
+
+/// The magnet link of the file at `rel` (whose version is `stamp`) for a listing, if its pieces
+/// are known (blocking: they may be read from the store; nothing is queued).
+pub fn file_magnet(shared: &Shared, stamp: &Stamp, rel: &[u8], base: &str) -> Magnet {
+    let name = rel.rsplit(|&b| b == b'/').next().unwrap_or(rel);
+    let url_path = format::url_segments(rel.split(|&b| b == b'/'));
+    let seeds = file_seeds(shared, base, &url_path);
+    match shared.digests.as_ref().and_then(|d| d.known_pieces(stamp)) {
+        Some(pieces) => {
+            let info = file_info(name, stamp.size, &pieces);
+            Magnet::Known(metainfo::magnet(&metainfo::infohash(&info), name, &seeds))
+        }
+        None => Magnet::Pending(metainfo::magnet(&[0; 20], name, &seeds)),
+    }
+}
+
 fn file(shared: &Shared, rep: &Representation, base: Option<&str>) -> Result<Entity, Stop> {
     let (Some(digests), Some(base)) = (&shared.digests, base) else {
         return Err(Stop::Refuse(Refusal::NotFound));
@@ -49,14 +164,8 @@ fn file(shared: &Shared, rep: &Representation, base: Option<&str>) -> Result<Ent
             return Err(Stop::Pending(digest::retry_after(done, total, rate)));
         }
     };
-    let size = rep.stamp.size;
-    // An empty file has no piece in a torrent (BEP 3; mktorrent and aria2c agree).
-    let sha1: &[[u8; 20]] = if size == 0 { &[] } else { &pieces.sha1 };
-    let info = metainfo::single_info(&rep.identity.name, size, pieces::piece_length(size), sha1);
-    let path = &rep.identity.url_path;
-    let seeds: Vec<String> = std::iter::once(format!("{base}{path}"))
-        .chain(shared.config.mirrors.iter().map(|m| format!("{m}{path}")))
-        .collect();
+    let info = file_info(&rep.identity.name, rep.stamp.size, &pieces);
+    let seeds = file_seeds(shared, base, &rep.identity.url_path);
     let bytes = metainfo::torrent(info, &seeds, &shared.config.trackers);
     let mut doc = Generated::new(bytes, CONTENT_TYPE);
     let mut name = rep.identity.display_name.clone();
@@ -136,6 +245,7 @@ fn folder_torrent(
     // folder gives the same infohash there.
     let mut below = below;
     below.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+    let made_of = files_key(&below);
     let prefix_len = match dir.rel() {
         b"" => 0,
         rel => rel.len() + 1,
@@ -181,6 +291,9 @@ fn folder_torrent(
         }
     };
     let info = metainfo::folder_info(name, &listed, piece_length, &sha1);
+    shared
+        .torrents
+        .remember(dir, made_of, metainfo::infohash(&info));
     let seeds = folder_seeds(shared, base, folder);
     let bytes = metainfo::torrent(info, &seeds, &shared.config.trackers);
     let mut doc = Generated::new(shared.held.share(bytes), CONTENT_TYPE);

@@ -112,13 +112,14 @@ fn walk(
     prefix: &[u8],
     ancestors: &mut HashSet<(u64, u64)>,
     out: &mut Vec<Walked>,
+    max: usize,
 ) -> io::Result<()> {
     let mut entries = root.entries(dir)?;
     entries.sort_by(|a, b| a.entry.name.cmp(&b.entry.name));
     for item in entries {
-        if out.len() >= MAX_MEMBERS {
+        if out.len() >= max {
             return Err(io::Error::other(format!(
-                "more than {MAX_MEMBERS} entries: too many for one archive"
+                "more than {max} entries: too many for one document"
             )));
         }
         let mut path = prefix.to_vec();
@@ -161,7 +162,7 @@ fn walk(
                     file: None,
                     stamp: item.stamp,
                 });
-                walk(root, &child, &path, ancestors, out)?;
+                walk(root, &child, &path, ancestors, out, max)?;
                 ancestors.remove(&key);
             }
         }
@@ -177,6 +178,16 @@ pub type FileBelow = (Vec<u8>, Vec<u8>, Stamp);
 /// name as an archive would have it (`prefix/…`, mapped as archive names are), its path below
 /// the root, and its stamp (blocking). For documents that describe a folder file by file.
 pub fn files_below(root: &Root, dir: &Dir, prefix: &[u8]) -> io::Result<Vec<FileBelow>> {
+    files_below_at_most(root, dir, prefix, MAX_MEMBERS)
+}
+
+/// [`files_below`], failing once the walk passes `max` entries (files and folders).
+pub fn files_below_at_most(
+    root: &Root,
+    dir: &Dir,
+    prefix: &[u8],
+    max: usize,
+) -> io::Result<Vec<FileBelow>> {
     let top = match dir {
         Dir::Tree { fd, .. } => Stamp::of(&rustix::fs::fstat(fd)?),
         Dir::Files => {
@@ -202,6 +213,7 @@ pub fn files_below(root: &Root, dir: &Dir, prefix: &[u8]) -> io::Result<Vec<File
         &names::member_segment(prefix),
         &mut ancestors,
         &mut walked,
+        max,
     )?;
     Ok(walked
         .into_iter()
@@ -382,7 +394,7 @@ fn walk_version(
         stamp: top,
     }];
     let mut ancestors = HashSet::from([(top.dev, top.ino)]);
-    walk(root, dir, &stem, &mut ancestors, &mut walked)?;
+    walk(root, dir, &stem, &mut ancestors, &mut walked, MAX_MEMBERS)?;
     tracing::debug!(
         "walked {} members for {} in {:?}",
         walked.len(),

@@ -3,7 +3,7 @@
 
 use maud::{Markup, PreEscaped, Render as _, html};
 
-use super::{Entry, Kind, Page, display, href, recipe, rfc3339};
+use super::{Entry, Kind, Magnet, Page, display, href, recipe, rfc3339};
 use crate::digest::Sha256Digest;
 use crate::http::format;
 use crate::text::{human_size, shell_quote};
@@ -34,6 +34,7 @@ section.recipe pre{margin:.25rem 0;padding:.6rem;overflow-x:auto;background:var(
 section.recipe p{margin:.25rem 0;color:var(--muted);font-size:.9rem}\
 section.archives form{display:inline-block;margin:.25rem .5rem .25rem 0}\
 form.meta4{display:inline;margin:0}form.meta4 button{font:inherit;font-size:.8em;padding:0 .3rem;border:1px solid var(--line);border-radius:3px;background:none;color:var(--link);cursor:pointer}\
+.magnet{font-size:.8em}span.magnet{color:var(--muted)}\
 section.archives button{font:inherit;padding:.35rem .8rem;border:1px solid var(--line);border-radius:4px;background:var(--hover);color:var(--link);cursor:pointer}\
 footer{margin-top:1rem;color:var(--muted);font-size:.85rem}\
 @media (max-width:640px){body{padding:.5rem;font-size:14px}th.sum,td.sum,th.time,td.time{display:none}td,th{padding:.4rem .3rem}}";
@@ -175,6 +176,11 @@ fn archive_section(page: &Page<'_>, tar: &str, zip: Option<&str>) -> Markup {
                 form method="get" action=(meta4) { button type="submit" { (name) ".meta4" } }
                 pre { "aria2c --follow-metalink=mem --retry-wait=5 -x 8 " (shell_quote(&format!("{origin}{meta4}"))) }
             }
+            @if let Some(torrent) = page.torrent_url() {
+                p { "Or as a torrent: peers share the load, this server is the seed that is always there:" }
+                form method="get" action=(torrent) { button type="submit" { (name) ".torrent" } }
+                pre { "aria2c --seed-time=0 " (shell_quote(&format!("{origin}{torrent}"))) }
+            }
         }
     }
 }
@@ -205,6 +211,46 @@ fn meta4_button(entry: &Entry) -> Markup {
                 button type="submit" title=(META4_TITLE) { "meta4" }
             }
         }
+    }
+}
+
+/// A row's torrent (a GET form, as [`meta4_button`]) and its magnet link: a link once known,
+/// else the same number of bytes saying it is not (see [`sum_cell`] on why the length stays).
+fn torrent_cells(entry: &Entry) -> Markup {
+    let torrent = html! {
+        form.meta4 method="get" action=(torrent_href(entry)) {
+            button type="submit" title=(TORRENT_TITLE) { "torrent" }
+        }
+    };
+    match &entry.magnet {
+        Magnet::None => torrent,
+        Magnet::Known(link) => html! {
+            (torrent) " " a.magnet href=(link) title=(MAGNET_TITLE) { "magnet" }
+        },
+        Magnet::Pending(shape) => {
+            // `<a class="magnet" href="E" title="T">` is 2 bytes longer than
+            // `<span class="magnet" title="P">` plus E and T, and the ends differ by 3.
+            let escaped = html! { (shape) }.into_string().len();
+            let width = escaped + MAGNET_TITLE.len() + 2;
+            let title = format!("{MAGNET_PENDING:<width$}");
+            html! { (torrent) " " span.magnet title=(title) { "magnet" } }
+        }
+    }
+}
+
+/// The title of a row's torrent button.
+const TORRENT_TITLE: &str = "BitTorrent: this server is the web seed, peers share the load";
+/// The title of a known magnet link.
+const MAGNET_TITLE: &str = "magnet link (a torrent client finds the metadata from peers)";
+/// The title of a magnet link not known yet.
+const MAGNET_PENDING: &str = "magnet link: known once the pieces are (get the .torrent first)";
+
+/// An entry's torrent, relative to its directory: `name.torrent`, `dir/dir.torrent`.
+pub(super) fn torrent_href(entry: &Entry) -> String {
+    let name = &format::url_path(&entry.name)[1..];
+    match entry.kind {
+        Kind::File { .. } => format!("{name}.torrent"),
+        Kind::Dir => format!("{name}/{name}.torrent"),
     }
 }
 
@@ -258,7 +304,7 @@ fn row(entry: &Entry, checksums: bool) -> Markup {
                     td.name { a href=(href(entry)) { (name) } }
                     td.size { "—" }
                     td.time { time datetime=(modified) { (shown_time) } }
-                    @if checksums { td.sum { (meta4_button(entry)) } }
+                    @if checksums { td.sum { (meta4_button(entry)) " " (torrent_cells(entry)) } }
                 }
             }
         }
@@ -270,7 +316,7 @@ fn row(entry: &Entry, checksums: bool) -> Markup {
                 @if checksums {
                     td.sum {
                         (sum_cell(entry.sha256.as_ref())) " "
-                        (meta4_button(entry))
+                        (meta4_button(entry)) " " (torrent_cells(entry))
                     }
                 }
             }

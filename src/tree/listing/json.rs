@@ -1,9 +1,10 @@
-//! A listing as JSON (`{"path", "entries": [{"name", "type", "size", "modified", "sha256",
-//! "url"}]}`), written entry by entry. Pure.
+//! A listing as JSON (`{"path", "archives", "metalink", "torrent", "entries": [{"name", "type",
+//! "size", "modified", "sha256", "url", "meta4", "torrent", "magnet"}]}`), written entry by
+//! entry. Pure.
 
 use serde::Serialize;
 
-use super::{Entry, Kind, Page, display, href, rfc3339};
+use super::{Entry, Kind, Magnet, Page, display, href, rfc3339};
 
 #[derive(Serialize)]
 struct JsonEntry {
@@ -18,6 +19,12 @@ struct JsonEntry {
     /// The entry's Metalink (files and folders, when digests are on).
     #[serde(skip_serializing_if = "Option::is_none")]
     meta4: Option<String>,
+    /// The entry's torrent (files and folders, when digests are on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    torrent: Option<String>,
+    /// Its magnet link: `null` until known; absent when none is offered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    magnet: Option<Option<String>>,
 }
 
 /// The JSON listing: `{"path": "/sub/", "archives": {"tar": "/sub/sub.tar", "zip": …},
@@ -51,6 +58,7 @@ pub fn head(page: &Page<'_>, out: &mut String) {
             .archive_urls()
             .map(|(tar, zip)| JsonArchives { tar, zip }),
         metalink: page.metalink_url(),
+        torrent: page.torrent_url(),
     };
     // serde_json writes valid UTF-8 (names were made lossy first), and an object ends in `}`.
     let text = serde_json::to_string(&head).unwrap_or_else(|_| "{}".to_string());
@@ -80,6 +88,12 @@ pub fn row_into(base: &str, entry: &Entry, checksums: bool, first: bool, out: &m
         url: format!("{base}{}", href(entry)),
         meta4: (checksums && super::html::has_meta4(entry))
             .then(|| format!("{base}{}", super::html::meta4_href(entry))),
+        torrent: checksums.then(|| format!("{base}{}", super::html::torrent_href(entry))),
+        magnet: match &entry.magnet {
+            Magnet::None => None,
+            Magnet::Known(link) => Some(Some(link.clone())),
+            Magnet::Pending(_) => Some(None),
+        },
     };
     if !first {
         out.push(',');
@@ -100,6 +114,9 @@ struct JsonListing<'a> {
     /// The folder's Metalink: every file below, piece by piece.
     #[serde(skip_serializing_if = "Option::is_none")]
     metalink: Option<String>,
+    /// The folder's torrent: every file below, this server the web seed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    torrent: Option<String>,
 }
 
 #[derive(Serialize)]

@@ -33,6 +33,22 @@ pub struct Entry {
     pub modified: SystemTime,
     /// Files only, once known.
     pub sha256: Option<Sha256Digest>,
+    /// Its torrent's magnet link.
+    pub magnet: Magnet,
+}
+
+/// A listed entry's magnet link.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Magnet {
+    /// None offered (no digests, or no absolute URL for the request).
+    #[default]
+    None,
+    /// Known: a file's once its pieces are; a folder's once its torrent has been made for the
+    /// files it holds now.
+    Known(String),
+    /// Not known yet: the link with an all-zero infohash, never shown (only its length is used,
+    /// so an HTML row keeps its length when the link becomes known).
+    Pending(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +97,16 @@ impl Page<'_> {
         let base = format!("{}{}", self.url_path(), &format::url_path(name)[1..]);
         let zip = self.checksums.then(|| format!("{base}.zip"));
         Some((format!("{base}.tar"), zip))
+    }
+
+    /// The folder's torrent (`<dir>/<dir name>.torrent`), when digests are on.
+    pub fn torrent_url(&self) -> Option<String> {
+        let name = self.archive_name.filter(|_| self.checksums)?;
+        Some(format!(
+            "{}{}.torrent",
+            self.url_path(),
+            &format::url_path(name)[1..]
+        ))
     }
 
     /// The folder's Metalink (`<dir>/<dir name>.meta4`), when digests are on.
@@ -139,7 +165,7 @@ pub(super) mod tests {
             let Some(time) = time else { return Ok(()) };
             let text = rfc3339(time);
             proptest::prop_assert_eq!(text.len(), 20, "{}", text);
-            let entries = [Entry { name: b"f".to_vec(), kind: Kind::File { size: 1 }, modified: time, sha256: None }];
+            let entries = [Entry { name: b"f".to_vec(), kind: Kind::File { size: 1 }, modified: time, sha256: None, magnet: Magnet::None }];
             let page = Page { segments: &[], origin: None, entries: &entries, checksums: true, archive_name: None, mount: "" };
             proptest::prop_assert!(html(&page).contains("9999") || secs < 253_402_300_800);
             proptest::prop_assert!(serde_json::from_str::<serde_json::Value>(&json(&page)).is_ok());
@@ -166,6 +192,7 @@ pub(super) mod tests {
             kind: Kind::File { size },
             modified: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
             sha256: sum.map(|b| [b; 32]),
+            magnet: Magnet::None,
         }
     }
 
@@ -175,6 +202,7 @@ pub(super) mod tests {
             kind: Kind::Dir,
             modified: UNIX_EPOCH,
             sha256: None,
+            magnet: Magnet::None,
         }
     }
 
@@ -265,8 +293,24 @@ pub(super) mod tests {
 
     #[test]
     fn a_listing_keeps_its_length_when_digests_become_known() {
-        let pending = [file(b"a", 1, None), file(b"b", 2, None)];
-        let known = [file(b"a", 1, Some(3)), file(b"b", 2, Some(4))];
+        let link = |hash: &str, name: &str| {
+            format!("magnet:?xt=urn:btih:{hash}&dn={name}&ws=http%3A%2F%2Fh%2F{name}&ws=m%26")
+        };
+        let with = |mut entry: Entry, magnet| {
+            entry.magnet = magnet;
+            entry
+        };
+        let zeros = "0".repeat(40);
+        let pending = [
+            file(b"a", 1, None),
+            with(file(b"b", 2, None), Magnet::Pending(link(&zeros, "b"))),
+            with(dir(b"d"), Magnet::Pending(link(&zeros, "d"))),
+        ];
+        let known = [
+            file(b"a", 1, Some(3)),
+            with(file(b"b", 2, Some(4)), Magnet::Known(link(&"ab".repeat(20), "b"))),
+            with(dir(b"d"), Magnet::Known(link(&"cd".repeat(20), "d"))),
+        ];
         let page = |entries| Page {
             segments: &[],
             origin: None,

@@ -102,6 +102,7 @@ mod tests {
                 },
                 modified: UNIX_EPOCH + Duration::from_secs(1_700_000_000 + i),
                 sha256: (i % 3 == 0).then_some([i as u8; 32]),
+                magnet: crate::tree::listing::Magnet::None,
             })
             .collect();
         for json_form in [false, true] {
