@@ -1,7 +1,8 @@
-//! Issue 23 (file torrents so far): `/<path>.torrent` is BitTorrent v1 metainfo with this
-//! server as the web seed (BEP 19); its infohash is the one `mktorrent` makes of the same file,
-//! every SHA-1 piece is that byte range's, and aria2c and libtorrent complete it from the web
-//! seed alone, with no peer; replicas serve the same bytes.
+//! Issue 23: `/<path>.torrent` and `/<dir>/<dir name>.torrent` are BitTorrent v1 metainfo with
+//! this server as the web seed (BEP 19); their infohash is the one `mktorrent` makes of the same
+//! file or folder, every SHA-1 piece is that byte range's (across files for a folder), and
+//! aria2c and libtorrent complete them from the web seed alone, with no peer, under a secret
+//! path and a signed link too; replicas serve the same bytes; listings carry the magnet links.
 
 mod common;
 
@@ -36,10 +37,20 @@ assert end == len(raw)
 info, s, e = top[b'info']
 print("infohash", hashlib.sha1(raw[s:e]).hexdigest())
 print("keys", sorted(k.decode() for k in top))
-print("name", info[b'name'][0].decode(), "length", info[b'length'][0])
+import os
+if b'files' in info:
+    # A folder: argv[2] is it; the pieces run over its files end to end, in the listed order.
+    print("name", info[b'name'][0].decode(), "folder")
+    data = b''
+    for f in info[b'files'][0]:
+        path = [seg.decode() for seg in f[b'path'][0]]
+        print("file", "/".join(path), f[b'length'][0])
+        data += open(os.path.join(sys.argv[2], *path), 'rb').read()
+else:
+    print("name", info[b'name'][0].decode(), "length", info[b'length'][0])
+    data = open(sys.argv[2], 'rb').read()
 length = info[b'piece length'][0]
 pieces = info[b'pieces'][0]
-data = open(sys.argv[2], 'rb').read()
 n = -(-len(data) // length)
 assert len(pieces) == 20 * n, (len(pieces), n)
 for k in range(n):
@@ -49,6 +60,24 @@ if b'url-list' in top:
     seeds = top[b'url-list'][0]
     seeds = [seeds] if isinstance(seeds, bytes) else seeds
     print("url-list", [u.decode() for u in seeds])
+"#;
+
+/// libtorrent (Debian's python3-libtorrent): adds the torrent argv[1] with no peers and no DHT,
+/// saving to argv[2], and waits (60 s at most) until it is complete: the web seed alone.
+const LIBTORRENT: &str = r#"
+import sys, time, libtorrent as lt
+ses = lt.session({"enable_dht": False, "enable_lsd": False, "enable_upnp": False,
+                  "enable_natpmp": False, "listen_interfaces": "127.0.0.1:0"})
+h = ses.add_torrent({"ti": lt.torrent_info(sys.argv[1]), "save_path": sys.argv[2]})
+deadline = time.time() + 60
+while time.time() < deadline:
+    s = h.status()
+    if s.is_seeding or s.progress >= 1.0:
+        print("complete", s.total_wanted, "bytes from", list(h.url_seeds()))
+        sys.exit(0)
+    time.sleep(0.1)
+print("timeout at", h.status().progress)
+sys.exit(1)
 "#;
 
 fn read_torrent(torrent: &Path, data: &Path) -> String {
@@ -195,24 +224,9 @@ fn aria2c_and_libtorrent_complete_a_file_from_the_web_seed_alone_and_aria2c_resu
 
     // libtorrent (Debian's python3-libtorrent), no peers, no DHT: the web seed alone.
     let lt = tempfile::tempdir().unwrap();
-    let script = r#"
-import sys, time, libtorrent as lt
-ses = lt.session({"enable_dht": False, "enable_lsd": False, "enable_upnp": False,
-                  "enable_natpmp": False, "listen_interfaces": "127.0.0.1:0"})
-h = ses.add_torrent({"ti": lt.torrent_info(sys.argv[1]), "save_path": sys.argv[2]})
-deadline = time.time() + 60
-while time.time() < deadline:
-    s = h.status()
-    if s.is_seeding or s.progress >= 1.0:
-        print("complete", s.total_wanted, "bytes from", list(h.url_seeds()))
-        sys.exit(0)
-    time.sleep(0.1)
-print("timeout at", h.status().progress)
-sys.exit(1)
-"#;
     let out = run(Command::new("/usr/bin/python3")
         .arg("-c")
-        .arg(script)
+        .arg(LIBTORRENT)
         .arg(&torrent)
         .arg(lt.path()));
     println!("libtorrent: {}", String::from_utf8_lossy(&out.stdout));
@@ -280,4 +294,260 @@ fn replicas_serve_the_same_torrent_and_aria2c_uses_both_web_seeds() {
         ranges(&sa),
         ranges(&sb)
     );
+}
+
+/// `season 1/` with names whose order by path (`a.txt` before `a/x.bin`) is not a walk's, an
+/// empty file, a hidden one (never listed), and a nested folder. Returns it and each visible
+/// file's path below it with its bytes, in path order.
+fn season(dir: &Path, scale: usize) -> (std::path::PathBuf, Vec<(&'static str, Vec<u8>)>) {
+    let top = dir.join("season 1");
+    fs::create_dir_all(top.join("a")).unwrap();
+    fs::create_dir_all(top.join("sub/deep")).unwrap();
+    let mut files = Vec::new();
+    for (name, len, seed) in [
+        ("B.bin", 2 * scale + 17, 11),
+        ("a.txt", 10, 12),
+        ("a/x.bin", scale + 5, 13),
+        ("empty", 0, 14),
+        ("sub/deep/c.bin", scale / 2 + 3, 15),
+        ("sub/d.txt", 1000, 16),
+    ] {
+        let (_, data) = random_file(&top, name, len, seed);
+        files.push((name, data));
+    }
+    random_file(&top, ".hidden", 1000, 17);
+    files.sort_by_key(|(name, _)| *name);
+    (top, files)
+}
+
+/// The infohash line of `read_torrent`'s output.
+fn infohash(seen: &str) -> String {
+    seen.lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("infohash ")
+        .to_string()
+}
+
+#[test]
+fn a_folder_torrent_lists_the_visible_files_by_path_and_matches_mktorrent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (top, files) = season(dir.path(), 1 << 20);
+    let server = Server::start_dir(&top, &[]);
+
+    // The root: every visible file, by path, pieces across files; its web seed /.web-seed/.
+    let root = dir.path().join("root.torrent");
+    fs::write(&root, ready(&server, "/season%201.torrent")).unwrap();
+    let seen = read_torrent(&root, &top);
+    println!("{seen}");
+    let listed: Vec<&str> = seen
+        .lines()
+        .filter_map(|l| l.strip_prefix("file "))
+        .collect();
+    let want: Vec<String> = files
+        .iter()
+        .map(|(name, data)| format!("{name} {}", data.len()))
+        .collect();
+    assert_eq!(listed, want, "the visible files, ordered by path");
+    assert!(seen.contains("name season 1 folder"), "{seen}");
+    assert!(seen.contains("pieces ok 4 of 1048576"), "{seen}");
+    let web_seed = server.url("/.web-seed/");
+    assert!(seen.contains(&format!("url-list ['{web_seed}']")), "{seen}");
+    // The web seed address serves the files: what a client asks for.
+    let ep = server.get("/.web-seed/season%201/a/x.bin", &[]);
+    assert_eq!(
+        sha256_hex(&ep.body),
+        sha256_hex(&files[2].1),
+        "{}",
+        files[2].0
+    );
+
+    // mktorrent of the same files (a copy without the hidden one, named alike).
+    let copy = dir.path().join("copy");
+    run(Command::new("cp").arg("-a").arg(&top).arg(&copy));
+    fs::remove_file(copy.join(".hidden")).unwrap();
+    let mk = dir.path().join("mk.torrent");
+    run(Command::new("mktorrent")
+        .args(["-l", "20", "-n", "season 1", "-w", &web_seed, "-o"])
+        .arg(&mk)
+        .arg(&copy));
+    let theirs = read_torrent(&mk, &copy);
+    println!(
+        "ours: {}\nmktorrent: {}",
+        infohash(&seen),
+        infohash(&theirs)
+    );
+    assert_eq!(infohash(&seen), infohash(&theirs));
+
+    // A subfolder: its web seed is its parent's URL; mktorrent agrees.
+    let sub = dir.path().join("sub.torrent");
+    fs::write(&sub, ready(&server, "/sub/sub.torrent")).unwrap();
+    let sub_seen = read_torrent(&sub, &top.join("sub"));
+    assert!(
+        sub_seen.contains(&format!("url-list ['{}']", server.url("/"))),
+        "{sub_seen}"
+    );
+    let mk_sub = dir.path().join("mk-sub.torrent");
+    run(Command::new("mktorrent")
+        .args(["-l", "20", "-w", &server.url("/"), "-o"])
+        .arg(&mk_sub)
+        .arg(top.join("sub")));
+    assert_eq!(
+        infohash(&sub_seen),
+        infohash(&read_torrent(&mk_sub, &top.join("sub")))
+    );
+
+    // The listings carry the magnets: the folder's once its torrent is made, a file's once its
+    // pieces are known; the same infohashes.
+    let file_torrent = dir.path().join("b.torrent");
+    fs::write(&file_torrent, ready(&server, "/B.bin.torrent")).unwrap();
+    let b_hash = infohash(&read_torrent(&file_torrent, &top.join("B.bin")));
+    let json = String::from_utf8(server.get("/?format=json", &[]).body).unwrap();
+    let sub_magnet = format!(
+        "magnet:?xt=urn:btih:{}&dn=sub&ws=http%3A%2F%2F",
+        infohash(&sub_seen)
+    );
+    assert!(json.contains(&sub_magnet), "{json}");
+    assert!(json.contains("\"torrent\":\"/sub/sub.torrent\""), "{json}");
+    assert!(
+        json.contains("\"torrent\":\"/season%201.torrent\""),
+        "{json}"
+    );
+    assert!(
+        json.contains(&format!("magnet:?xt=urn:btih:{b_hash}&dn=B.bin&ws=")),
+        "{json}"
+    );
+    let html = String::from_utf8(server.get("/", &[]).body).unwrap();
+    assert!(
+        html.contains(&sub_magnet.replace('&', "&amp;")),
+        "the HTML row's link"
+    );
+    // A file below changes: the folder's magnet is no longer offered (its torrent is stale).
+    let mut more = fs::OpenOptions::new()
+        .append(true)
+        .open(top.join("sub/d.txt"))
+        .unwrap();
+    std::io::Write::write_all(&mut more, b"more").unwrap();
+    let json = String::from_utf8(server.get("/?format=json", &[]).body).unwrap();
+    assert!(!json.contains(&sub_magnet), "{json}");
+    let html_after = String::from_utf8(server.get("/", &[]).body).unwrap();
+    assert_eq!(html.len(), html_after.len(), "the row keeps its length");
+}
+
+#[test]
+fn aria2c_and_libtorrent_complete_folder_torrents_under_a_secret_path_and_a_signed_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let (top, files) = season(dir.path(), 3 << 20);
+    let state = dir.path().join("state");
+    let server = Server::start_dir(
+        &top,
+        &["--secret-path", "--state-dir", state.to_str().unwrap()],
+    );
+    let root_url = server.url("/");
+    eventually("the banner's secret URL", || {
+        server.banner().contains(&root_url)
+    });
+    let banner = server.banner();
+    let at = banner.find(&root_url).unwrap() + root_url.len();
+    let token = banner[at..at + 32].to_string();
+    let torrent = dir.path().join("season.torrent");
+    fs::write(
+        &torrent,
+        ready(&server, &format!("/{token}/season%201.torrent")),
+    )
+    .unwrap();
+    let seen = read_torrent(&torrent, &top);
+    assert!(
+        seen.contains(&format!("url-list ['{root_url}{token}/.web-seed/']")),
+        "{seen}"
+    );
+
+    // aria2c from the web seed alone, interrupted and resumed with its control file.
+    let dl = tempfile::tempdir().unwrap();
+    let _ = Command::new("timeout")
+        .arg("2")
+        .arg("aria2c")
+        .args([
+            "-q",
+            "--enable-dht=false",
+            "--enable-dht6=false",
+            "--bt-enable-lpd=false",
+            "--enable-peer-exchange=false",
+            "--seed-time=0",
+            "--max-download-limit=1M",
+        ])
+        .arg(format!("--dir={}", dl.path().display()))
+        .arg(&torrent)
+        .status();
+    let ranges = || {
+        server
+            .log()
+            .lines()
+            .filter(|l| l.contains("/.web-seed/season%201/") && l.contains("range=bytes="))
+            .count()
+    };
+    let before = ranges();
+    assert!(
+        dl.path().join("season 1.aria2").exists() || dl.path().join("season 1").exists(),
+        "the first run started"
+    );
+    let out = aria2c_torrent(&torrent, dl.path(), &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    for (name, data) in &files {
+        let got = dl.path().join("season 1").join(name);
+        assert_eq!(sha256_file(&got), sha256_hex(data), "{name}");
+    }
+    assert!(!dl.path().join("season 1/.hidden").exists());
+    assert!(ranges() > before, "ranges:\n{}", server.log());
+    println!(
+        "aria2c: {} range requests after the restart",
+        ranges() - before
+    );
+
+    // libtorrent, a subfolder through a signed folder link: the link is the web seed.
+    let key = dir.path().join("link.key");
+    fs::write(&key, "a key for this test, thirty-two bytes or more\n").unwrap();
+    fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let signed = Server::start_dir(
+        &top,
+        &["--signed-links", "--link-key", key.to_str().unwrap()],
+    );
+    let base = format!("http://{}", signed.addr);
+    let urls = common::link(&[
+        "--link-key",
+        key.to_str().unwrap(),
+        "--dir",
+        top.to_str().unwrap(),
+        "--base-url",
+        &base,
+        top.join("sub").to_str().unwrap(),
+    ]);
+    let prefix = urls[0][base.len()..].to_string();
+    assert!(prefix.ends_with("/sub/"), "{prefix}");
+    let sub = dir.path().join("sub.torrent");
+    fs::write(&sub, ready(&signed, &format!("{prefix}sub.torrent"))).unwrap();
+    let token = prefix.split('/').nth(1).unwrap();
+    let sub_seen = read_torrent(&sub, &top.join("sub"));
+    assert!(
+        sub_seen.contains(&format!("url-list ['{base}/{token}/']")),
+        "{sub_seen}"
+    );
+    let lt = tempfile::tempdir().unwrap();
+    let out = run(Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(LIBTORRENT)
+        .arg(&sub)
+        .arg(lt.path()));
+    println!("libtorrent: {}", String::from_utf8_lossy(&out.stdout));
+    for (name, data) in files.iter().filter(|(n, _)| n.starts_with("sub/")) {
+        assert_eq!(
+            sha256_file(&lt.path().join(name)),
+            sha256_hex(data),
+            "{name}"
+        );
+    }
 }

@@ -25,6 +25,9 @@ pub const CACHED: usize = 32;
 /// Folders waiting for their pieces, at most.
 pub const QUEUED: usize = 4;
 
+/// A folder's SHA-1 pieces, shared.
+pub type Sha1s = Arc<Vec<[u8; 20]>>;
+
 /// A file of a folder, as its request saw it.
 #[derive(Debug, Clone)]
 pub struct FolderFile {
@@ -36,7 +39,7 @@ pub struct FolderFile {
 /// Where a folder's pieces stand.
 #[derive(Debug, Clone)]
 pub enum FolderStatus {
-    Ready(Arc<Vec<[u8; 20]>>),
+    Ready(Sha1s),
     /// Queued or being made: bytes done of the total, and the rate (0: not measured yet).
     Hashing {
         done: u64,
@@ -76,21 +79,21 @@ struct Current {
 /// The folder jobs and the pieces made (inside [`Digests`]).
 #[derive(Debug, Default)]
 pub(super) struct Folders {
-    cache: VecDeque<([u8; 32], Arc<Vec<[u8; 20]>>)>,
+    cache: VecDeque<([u8; 32], Sha1s)>,
     queue: VecDeque<Job>,
     current: Option<Current>,
     rate: f64,
 }
 
 impl Folders {
-    fn cached(&self, key: &[u8; 32]) -> Option<Arc<Vec<[u8; 20]>>> {
+    fn cached(&self, key: &[u8; 32]) -> Option<Sha1s> {
         self.cache
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, p)| Arc::clone(p))
     }
 
-    fn keep(&mut self, key: [u8; 32], pieces: Arc<Vec<[u8; 20]>>) {
+    fn keep(&mut self, key: [u8; 32], pieces: Sha1s) {
         self.cache.retain(|(k, _)| *k != key);
         if self.cache.len() >= CACHED {
             self.cache.pop_front();
@@ -250,6 +253,46 @@ mod tests {
             },
             sha256: [sum; 32],
         }
+    }
+
+    #[test]
+    fn at_most_queued_folders_wait_and_a_changed_file_drops_the_job() {
+        let gate = Arc::new(std::sync::Mutex::new(()));
+        let held = gate.lock().unwrap();
+        let opened = Arc::new(AtomicU64::new(0));
+        let (g, o) = (Arc::clone(&gate), Arc::clone(&opened));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"abc").unwrap();
+        let digests = Digests::start(
+            None,
+            Default::default(),
+            Box::new(move |_| {
+                o.fetch_add(1, Ordering::SeqCst);
+                let _wait = g.lock();
+                std::fs::File::open(&path)
+            }),
+            Box::new(|_| None),
+        )
+        .unwrap();
+        // The first job is taken and waits in its open; the next QUEUED wait; the rest are not
+        // held (each still answered "hashing").
+        for n in 0..(QUEUED as u8 + 10) {
+            let status = digests.folder_pieces(1 << 20, vec![file(3, n)]);
+            assert!(matches!(status, FolderStatus::Hashing { total: 3, .. }));
+            if n == 0 {
+                while opened.load(Ordering::SeqCst) == 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            }
+        }
+        assert_eq!(digests.folders().queue.len(), QUEUED);
+        drop(held);
+        // Its stamp is not the file's: every job is dropped, nothing is kept.
+        while !digests.folders().queue.is_empty() || digests.folders().current.is_some() {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(digests.folders().cache.is_empty());
     }
 
     #[test]

@@ -315,7 +315,7 @@ fn remove_oldest(dir: &Path, keep: usize) {
         let modified = entry.metadata().and_then(|m| m.modified()).ok();
         files.push((modified, entry.path()));
     }
-    files.sort_by(|a, b| b.0.cmp(&a.0));
+    files.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
     for (_, path) in files.iter().skip(keep) {
         let _ = std::fs::remove_file(path);
     }

@@ -4,11 +4,12 @@
 //!
 //! [`state`] is what every request shares, [`gates`] what a request passes before it is routed,
 //! [`plan`] turns it into a [`Plan`] (the lookups, the generated documents, the decision) with
-//! [`metalink`] and [`torrent`] making the documents that describe a file or a folder piece by
-//! piece, [`respond`] turns the plan into a response in one exhaustive `match`, and [`observe`]
+//! [`listing`] reading and rendering folders, [`metalink`] and [`torrent`] making the documents
+//! that describe a file or a folder piece by piece, [`respond`] turns the plan into a response in one exhaustive `match`, and [`observe`]
 //! wraps its body.
 
 pub mod gates;
+pub mod listing;
 pub mod metalink;
 pub mod observe;
 pub mod plan;

@@ -10,23 +10,21 @@ use std::time::{Instant, SystemTime};
 
 use hyper::StatusCode;
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderName, HeaderValue};
+use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Request};
 
 use super::gates;
 use super::metalink;
 use super::state::Shared;
-use crate::digest::{self, Wanted};
+use crate::digest;
 use crate::error;
 use crate::http::decide::{Outcome, decide};
 use crate::http::digest_fields;
-use crate::http::fields::{self, field};
+use crate::http::fields::field;
 use crate::representation::Representation;
 use crate::tree::archives::{self, Prepared};
 use crate::tree::entity::{Entity, Generated, TEXT_PLAIN};
-use crate::tree::entries::Listed;
-use crate::tree::listing::{self, parts::Listing};
-use crate::tree::rendered::Rendered;
+use crate::tree::listing;
 use crate::tree::root::Dir;
 use crate::tree::route::{self, RequestPath, Target};
 
@@ -166,8 +164,8 @@ pub async fn plan(
         Target::FolderTorrent(dir) => {
             super::torrent::folder_document(shared, dir, path, base()).await
         }
-        Target::Listing(dir) => listing(req, shared, dir, path, mount).await,
-        Target::Manifest(dir) => manifest(shared, dir, path).await,
+        Target::Listing(dir) => super::listing::listing(req, shared, dir, path, mount).await,
+        Target::Manifest(dir) => super::listing::manifest(shared, dir, path).await,
         Target::Archive(dir, format) => archive(shared, dir, format, path, started).await,
         Target::Redirect(location) => Err(Stop::Redirect(format!("{mount}{location}"))),
         Target::NotFound => Err(Stop::Refuse(Refusal::NotFound)),
@@ -195,7 +193,7 @@ pub async fn plan(
 
 /// A file error at request time: logged with what could not be done to which path, answered
 /// with its status (gone → 404, unreadable → 403, else 500).
-fn failed(what: &str, shown: &str, err: &std::io::Error) -> Stop {
+pub(super) fn failed(what: &str, shown: &str, err: &std::io::Error) -> Stop {
     tracing::warn!("cannot {what} '{shown}': {}", error::describe(err));
     Stop::Refuse(Refusal::OpenFailed(error::status_for(err)))
 }
@@ -272,77 +270,6 @@ fn sidecar(shared: &Shared, rep: &Representation, name: &[u8]) -> Result<Entity,
     }
 }
 
-/// A directory's listing, HTML or JSON, read and rendered on the blocking pool.
-async fn listing(
-    req: &Request<Incoming>,
-    shared: &Arc<Shared>,
-    dir: Dir,
-    path: RequestPath,
-    mount: String,
-) -> Found {
-    let json = route::wants_json(
-        req.uri().query(),
-        field(req.headers(), &header::ACCEPT).as_deref(),
-    );
-    let authority = req.uri().authority().map(|a| a.as_str());
-    let origin = fields::origin(req.headers(), authority, shared.scheme());
-    let seed_base = metalink::base(req, shared, &mount);
-    let _turn = shared.walks.acquire().await;
-    let shared = Arc::clone(shared);
-    blocking(move || {
-        let entries = read_entries(&shared, &dir, &path, seed_base.as_deref())?;
-        let archive_name = path
-            .segments
-            .last()
-            .map(Vec::as_slice)
-            .or(Some(shared.config.root.name()))
-            .filter(|name| !name.is_empty())
-            .map(<[u8]>::to_vec);
-        let checksums = shared.digests.is_some();
-        let listing = Listing::new(
-            path.segments,
-            origin,
-            entries,
-            checksums,
-            archive_name,
-            mount,
-            json,
-        );
-        let content_type = match json {
-            true => "application/json",
-            false => "text/html; charset=utf-8",
-        };
-        let rendered = shared.listings.share(Rendered::new(Box::new(listing)));
-        let mut doc = Generated::rendered(rendered, content_type);
-        doc.vary_accept = true;
-        Ok((Entity::Generated(doc), Extra::new()))
-    })
-    .await
-}
-
-/// `SHA256SUMS` of a directory's files, once every digest is known (503 until then; 404 for a
-/// directory without files).
-async fn manifest(shared: &Arc<Shared>, dir: Dir, path: RequestPath) -> Found {
-    let _turn = shared.walks.acquire().await;
-    let shared = Arc::clone(shared);
-    blocking(move || {
-        let entries = read_entries(&shared, &dir, &path, None)?;
-        match listing::manifest(&entries) {
-            Ok(Some(text)) => Ok((
-                Entity::Generated(Generated::new(text, TEXT_PLAIN)),
-                Extra::new(),
-            )),
-            Ok(None) => Err(Stop::Refuse(Refusal::NotFound)),
-            Err(_) => {
-                let rate = shared.digests.as_ref().map_or(0.0, |d| d.rate());
-                let pending = pending_bytes(&entries);
-                Err(Stop::Pending(digest::retry_after(0, pending, rate)))
-            }
-        }
-    })
-    .await
-}
-
 /// A directory as one archive, prepared on the blocking pool for a request that came at `asked`.
 async fn archive(
     shared: &Arc<Shared>,
@@ -411,82 +338,4 @@ pub(super) async fn blocking(work: impl FnOnce() -> Found + Send + 'static) -> F
     tokio::task::spawn_blocking(work)
         .await
         .unwrap_or_else(|_| Err(internal_error()))
-}
-
-/// A directory's entries, sorted, with the digests known so far (the others are queued).
-/// Blocking. An unreadable directory is the refusal to answer with.
-/// A directory's entries, with their digests when known; with `magnets` (the absolute URL the
-/// tree is mounted at), their torrents' magnet links too.
-fn read_entries(
-    shared: &Shared,
-    dir: &Dir,
-    path: &RequestPath,
-    magnets: Option<&str>,
-) -> Result<Vec<listing::Entry>, Stop> {
-    let root = &shared.config.root;
-    let listed = (root.retrying(|| root.entries(dir)))
-        .map_err(|err| failed("list", &route::display(&path.segments), &err))?;
-    let magnets = magnets.map(|base| (base, dir.within(), path.segments.as_slice()));
-    Ok(with_digests(shared, listed, magnets))
-}
-
-fn with_digests(
-    shared: &Shared,
-    listed: Vec<Listed>,
-    magnets: Option<(&str, &[u8], &[Vec<u8>])>,
-) -> Vec<listing::Entry> {
-    let Some(digests) = shared.digests.as_deref() else {
-        // Without digests, nothing to look up: no list of the files' paths either.
-        let mut entries: Vec<listing::Entry> = listed.into_iter().map(|l| l.entry).collect();
-        listing::sort(&mut entries);
-        return entries;
-    };
-    let mut entries = Vec::with_capacity(listed.len());
-    let mut files = Vec::new();
-    let mut file_index = Vec::new();
-    let mut budget = super::torrent::MAGNET_WALK_BUDGET;
-    for mut item in listed {
-        if item.is_file() {
-            file_index.push(entries.len());
-            files.push(Wanted {
-                stamp: item.stamp,
-                name: String::from_utf8_lossy(&item.rel).into_owned(),
-                rel: item.rel,
-            });
-        } else if let Some((base, within, segments)) = magnets {
-            let mut folder = segments.to_vec();
-            folder.push(item.entry.name.clone());
-            item.entry.magnet = super::torrent::folder_magnet(
-                shared,
-                &item.rel,
-                within,
-                &folder,
-                base,
-                &mut budget,
-            );
-        }
-        entries.push(item.entry);
-    }
-    let sums = digests.lookup_all(&files);
-    for ((index, sum), wanted) in file_index.into_iter().zip(sums).zip(&files) {
-        entries[index].sha256 = sum.map(|s| s.sha256);
-        if let Some((base, ..)) = magnets {
-            entries[index].magnet =
-                super::torrent::file_magnet(shared, &wanted.stamp, &wanted.rel, base);
-        }
-    }
-    listing::sort(&mut entries);
-    entries
-}
-
-/// Bytes of the files that still lack a digest.
-fn pending_bytes(entries: &[listing::Entry]) -> u64 {
-    entries
-        .iter()
-        .filter(|e| e.sha256.is_none())
-        .map(|e| match e.kind {
-            listing::Kind::File { size } => size,
-            listing::Kind::Dir => 0,
-        })
-        .sum()
 }

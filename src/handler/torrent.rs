@@ -17,10 +17,10 @@ use super::plan::{Extra, Found, Refusal, Stop, blocking};
 use super::state::Shared;
 use crate::digest::folders::{FolderFile, FolderStatus};
 use crate::digest::{self, PiecesStatus, Status, pieces};
+use crate::fs::stamp::Stamp;
 use crate::http::format;
 use crate::representation::Representation;
 use crate::torrent::metainfo::{self, TorrentFile};
-use crate::fs::stamp::Stamp;
 use crate::tree::archives::{self, FileBelow};
 use crate::tree::entity::{Entity, Generated};
 use crate::tree::listing::Magnet;
@@ -37,7 +37,12 @@ pub const MAGNET_WALK_BUDGET: usize = 20_000;
 /// symlinks must stay in, a digest of the files (paths and version stamps) the torrent was
 /// made of, and its infohash.
 #[derive(Debug, Default)]
-pub struct Made(Mutex<HashMap<(Vec<u8>, Vec<u8>), ([u8; 32], [u8; 20])>>);
+pub struct Made(Mutex<HashMap<FolderAt, MadeOf>>);
+
+/// A folder's path below the root and the folder its symlinks must stay in.
+type FolderAt = (Vec<u8>, Vec<u8>);
+/// A digest of the files a torrent was made of, and its infohash.
+type MadeOf = ([u8; 32], [u8; 20]);
 
 impl Made {
     fn remember(&self, dir: &Dir, files: [u8; 32], infohash: [u8; 20]) {
@@ -94,7 +99,12 @@ pub fn folder_magnet(
 }
 
 /// The infohash of the folder's torrent if it was made of the files it holds now.
-fn made_infohash(shared: &Shared, rel: &[u8], within: &[u8], budget: &mut usize) -> Option<[u8; 20]> {
+fn made_infohash(
+    shared: &Shared,
+    rel: &[u8],
+    within: &[u8],
+    budget: &mut usize,
+) -> Option<[u8; 20]> {
     let (files, infohash) = shared.torrents.get(rel, within)?;
     let root = &shared.config.root;
     let crate::tree::route::Found::Dir(dir) = root.lookup_within(rel, within, true) else {
@@ -125,7 +135,11 @@ pub async fn file_document(
 }
 
 /// A file's `info` dictionary.
-fn file_info(name: &[u8], size: u64, pieces: &pieces::PieceHashes) -> crate::torrent::bencode::Value {
+fn file_info(
+    name: &[u8],
+    size: u64,
+    pieces: &pieces::PieceHashes,
+) -> crate::torrent::bencode::Value {
     // An empty file has no piece in a torrent (BEP 3; mktorrent and aria2c agree).
     let sha1: &[[u8; 20]] = if size == 0 { &[] } else { &pieces.sha1 };
     metainfo::single_info(name, size, pieces::piece_length(size), sha1)

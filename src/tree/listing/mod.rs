@@ -308,7 +308,10 @@ pub(super) mod tests {
         ];
         let known = [
             file(b"a", 1, Some(3)),
-            with(file(b"b", 2, Some(4)), Magnet::Known(link(&"ab".repeat(20), "b"))),
+            with(
+                file(b"b", 2, Some(4)),
+                Magnet::Known(link(&"ab".repeat(20), "b")),
+            ),
             with(dir(b"d"), Magnet::Known(link(&"cd".repeat(20), "d"))),
         ];
         let page = |entries| Page {
