@@ -6,10 +6,10 @@
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::Parser as _;
 use std::time::Duration;
 
-use rangeserve::cli::{Args, LogFormat};
+use rangeserve::cli::{Args, LogFormat, file};
 use rangeserve::error::StartupError;
 use rangeserve::ops::live;
 use rangeserve::ops::text_log::EscapedFields;
@@ -17,7 +17,18 @@ use rangeserve::text::Escaped;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
+    // Before any thread starts: taking them removes their variables from the environment.
+    let activated = match rangeserve::net::activation::take_listeners() {
+        Ok(listeners) => listeners,
+        Err(err) => {
+            eprintln!("rangeserve: {}", Escaped(&err));
+            return ExitCode::from(2);
+        }
+    };
     if let Some(command) = &args.command {
         return match rangeserve::cli::print(command, &mut std::io::stdout().lock()) {
             Ok(()) => ExitCode::SUCCESS,
@@ -63,7 +74,7 @@ fn main() -> ExitCode {
     {
         tracing::warn!("cannot show transfers: {err}");
     }
-    match run(args) {
+    match run(args, activated) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             live::eprint(&format!("rangeserve: {}\n", Escaped(&err.to_string())));
@@ -72,6 +83,29 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: Args) -> Result<(), StartupError> {
-    rangeserve::net::server::run(rangeserve::startup::configure(args)?)
+/// The command line, with the settings of a `--config` file: a file error, or a value the file
+/// gave that clap refuses, is one line naming the file, the line and the key (exit 2).
+fn parse_args() -> Result<Args, ExitCode> {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let (full, loaded) = match file::load(argv.clone()) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            eprintln!("rangeserve: {}", Escaped(&err.to_string()));
+            return Err(ExitCode::from(2));
+        }
+    };
+    match Args::try_parse_from(&full) {
+        Ok(args) => Ok(args),
+        Err(err) => match loaded.as_ref().and_then(|l| file::blame(&err, l, &argv)) {
+            Some(blamed) => {
+                eprintln!("rangeserve: {}", Escaped(&blamed.to_string()));
+                Err(ExitCode::from(2))
+            }
+            None => err.exit(),
+        },
+    }
+}
+
+fn run(args: Args, activated: Vec<std::net::TcpListener>) -> Result<(), StartupError> {
+    rangeserve::net::server::run(rangeserve::startup::configure(args)?, activated)
 }

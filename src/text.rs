@@ -85,6 +85,26 @@ pub fn indent(lines: &str) -> String {
         .join("\n")
 }
 
+/// `text`'s words (any whitespace, line breaks included, separates them) in lines of at most
+/// `width` characters (a longer word gets a line of its own).
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +153,12 @@ mod tests {
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(indent("a\nb"), "  a\n  b");
+    }
+
+    #[test]
+    fn wrap_keeps_words_whole_within_the_width() {
+        assert_eq!(wrap("a bb  ccc\ndd", 6), ["a bb", "ccc dd"]);
+        assert_eq!(wrap("longerthanwidth x", 4), ["longerthanwidth", "x"]);
+        assert!(wrap("", 4).is_empty());
     }
 }

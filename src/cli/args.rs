@@ -50,6 +50,11 @@ pub struct Args {
     #[command(subcommand)]
     pub command: Option<Command>,
 
+    /// Read settings from this TOML file (keys: the long flag names; `rangeserve config-example`
+    /// prints them all). A flag or its environment variable overrides the file.
+    #[arg(long, env = "RANGESERVE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// A file to serve at `/<its file name>` (and at `/` when it is the only one). Repeat for
     /// more files; then `/` lists them.
     #[arg(long, env = "RANGESERVE_FILE", value_name = "PATH")]
@@ -308,6 +313,8 @@ pub enum Command {
     },
     /// Print the man page (roff), e.g. `rangeserve man | man -l -`.
     Man,
+    /// Print a configuration file with every setting, its help and its default, commented out.
+    ConfigExample,
     /// Print expiring links for a server started with --signed-links, one URL per line: for a
     /// file (its `.sha256` sidecar rides on the same link), or with --dir for a directory (its
     /// listing and everything below it).

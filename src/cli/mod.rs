@@ -1,9 +1,11 @@
-//! The command line: [`args`] (clap's definitions, values only), [`config`] (the checked
-//! [`Config`] the server runs with, made by `startup::configure`), [`link`] (`rangeserve link`),
-//! and [`print`] for the subcommands that print instead of serving (completions, man, link).
+//! The command line: [`args`] (clap's definitions, values only), [`file`] (`--config FILE`:
+//! settings that become arguments), [`config`] (the checked [`Config`] the server runs with,
+//! made by `startup::configure`), [`link`] (`rangeserve link`), and [`print`] for the
+//! subcommands that print instead of serving (completions, man, config-example, link).
 
 pub mod args;
 pub mod config;
+pub mod file;
 pub mod link;
 
 pub use args::{Args, Command, LinkArgs, LogFormat};
@@ -19,6 +21,7 @@ pub fn print(command: &Command, out: &mut dyn std::io::Write) -> std::io::Result
             Ok(())
         }
         Command::Man => clap_mangen::Man::new(cli).render(out),
+        Command::ConfigExample => out.write_all(file::example(&cli).as_bytes()),
         Command::Link(args) => {
             for url in link::link_urls(args, std::time::SystemTime::now())
                 .map_err(|err| std::io::Error::other(err.to_string()))?

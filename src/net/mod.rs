@@ -7,8 +7,11 @@
 //! the per-CPU runtimes; [`timed_io`] enforces the idle and send-stall timeouts on the socket and
 //! [`streams`] on each HTTP/2 stream; [`tls`] parses the certificate and holds the swappable
 //! key, [`tls_server`] loads it at start-up and reloads it, and [`self_signed`] makes one for
-//! `--tls-self-signed`; [`coalesce`] gathers HTTP/2's per-frame writes into large ones.
+//! `--tls-self-signed`; [`coalesce`] gathers HTTP/2's per-frame writes into large ones;
+//! [`activation`] takes the sockets a service manager passes and tells it when serving starts
+//! and stops.
 
+pub mod activation;
 pub mod client_limit;
 pub mod coalesce;
 pub mod connection;

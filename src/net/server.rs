@@ -17,7 +17,7 @@ use crate::error::StartupError;
 use crate::handler::Shared;
 use crate::net::tls_server::Tls;
 use crate::net::workers::Workers;
-use crate::net::{client_limit, connection, signals, socket};
+use crate::net::{activation, client_limit, connection, signals, socket};
 use crate::ops::banner::{self, BannerFacts, ClientLines, Served};
 use crate::ops::{addresses, metrics_listener};
 use crate::tree::root::Root;
@@ -37,18 +37,24 @@ const LARGEST_FILE_SCAN: usize = 10_000;
 
 /// Starts the workers, binds, prints the banner and serves until a shutdown signal; then drains
 /// and returns. Runs its own runtimes (the acceptor's on this thread, one per worker).
-pub fn run(config: Config) -> Result<(), StartupError> {
+/// `activated`: listening sockets a service manager passed (socket activation); none: bind
+/// `--bind`:`--port`.
+pub fn run(config: Config, activated: Vec<std::net::TcpListener>) -> Result<(), StartupError> {
     let workers = Workers::start(config.workers).map_err(StartupError::Runtime)?;
     let acceptor = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(StartupError::Runtime)?;
-    let served = acceptor.block_on(accept_loop(config, &workers));
+    let served = acceptor.block_on(accept_loop(config, activated, &workers));
     workers.stop();
     served
 }
 
-async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupError> {
+async fn accept_loop(
+    config: Config,
+    activated: Vec<std::net::TcpListener>,
+    workers: &Workers,
+) -> Result<(), StartupError> {
     let bind_error = |source| StartupError::Bind {
         addr: config.addr,
         source,
@@ -64,8 +70,8 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
         Some(source) => Some(Tls::start(source, &config)?),
         None => None,
     };
-    let listener = TcpListener::bind(config.addr).await.map_err(bind_error)?;
-    let local = listener.local_addr().map_err(bind_error)?;
+    let listeners = listen(&config, activated).await?;
+    let local = listeners[0].local_addr().map_err(bind_error)?;
     let metrics = match config.metrics {
         Some(addr) => {
             let error = |source| StartupError::Bind { addr, source };
@@ -99,6 +105,7 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
     let permits = Arc::new(Semaphore::new(config.max_connections));
     let busy = Arc::new(Semaphore::new(client_limit::BUSY_CONNECTIONS));
     let log_shutdown = |signal: &str| {
+        activation::stopping();
         tracing::info!(
             "{signal}: no longer accepting; waiting up to {:?} for {} connection(s)",
             config.shutdown_timeout,
@@ -106,7 +113,9 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
         );
     };
 
+    activation::ready();
     let mut backoff = AcceptBackoff::default();
+    let mut next_listener = 0;
     tokio::spawn(close_unlinked(Arc::clone(&shared)));
     let shutdown = signals::shutdown();
     tokio::pin!(shutdown);
@@ -129,7 +138,7 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
             );
         }
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = accept_any(&listeners, &mut next_listener) => match accepted {
                 Ok(accepted) => {
                     backoff.succeeded();
                     accepted
@@ -179,12 +188,67 @@ async fn accept_loop(config: Config, workers: &Workers) -> Result<(), StartupErr
             Err(err) => tracing::warn!("cannot hand over the connection from {peer}: {err}"),
         }
     }
-    drop(listener);
+    drop(listeners);
     match tokio::time::timeout(config.shutdown_timeout, graceful.shutdown()).await {
         Ok(()) => tracing::info!("all connections finished; exiting"),
         Err(_) => tracing::warn!("shutdown timeout reached; exiting with connections still open"),
     }
     Ok(())
+}
+
+/// The listening sockets: those a service manager passed (socket activation), else one bound
+/// to `--bind`:`--port`.
+async fn listen(
+    config: &Config,
+    activated: Vec<std::net::TcpListener>,
+) -> Result<Vec<TcpListener>, StartupError> {
+    if activated.is_empty() {
+        let bind_error = |source| StartupError::Bind {
+            addr: config.addr,
+            source,
+        };
+        return Ok(vec![
+            TcpListener::bind(config.addr).await.map_err(bind_error)?,
+        ]);
+    }
+    let mut listeners = Vec::with_capacity(activated.len());
+    for listener in activated {
+        let addr = listener.local_addr().unwrap_or(config.addr);
+        let error = |source| StartupError::Bind { addr, source };
+        listener.set_nonblocking(true).map_err(error)?;
+        listeners.push(TcpListener::from_std(listener).map_err(error)?);
+    }
+    let addrs: Vec<String> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .map(|a| a.to_string())
+        .collect();
+    tracing::info!(
+        "socket activation: serving on the {} passed socket(s) ({}); --bind and --port are not used",
+        listeners.len(),
+        addrs.join(", ")
+    );
+    Ok(listeners)
+}
+
+/// The next connection on any of `listeners`, trying them in turn from `next` (so a busy one
+/// does not starve the others).
+async fn accept_any(
+    listeners: &[TcpListener],
+    next: &mut usize,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    std::future::poll_fn(|cx| {
+        let n = listeners.len();
+        for i in 0..n {
+            let at = (*next + i) % n;
+            if let std::task::Poll::Ready(accepted) = listeners[at].poll_accept(cx) {
+                *next = (at + 1) % n;
+                return std::task::Poll::Ready(accepted);
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 /// The banner's URLs and client lines: this machine's addresses, the mount point, and for a
