@@ -551,3 +551,89 @@ fn aria2c_and_libtorrent_complete_folder_torrents_under_a_secret_path_and_a_sign
         );
     }
 }
+
+#[test]
+fn links_never_reach_more_than_they_name_and_names_clients_rewrite_are_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let top = dir.path().join("top");
+    for sub in ["sub/private", ".web-seed/top", "odd"] {
+        fs::create_dir_all(top.join(sub)).unwrap();
+    }
+    let (_, shared_file) = random_file(&top, "sub/sub", 3000, 21);
+    random_file(&top, "sub/private/plans.txt", 100, 22);
+    random_file(&top, "odd/plain.bin", 200_000, 23);
+    // Two: libtorrent takes a torrent of one file for a single-file one (it asks the web seed
+    // for `<seed><name>`), whatever its form.
+    random_file(&top, "odd/second.bin", 1000, 24);
+    use std::os::unix::ffi::OsStrExt as _;
+    for odd in [
+        &b"bad\xff.txt"[..],
+        b"nl\nx",
+        "bidi\u{202e}x".as_bytes(),
+        b"back\\slash",
+    ] {
+        fs::write(
+            top.join("odd").join(std::ffi::OsStr::from_bytes(odd)),
+            b"odd",
+        )
+        .unwrap();
+    }
+    let key = dir.path().join("link.key");
+    fs::write(&key, "a key for this test, thirty-two bytes or more\n").unwrap();
+    fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let server = Server::start_dir(
+        &top,
+        &[
+            "--signed-links",
+            "--hidden",
+            "--link-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let base = format!("http://{}", server.addr);
+    let link = |path: &str| {
+        let urls = common::link(&[
+            "--link-key",
+            key.to_str().unwrap(),
+            "--dir",
+            top.to_str().unwrap(),
+            "--base-url",
+            &base,
+            top.join(path).to_str().unwrap(),
+        ]);
+        urls[0][base.len()..].to_string()
+    };
+    // A link to the file `sub/sub` opens that file's torrent, not the folder's.
+    let file_link = link("sub/sub");
+    let torrent = dir.path().join("sub.torrent");
+    fs::write(&torrent, ready(&server, &format!("{file_link}.torrent"))).unwrap();
+    let seen = read_torrent(&torrent, &top.join("sub/sub"));
+    assert!(seen.contains("name sub length 3000"), "{seen}");
+    assert_eq!(shared_file.len(), 3000);
+    // A link to a real `.web-seed` folder is checked against the path the alias serves.
+    let hidden_link = link(".web-seed");
+    let reply = server.get(&format!("{hidden_link}top/sub/private/plans.txt"), &[]);
+    assert_eq!(reply.status, 403, "{hidden_link}");
+
+    // Names a client would rewrite are left out; libtorrent completes the rest from the web seed.
+    let root_link = link("odd");
+    let odd = dir.path().join("odd.torrent");
+    fs::write(&odd, ready(&server, &format!("{root_link}odd.torrent"))).unwrap();
+    let seen = read_torrent(&odd, &top.join("odd"));
+    let listed: Vec<&str> = seen.lines().filter(|l| l.starts_with("file ")).collect();
+    assert_eq!(
+        listed,
+        ["file plain.bin 200000", "file second.bin 1000"],
+        "{seen}"
+    );
+    let lt = tempfile::tempdir().unwrap();
+    run(Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(LIBTORRENT)
+        .arg(&odd)
+        .arg(lt.path()));
+    assert_eq!(
+        sha256_file(&lt.path().join("odd/plain.bin")),
+        sha256_file(&top.join("odd/plain.bin"))
+    );
+}

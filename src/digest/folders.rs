@@ -173,6 +173,19 @@ impl Digests {
                         .unwrap_or_else(|poisoned| poisoned.into_inner());
                 }
             };
+            // Made meanwhile (a request between this job's queueing and another's end)?
+            if self.folders().cached(&job.key).is_some() {
+                continue;
+            }
+            let count = job.total.div_ceil(job.piece_length.max(1));
+            if let Some(pieces) = self
+                .store
+                .as_ref()
+                .and_then(|s| s.folder_pieces(&job.key, count))
+            {
+                self.folders().keep(job.key, Arc::new(pieces));
+                continue;
+            }
             let current = Current {
                 key: job.key,
                 total: job.total,

@@ -57,8 +57,8 @@ pub const PIECES_DIR: &str = "pieces-v1";
 
 /// Folders' torrent pieces inside the state directory, one file per folder content.
 pub const FOLDERS_DIR: &str = "folder-pieces-v1";
-/// Folder piece files kept, at most: at start-up the oldest beyond this are removed (each
-/// change to a folder's files makes a new one).
+/// Folder piece files kept, at most: the oldest beyond this are removed at start-up and after
+/// each one added (each change to a folder's files makes a new one).
 pub const FOLDER_FILES_KEPT: usize = 1024;
 
 /// An open digest store.
@@ -255,7 +255,9 @@ impl Store {
 
     /// Keeps a folder's SHA-1 pieces under its content key (`digest::folders::key`).
     pub fn add_folder_pieces(&self, key: &[u8; 32], pieces: &[[u8; 20]]) -> io::Result<()> {
-        write_renamed(&self.folders, key, &super::pieces::encode_sha1(pieces))
+        write_renamed(&self.folders, key, &super::pieces::encode_sha1(pieces))?;
+        remove_oldest(&self.folders, FOLDER_FILES_KEPT);
+        Ok(())
     }
 
     /// A folder's kept SHA-1 pieces, if there are `count` and they are whole (blocking).

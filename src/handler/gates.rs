@@ -152,31 +152,38 @@ async fn allowed(
 /// (expired at `now` → 410, anything else → 403); else at `/`. Returns the prefix, the rest,
 /// and the folder (relative to the root) that a folder link's symlinks must stay inside
 /// (empty: the whole root).
-pub fn mount<'a>(
-    path: &'a str,
-    config: &Config,
-    now: SystemTime,
-) -> Result<(String, &'a str, Vec<u8>), Stop> {
+pub fn mount<'a>(path: &'a str, config: &Config, now: SystemTime) -> Result<Mount<'a>, Stop> {
     let miss = || Stop::Refuse(Refusal::NotFound);
+    let plain = |prefix: String, rest: &'a str| Mount {
+        prefix,
+        rest,
+        within: Vec::new(),
+        link: None,
+    };
     if let Some(secret) = &config.secret {
         let rest = crate::share::secret::strip_secret(path, secret).ok_or_else(miss)?;
         return match rest {
             "" => Err(Stop::Redirect(format!("/{secret}/"))),
-            rest if rest.starts_with('/') => Ok((format!("/{secret}"), rest, Vec::new())),
+            rest if rest.starts_with('/') => Ok(plain(format!("/{secret}"), rest)),
             _ => Err(miss()),
         };
     }
     let Some(key) = &config.link_key else {
-        return Ok((String::new(), path, Vec::new()));
+        return Ok(plain(String::new(), path));
     };
     let after = path.strip_prefix('/').unwrap_or(path);
     let (token, rest) = match after.find('/') {
         Some(at) => (&after[..at], &after[at..]),
         None => (after, ""),
     };
+    // The link covers what the path names: the root's web seed address is unaliased first, so
+    // `/.web-seed/<root>/…` is checked as the path it serves.
     let segments = match rest {
         "" => Vec::new(),
-        rest => route::parse(rest).map_err(|_| miss())?.segments,
+        rest => {
+            let parsed = route::parse(rest).map_err(|_| miss())?;
+            route::unalias(parsed, config.root.name()).segments
+        }
     };
     let now = now
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -188,11 +195,39 @@ pub fn mount<'a>(
             let within = link::folder_segments(token)
                 .map(|n| segments[..n.min(segments.len())].join(&b'/'))
                 .unwrap_or_default();
-            Ok((format!("/{token}"), rest, within))
+            Ok(Mount {
+                prefix: format!("/{token}"),
+                rest,
+                within,
+                link: Some(LinkUse {
+                    id: link::id(token),
+                    limit: link::download_limit(token),
+                }),
+            })
         }
         Check::Expired => Err(Stop::Refuse(Refusal::LinkExpired)),
         Check::Refused => Err(Stop::Refuse(Refusal::LinkRefused)),
     }
+}
+
+/// Where a request's path is mounted.
+#[derive(Debug)]
+pub struct Mount<'a> {
+    /// What comes before the tree's paths: empty, `/<secret>` or `/<link token>`.
+    pub prefix: String,
+    /// The path below it.
+    pub rest: &'a str,
+    /// The folder symlinks must stay in (a signed folder link's; empty: the root).
+    pub within: Vec<u8>,
+    /// The signed link it came through.
+    pub link: Option<LinkUse>,
+}
+
+/// A signed link a request came through: its id and its download limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkUse {
+    pub id: String,
+    pub limit: Option<u64>,
 }
 
 /// A request path as the logs show it: a `--secret-path` token or a signed link's token

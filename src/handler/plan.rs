@@ -132,7 +132,12 @@ pub async fn plan(
     if let Err(refusal) = gates::admit(req, shared, peer, started).await {
         return Plan::Refuse(refusal);
     }
-    let (mount, raw, within) = match gates::mount(req.uri().path(), &shared.config, now) {
+    let gates::Mount {
+        prefix: mount,
+        rest: raw,
+        within,
+        link: _,
+    } = match gates::mount(req.uri().path(), &shared.config, now) {
         Ok(mounted) => mounted,
         Err(stop) => return stop.into(),
     };

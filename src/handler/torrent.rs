@@ -110,8 +110,14 @@ fn made_infohash(
     let crate::tree::route::Found::Dir(dir) = root.lookup_within(rel, within, true) else {
         return None;
     };
-    let below = archives::files_below_at_most(root, &dir, b"", *budget);
-    let mut below = below.ok()?;
+    if *budget == 0 {
+        return None;
+    }
+    let Ok(mut below) = archives::files_below_at_most(root, &dir, b"", *budget) else {
+        // Past the budget (or unreadable): no more walks for this listing.
+        *budget = 0;
+        return None;
+    };
     *budget = budget.saturating_sub(below.len().max(1));
     below.sort_unstable_by(|a, b| a.1.cmp(&b.1));
     (files_key(&below) == files).then_some(infohash)
@@ -236,8 +242,9 @@ fn folder_torrent(
     };
     let name = folder_name(shared, folder);
     let root = &shared.config.root;
+    // The walk stops past twice the files a torrent may list (folders count too).
     let below = root
-        .retrying(|| archives::files_below(root, dir, name))
+        .retrying(|| archives::files_below_at_most(root, dir, name, 2 * MAX_FOLDER_FILES))
         .map_err(|err| {
             tracing::warn!("cannot list the files for a torrent: {err}");
             Stop::Refuse(Refusal::OpenFailed(crate::error::status_for(&err)))
@@ -251,10 +258,6 @@ fn folder_torrent(
             hyper::StatusCode::INTERNAL_SERVER_ERROR,
         )));
     }
-    // A torrent of no file is one no client takes.
-    if below.is_empty() {
-        return Err(Stop::Refuse(Refusal::NotFound));
-    }
     // Ordered by path, bytewise (`a.txt` before `a/x`), as mktorrent orders them: the same
     // folder gives the same infohash there.
     let mut below = below;
@@ -264,6 +267,19 @@ fn folder_torrent(
         b"" => 0,
         rel => rel.len() + 1,
     };
+    // Names some client would rewrite (and then ask the web seed for in vain) are left out.
+    let below: Vec<_> = below
+        .into_iter()
+        .filter(|(_, rel, _)| {
+            rel[prefix_len.min(rel.len())..]
+                .split(|&b| b == b'/')
+                .all(metainfo::portable)
+        })
+        .collect();
+    // A torrent of no byte is one no client takes (libtorrent: "invalid length").
+    if below.iter().all(|(_, _, stamp)| stamp.size == 0) {
+        return Err(Stop::Refuse(Refusal::NotFound));
+    }
     let (mut files, mut listed) = (Vec::with_capacity(below.len()), Vec::new());
     let (mut pending, mut rate) = (0u64, 0.0f64);
     for (_, rel, stamp) in below {

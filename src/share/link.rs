@@ -35,14 +35,22 @@ pub enum Check {
     Refused,
 }
 
-fn message(kind: Kind, n: usize, expiry: &str, scope: &[Vec<u8>]) -> Vec<u8> {
-    let mut m = format!(
-        "rangeserve-link-v1\n{}\n{n}\n{expiry}\n",
-        match kind {
-            Kind::File => 'f',
-            Kind::Dir => 'd',
-        }
-    )
+fn message(
+    kind: Kind,
+    n: usize,
+    expiry: &str,
+    downloads: Option<&str>,
+    scope: &[Vec<u8>],
+) -> Vec<u8> {
+    let k = match kind {
+        Kind::File => 'f',
+        Kind::Dir => 'd',
+    };
+    // A link with a download limit signs it (v2): taking the field out changes the message.
+    let mut m = match downloads {
+        None => format!("rangeserve-link-v1\n{k}\n{n}\n{expiry}\n"),
+        Some(limit) => format!("rangeserve-link-v2\n{k}\n{n}\n{expiry}\n{limit}\n"),
+    }
     .into_bytes();
     for segment in scope {
         // Length-prefixed, so no two lists of segments give the same bytes.
@@ -66,13 +74,51 @@ fn matches(key: &[u8], message: &[u8], given: &[u8]) -> bool {
 
 /// The token for `scope` (decoded path segments) until `expiry` (Unix seconds).
 pub fn sign(key: &[u8], kind: Kind, scope: &[Vec<u8>], expiry: u64) -> String {
+    sign_limited(key, kind, scope, expiry, None)
+}
+
+/// [`sign`], allowing at most `downloads` completed downloads through the link when given
+/// (`<kind><n>.<expiry>.n<downloads>.<signature>`).
+pub fn sign_limited(
+    key: &[u8],
+    kind: Kind,
+    scope: &[Vec<u8>],
+    expiry: u64,
+    downloads: Option<u64>,
+) -> String {
     let expiry = expiry.to_string();
-    let signature = mac(key, &message(kind, scope.len(), &expiry, scope)).unwrap_or_default();
+    let limit = downloads.map(|n| n.to_string());
+    let m = message(kind, scope.len(), &expiry, limit.as_deref(), scope);
+    let signature = mac(key, &m).unwrap_or_default();
     let k = match kind {
         Kind::File => 'f',
         Kind::Dir => 'd',
     };
-    format!("{k}{}.{expiry}.{}", scope.len(), B64.encode(signature))
+    match limit {
+        None => format!("{k}{}.{expiry}.{}", scope.len(), B64.encode(signature)),
+        Some(limit) => format!(
+            "{k}{}.{expiry}.n{limit}.{}",
+            scope.len(),
+            B64.encode(signature)
+        ),
+    }
+}
+
+/// The download limit a token carries (trust it only once [`verify`] said `Valid`).
+pub fn download_limit(token: &str) -> Option<u64> {
+    let parts: Vec<&str> = token.split('.').collect();
+    match parts.as_slice() {
+        [_, _, limit, _] => limit.strip_prefix('n')?.parse().ok(),
+        _ => None,
+    }
+}
+
+/// A link's id for logs, hooks and `rangeserve links`: it names the link without giving it (a
+/// digest of the token, from which neither the token nor its signature can be had).
+pub fn id(token: &str) -> String {
+    use sha2::Digest as _;
+    let digest = Sha256::digest(format!("rangeserve-link-id\n{token}"));
+    crate::http::format::hex(&digest[..8])
 }
 
 /// For a folder link's token (`d<n>.…`), the number of segments its folder has: everything
@@ -85,10 +131,23 @@ pub fn folder_segments(token: &str) -> Option<usize> {
 /// Checks a token (the first segment, as text) against the segments after it, at `now`.
 /// Returns the check, and whether what is asked is the file's sidecar (served as such).
 pub fn verify(key: &[u8], token: &str, rest: &[Vec<u8>], now: u64) -> Check {
-    let mut parts = token.splitn(3, '.');
-    let (Some(head), Some(expiry), Some(signature)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return Check::Refused;
+    let parts: Vec<&str> = token.split('.').collect();
+    let (head, expiry, limit, signature) = match parts.as_slice() {
+        [head, expiry, signature] => (*head, *expiry, None, *signature),
+        [head, expiry, limit, signature] => {
+            // `n` and a number without sign or leading zero, as `sign_limited` writes it.
+            match limit.strip_prefix('n') {
+                Some(n)
+                    if !n.is_empty()
+                        && n.bytes().all(|b| b.is_ascii_digit())
+                        && !(n.len() > 1 && n.starts_with('0')) =>
+                {
+                    (*head, *expiry, Some(n), *signature)
+                }
+                _ => return Check::Refused,
+            }
+        }
+        _ => return Check::Refused,
     };
     let kind = match head.as_bytes().first() {
         Some(b'f') => Kind::File,
@@ -119,18 +178,18 @@ pub fn verify(key: &[u8], token: &str, rest: &[Vec<u8>], now: u64) -> Check {
                     .find_map(|suffix| last.strip_suffix(*suffix))
             })
             .map(<[u8]>::to_vec);
-        if !matches(key, &message(kind, n, expiry, &scope), &given) {
+        if !matches(key, &message(kind, n, expiry, limit, &scope), &given) {
             let Some(base) = sidecar_of else {
                 return Check::Refused;
             };
             if let Some(last) = scope.last_mut() {
                 *last = base;
             }
-            if !matches(key, &message(kind, n, expiry, &scope), &given) {
+            if !matches(key, &message(kind, n, expiry, limit, &scope), &given) {
                 return Check::Refused;
             }
         }
-    } else if !matches(key, &message(kind, n, expiry, &scope), &given) {
+    } else if !matches(key, &message(kind, n, expiry, limit, &scope), &given) {
         return Check::Refused;
     }
     match expiry.parse::<u64>() {
@@ -220,6 +279,28 @@ mod tests {
             verify(KEY, &root, &segs("anything/at/all"), 5),
             Check::Valid
         );
+    }
+
+    #[test]
+    fn a_download_limit_is_signed_and_cannot_be_taken_out_or_changed() {
+        let scope = segs("a/film.mkv");
+        let token = sign_limited(KEY, Kind::File, &scope, 1000, Some(3));
+        assert!(token.starts_with("f2.1000.n3."), "{token}");
+        assert_eq!(verify(KEY, &token, &scope, 5), Check::Valid);
+        assert_eq!(download_limit(&token), Some(3));
+        assert_eq!(download_limit(&sign(KEY, Kind::File, &scope, 1000)), None);
+        let parts: Vec<&str> = token.split('.').collect();
+        for forged in [
+            format!("{}.{}.{}", parts[0], parts[1], parts[3]),
+            format!("{}.{}.n4.{}", parts[0], parts[1], parts[3]),
+            format!("{}.{}.n03.{}", parts[0], parts[1], parts[3]),
+            format!("{}.{}.x3.{}", parts[0], parts[1], parts[3]),
+        ] {
+            assert_eq!(verify(KEY, &forged, &scope, 5), Check::Refused, "{forged}");
+        }
+        assert_eq!(id(&token).len(), 16);
+        assert_ne!(id(&token), id(&sign(KEY, Kind::File, &scope, 1000)));
+        assert!(!token.contains(&id(&token)));
     }
 
     #[test]

@@ -11,6 +11,24 @@
 use super::bencode::Value;
 use sha1::{Digest as _, Sha1};
 
+/// Whether a path segment is one every client fetches as it is: UTF-8, no control character,
+/// no backslash, no bidirectional or other invisible format character. libtorrent rewrites
+/// others (and then asks the web seed for a name that does not exist, and stalls); aria2c
+/// refuses a whole torrent over one newline. A folder torrent leaves such files out.
+pub fn portable(segment: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(segment) else {
+        return false;
+    };
+    !text.is_empty()
+        && text.chars().all(|c| {
+            !c.is_control()
+                && c != '\\'
+                && !matches!(c,
+                    '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+                    | '\u{2060}'..='\u{206f}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}')
+        })
+}
+
 /// A file of a folder torrent: its path below the folder (segments) and its length.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TorrentFile {
@@ -146,6 +164,24 @@ mod tests {
         let info = folder_info(b"share", &files, 16384, &[[1u8; 20]]).encode();
         let text = String::from_utf8_lossy(&info);
         assert!(text.starts_with("d5:filesld6:lengthi3e4:pathl5:b.txteed6:lengthi9e4:pathl3:sub5:a.bineee4:name5:share"), "{text}");
+    }
+
+    #[test]
+    fn names_clients_would_rewrite_are_not_portable() {
+        for good in [&b"ep 1.mkv"[..], "été #1 & 100%.txt".as_bytes(), b"a:b"] {
+            assert!(portable(good), "{good:?}");
+        }
+        for bad in [
+            &b"bad\xff.txt"[..],
+            b"back\\slash",
+            b"nl\nx",
+            "bidi\u{202e}x".as_bytes(),
+            "zw\u{200b}j".as_bytes(),
+            "c1\u{85}".as_bytes(),
+            b"",
+        ] {
+            assert!(!portable(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -208,17 +208,32 @@ pub fn target<F, D>(
     if !rules.hidden && path.is_hidden() {
         // The root's own name may begin with a dot: its archives are still not hidden entries
         // (and no hidden file of that name is ever looked up).
-        let root_archive = match path.segments.as_slice() {
-            [only] if !path.trailing_slash => Format::of_name(only)
-                .filter(|(format, stem)| {
-                    *stem == rules.root_name && (*format == Format::Tar || rules.checksums)
-                })
-                .map(|(format, _)| format),
+        let [only] = path.segments.as_slice() else {
+            return Target::NotFound;
+        };
+        if path.trailing_slash || rules.root_name.is_empty() {
+            return Target::NotFound;
+        }
+        let root_archive = Format::of_name(only)
+            .filter(|(format, stem)| {
+                *stem == rules.root_name && (*format == Format::Tar || rules.checksums)
+            })
+            .map(|(format, _)| format);
+        let named =
+            |suffix: &[u8]| rules.checksums && only.strip_suffix(suffix) == Some(rules.root_name);
+        let root_document = match (named(METALINK_SUFFIX), named(TORRENT_SUFFIX)) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
             _ => None,
         };
-        return match root_archive.map(|format| (format, lookup(b""))) {
-            Some((format, Found::Dir(dir))) => Target::Archive(dir, format),
-            Some((_, Found::WouldBlock)) => Target::WouldBlock,
+        if root_archive.is_none() && root_document.is_none() {
+            return Target::NotFound;
+        }
+        return match (lookup(b""), root_archive, root_document) {
+            (Found::Dir(dir), Some(format), _) => Target::Archive(dir, format),
+            (Found::Dir(dir), None, Some(true)) => Target::FolderMetalink(dir),
+            (Found::Dir(dir), None, Some(false)) => Target::FolderTorrent(dir),
+            (Found::WouldBlock, ..) => Target::WouldBlock,
             _ => Target::NotFound,
         };
     }
@@ -259,16 +274,11 @@ pub fn target<F, D>(
                     1 => rules.root_name,
                     n => &path.segments[n - 2],
                 };
-                let (folder, file) = (
-                    stem == parent_name,
-                    &relative[..relative.len() - METALINK_SUFFIX.len()],
-                );
-                return match (folder, lookup(if folder { parent } else { file })) {
-                    (true, Found::Dir(dir)) => Target::FolderMetalink(dir),
-                    (false, Found::File(found)) => Target::Metalink(found),
-                    (_, Found::WouldBlock) => Target::WouldBlock,
-                    (_, Found::Failed(err)) => Target::Failed(err),
-                    _ => Target::NotFound,
+                let file = &relative[..relative.len() - METALINK_SUFFIX.len()];
+                return match described(stem == parent_name, file, parent, &mut lookup) {
+                    Described::File(found) => Target::Metalink(found),
+                    Described::Dir(dir) => Target::FolderMetalink(dir),
+                    Described::Other(target) => target,
                 };
             }
             if let Some(stem) = last.strip_suffix(TORRENT_SUFFIX).filter(|s| !s.is_empty()) {
@@ -276,14 +286,11 @@ pub fn target<F, D>(
                     1 => rules.root_name,
                     n => &path.segments[n - 2],
                 };
-                let folder = stem == parent_name;
                 let file = &relative[..relative.len() - TORRENT_SUFFIX.len()];
-                return match (folder, lookup(if folder { parent } else { file })) {
-                    (true, Found::Dir(dir)) => Target::FolderTorrent(dir),
-                    (false, Found::File(found)) => Target::Torrent(found),
-                    (_, Found::WouldBlock) => Target::WouldBlock,
-                    (_, Found::Failed(err)) => Target::Failed(err),
-                    _ => Target::NotFound,
+                return match described(stem == parent_name, file, parent, &mut lookup) {
+                    Described::File(found) => Target::Torrent(found),
+                    Described::Dir(dir) => Target::FolderTorrent(dir),
+                    Described::Other(target) => target,
                 };
             }
             if last.as_slice() == MANIFEST_NAME {
@@ -321,6 +328,37 @@ pub fn unalias(mut path: RequestPath, root_name: &[u8]) -> RequestPath {
         path.segments.drain(..2);
     }
     path
+}
+
+/// What a describing document's name (`<stem>.meta4`, `<stem>.torrent`) is of.
+enum Described<F, D> {
+    File(F),
+    Dir(D),
+    Other(Target<F, D>),
+}
+
+/// The file `<stem>` if there is one — a file named like its folder keeps its own documents
+/// (and a link to that file never reaches the folder's) — else, when `folder` (the stem is the
+/// parent's name), the parent folder.
+fn described<F, D>(
+    folder: bool,
+    file: &[u8],
+    parent: &[u8],
+    lookup: &mut impl FnMut(&[u8]) -> Found<F, D>,
+) -> Described<F, D> {
+    match lookup(file) {
+        Found::File(found) => return Described::File(found),
+        Found::WouldBlock => return Described::Other(Target::WouldBlock),
+        Found::Failed(err) => return Described::Other(Target::Failed(err)),
+        _ if !folder => return Described::Other(Target::NotFound),
+        _ => {}
+    }
+    match lookup(parent) {
+        Found::Dir(dir) => Described::Dir(dir),
+        Found::WouldBlock => Described::Other(Target::WouldBlock),
+        Found::Failed(err) => Described::Other(Target::Failed(err)),
+        _ => Described::Other(Target::NotFound),
+    }
 }
 
 /// The redirect for a directory named without its slash: the same path and query, plus `/`.
@@ -461,6 +499,8 @@ mod tests {
             (b"real/SHA256SUMS", Kind::F),
             (b".hidden", Kind::F),
             (b"sub/sub.zip", Kind::F),
+            (b"same", Kind::D),
+            (b"same/same", Kind::F),
         ]);
         let Ok(parsed) = parse(path).map(|p| unalias(p, rules.root_name)) else {
             return "bad".into();
@@ -540,6 +580,9 @@ mod tests {
             ("/.torrent", None, "404"),
             ("/nothing.torrent", None, "404"),
             ("/sub/sub.torrent", None, "folder torrent sub"),
+            // A file named like its folder keeps its own documents.
+            ("/same/same.torrent", None, "torrent same/same"),
+            ("/same/same.meta4", None, "metalink same/same"),
             ("/top.torrent", None, "folder torrent "),
             ("/sub.torrent", None, "404"),
             ("/sub/top.torrent", None, "404"),
@@ -571,6 +614,9 @@ mod tests {
         assert_eq!(resolve("/.top.tar", None, dot_root), "archive  Tar");
         assert_eq!(resolve("/.hidden", None, dot_root), "404");
         assert_eq!(resolve("/.top.tar/", None, dot_root), "404");
+        assert_eq!(resolve("/.top.torrent", None, dot_root), "folder torrent ");
+        assert_eq!(resolve("/.top.meta4", None, dot_root), "folder metalink ");
+        assert_eq!(resolve("/.other.torrent", None, dot_root), "404");
         assert_eq!(
             resolve("/.hidden.sha256", None, hidden),
             "sidecar .hidden .hidden"
