@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use hyper::header::HeaderValue;
@@ -60,6 +61,8 @@ pub struct ObservedBody {
     promised: u64,
     sent: u64,
     failure: Option<String>,
+    /// What of which version this body sends, for the downloads count.
+    counting: Option<(crate::downloads::Counting, Arc<crate::downloads::Downloads>)>,
 }
 
 impl ObservedBody {
@@ -78,6 +81,7 @@ impl ObservedBody {
             promised,
             sent: 0,
             failure: None,
+            counting: None,
         }
     }
 }
@@ -91,6 +95,16 @@ impl ObservedBody {
 
     pub fn promised(&self) -> u64 {
         self.promised
+    }
+
+    /// Counts what this body sends toward the client's copy of the version (see `downloads`).
+    pub fn counted(
+        mut self,
+        counting: crate::downloads::Counting,
+        downloads: Arc<crate::downloads::Downloads>,
+    ) -> ObservedBody {
+        self.counting = Some((counting, downloads));
+        self
     }
 
     /// Sends this body no faster than the throttle allows.
@@ -160,6 +174,19 @@ impl http_body::Body for ObservedBody {
 impl Drop for ObservedBody {
     fn drop(&mut self) {
         crate::ops::metrics::transfer_ended(self.status, self.sent, self.resume);
+        // Before the transfer's handle goes (its `done:` line says whether the copy is whole).
+        let complete = self.counting.take().map(|(counting, downloads)| {
+            let empty = counting.len == 0;
+            if self.sent == 0 && !(empty && self.failure.is_none()) {
+                return false;
+            }
+            let (whole, _) =
+                downloads.record(counting.sent(self.sent), std::time::SystemTime::now());
+            if whole && let Some(transfer) = &self.transfer {
+                transfer.complete();
+            }
+            whole
+        });
         let Some(e) = &self.entry else { return };
         let range = e
             .range
@@ -190,6 +217,7 @@ impl Drop for ObservedBody {
                 user_agent = user_agent.as_deref(),
                 http_version = ?e.version,
                 resume_from = e.resume_from,
+                complete,
                 "access"
             );
             return;
@@ -199,9 +227,13 @@ impl Drop for ObservedBody {
             None if self.sent < self.promised => "aborted".to_string(),
             None => "ok".to_string(),
         };
+        let complete = match complete {
+            Some(whole) => format!(" complete={whole}"),
+            None => String::new(),
+        };
         tracing::info!(
             target: TARGET,
-            "{} \"{} {}\" range={} {} sent={}/{} {:.1}ms {}",
+            "{} \"{} {}\" range={} {} sent={}/{} {:.1}ms {}{}",
             e.peer,
             e.method,
             e.path,
@@ -211,6 +243,7 @@ impl Drop for ObservedBody {
             self.promised,
             e.started.elapsed().as_secs_f64() * 1000.0,
             outcome,
+            complete,
         );
     }
 }

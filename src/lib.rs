@@ -32,6 +32,7 @@ pub mod archive;
 pub mod body;
 pub mod cli;
 pub mod digest;
+pub mod downloads;
 pub mod error;
 pub mod fs;
 pub mod handler;

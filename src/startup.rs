@@ -104,6 +104,7 @@ pub fn configure(args: Args) -> Result<Config, StartupError> {
         mirrors: args.mirror.clone(),
         offer_metalink: args.offer_metalink,
         trackers: args.tracker.clone(),
+        on_complete: args.on_complete.clone(),
         workers: args
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),

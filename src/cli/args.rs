@@ -284,6 +284,13 @@ pub struct Args {
     #[arg(long, env = "RANGESERVE_QR")]
     pub qr: bool,
 
+    /// When a download completes (a client holds every byte of a file or archive, however many
+    /// connections and resumes it took), run CMD with `sh -c`, the facts in RANGESERVE_PATH,
+    /// RANGESERVE_CLIENT, RANGESERVE_BYTES, RANGESERVE_SHA256, RANGESERVE_SECONDS and
+    /// RANGESERVE_LINK (never in the command string). At most 4 run at once.
+    #[arg(long, env = "RANGESERVE_ON_COMPLETE", value_name = "CMD")]
+    pub on_complete: Option<String>,
+
     /// Most HTTP/2 streams (requests) in flight on one connection.
     #[arg(long, env = "RANGESERVE_MAX_STREAMS", value_name = "N", default_value_t = DEFAULT_MAX_STREAMS,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -319,6 +326,8 @@ pub enum Command {
     /// file (its `.sha256` sidecar rides on the same link), or with --dir for a directory (its
     /// listing and everything below it).
     Link(LinkArgs),
+    /// List the links `rangeserve link` made, with their completed downloads.
+    Links(LinksArgs),
 }
 
 /// `rangeserve link`.
@@ -349,6 +358,21 @@ pub struct LinkArgs {
     /// `http://<this machine's first address>:8000`).
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
+
+    /// The link allows N completed downloads (a client counts once it holds every byte of the
+    /// file, however many connections and resumes it took); then it answers 410 to every client
+    /// whose copy is not complete. Default: no limit.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub downloads: Option<u64>,
+}
+
+/// `rangeserve links`.
+#[derive(Debug, clap::Args)]
+pub struct LinksArgs {
+    /// The server's state directory (where `rangeserve link` noted the links and the server
+    /// counts their downloads).
+    #[arg(long, env = "RANGESERVE_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// A header value: visible ASCII and spaces only.

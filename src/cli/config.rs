@@ -69,6 +69,8 @@ pub struct Config {
     pub offer_metalink: bool,
     /// `--tracker`s, in order.
     pub trackers: Vec<String>,
+    /// `--on-complete`: the command run when a download completes.
+    pub on_complete: Option<String>,
 }
 
 /// Checks a tracker URL (`--tracker`): `http://`, `https://` or `udp://`, no spaces or controls.

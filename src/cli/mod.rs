@@ -8,7 +8,7 @@ pub mod config;
 pub mod file;
 pub mod link;
 
-pub use args::{Args, Command, LinkArgs, LogFormat};
+pub use args::{Args, Command, LinkArgs, LinksArgs, LogFormat};
 pub use config::{Config, TlsSource};
 
 /// Writes what `command` prints to `out`.
@@ -22,6 +22,11 @@ pub fn print(command: &Command, out: &mut dyn std::io::Write) -> std::io::Result
         }
         Command::Man => clap_mangen::Man::new(cli).render(out),
         Command::ConfigExample => out.write_all(file::example(&cli).as_bytes()),
+        Command::Links(args) => {
+            let text =
+                link::list_links(args).map_err(|err| std::io::Error::other(err.to_string()))?;
+            out.write_all(text.as_bytes())
+        }
         Command::Link(args) => {
             for url in link::link_urls(args, std::time::SystemTime::now())
                 .map_err(|err| std::io::Error::other(err.to_string()))?

@@ -47,8 +47,20 @@ pub async fn handle<G: Send>(
     };
     let single_range = plan.single_range();
     let head = req.method() == Method::HEAD;
+    let counting = match head {
+        true => None,
+        false => plan.counting(&shared, peer),
+    };
     let response = respond::respond(plan, &shared.config, head, now);
-    let observed = observe::observe(&req, response, &shared, peer, started, single_range);
+    let observed = observe::observe(
+        &req,
+        response,
+        &shared,
+        peer,
+        started,
+        single_range,
+        counting,
+    );
     drop(answering);
     Ok(observed)
 }

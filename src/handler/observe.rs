@@ -1,7 +1,9 @@
 //! What watches a response's body as it is sent: the access-log entry (built only when that
-//! log is on), the rate limits, and the live view's transfer (for bodies worth showing).
+//! log is on), the rate limits, the live view's transfer (for bodies worth showing), and the
+//! bytes of a version a client now holds (`downloads`).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use hyper::body::Incoming;
@@ -23,6 +25,7 @@ pub fn observe(
     peer: SocketAddr,
     started: Instant,
     single_range: Option<(u64, u64)>,
+    counting: Option<crate::downloads::Counting>,
 ) -> Response<ObservedBody> {
     let status = response.status().as_u16();
     let resume_from = single_range
@@ -62,7 +65,11 @@ pub fn observe(
             promised,
             started,
             sent: Default::default(),
+            complete: Default::default(),
         }));
+    }
+    if let Some(counting) = counting {
+        body = body.counted(counting, Arc::clone(&shared.downloads));
     }
     Response::from_parts(parts, body)
 }

@@ -85,6 +85,8 @@ pub enum Refusal {
     LinkExpired,
     /// 403: not a valid signed link for this path.
     LinkRefused,
+    /// A link whose downloads are all used (410).
+    LinkUsed,
     /// 404: the path names nothing that is served.
     NotFound,
     /// 405: a method other than GET or HEAD.
@@ -101,12 +103,62 @@ pub struct Served {
     /// Fields that describe the whole representation, sent on 200 and 206: `Repr-Digest`,
     /// `Digest` when asked for, the Metalink `Link`s.
     pub fields: Extra,
+    /// The id of the signed link the request came through (its downloads are counted apart).
+    pub link: Option<String>,
 }
 
 /// Fields sent with an entity's 200 and 206.
 pub type Extra = Vec<(HeaderName, HeaderValue)>;
 
 impl Plan {
+    /// What this plan's body sends toward a client's copy (see `downloads`): a file's or an
+    /// archive's 200 or single-range 206 — not a 304, 412, 416 or multipart answer, nor a
+    /// generated document.
+    pub fn counting(
+        &self,
+        shared: &Shared,
+        peer: SocketAddr,
+    ) -> Option<crate::downloads::Counting> {
+        let Plan::Serve(Served {
+            entity,
+            outcome,
+            link,
+            ..
+        }) = self
+        else {
+            return None;
+        };
+        let start = match outcome {
+            Outcome::Full => 0,
+            Outcome::Single(range) => range.start,
+            _ => return None,
+        };
+        let (rep, version) = match entity {
+            Entity::File(rep) => (rep, rep.stamp.etag()),
+            Entity::Archive(rep) => (rep, rep.etag.clone()),
+            Entity::Generated(_) => return None,
+        };
+        let sha256 = match entity {
+            Entity::File(rep) => shared
+                .digests
+                .as_ref()
+                .and_then(|d| d.known(&rep.stamp))
+                .map(|sum| crate::http::format::hex(&sum)),
+            _ => None,
+        };
+        Some(crate::downloads::Counting {
+            key: crate::downloads::Key {
+                version,
+                client: crate::share::client::client(peer.ip()),
+                link: link.clone().unwrap_or_default(),
+            },
+            len: entity.len(),
+            start,
+            path: String::from_utf8_lossy(&rep.identity.rel).into_owned(),
+            sha256,
+        })
+    }
+
     /// For a 206 with one range: where it starts in the entity, and the entity's length.
     pub fn single_range(&self) -> Option<(u64, u64)> {
         match self {
@@ -136,7 +188,7 @@ pub async fn plan(
         prefix: mount,
         rest: raw,
         within,
-        link: _,
+        link,
     } = match gates::mount(req.uri().path(), &shared.config, now) {
         Ok(mounted) => mounted,
         Err(stop) => return stop.into(),
@@ -181,6 +233,19 @@ pub async fn plan(
         Ok(found) => found,
         Err(stop) => return stop.into(),
     };
+    // A link that allows N downloads: once N clients hold their copy, the file (or archive) is
+    // refused to every other client, even one part-way through (the README's rule).
+    if let Some(gates::LinkUse {
+        id,
+        limit: Some(limit),
+    }) = &link
+        && matches!(entity, Entity::File(_) | Entity::Archive(_))
+        && shared
+            .downloads
+            .link_spent(id, *limit, crate::share::client::client(peer.ip()))
+    {
+        return Plan::Refuse(Refusal::LinkUsed);
+    }
     let validators = entity.validators(now);
     let outcome = decide(
         req.headers(),
@@ -193,6 +258,7 @@ pub async fn plan(
         entity,
         outcome,
         fields,
+        link: link.map(|l| l.id),
     })
 }
 

@@ -84,6 +84,7 @@ fn refusal(why: Refusal) -> (StatusCode, &'static str, Option<(HeaderName, Heade
         ),
         Refusal::LinkExpired => (StatusCode::GONE, "this link has expired\n", None),
         Refusal::LinkRefused => (StatusCode::FORBIDDEN, "this link is not valid\n", None),
+        Refusal::LinkUsed => (StatusCode::GONE, "this link has been used\n", None),
         Refusal::NotFound => (StatusCode::NOT_FOUND, "not found\n", None),
         Refusal::MethodNotAllowed => (
             StatusCode::METHOD_NOT_ALLOWED,
@@ -112,6 +113,7 @@ fn serve(
         mut entity,
         outcome,
         fields: extra,
+        ..
     } = served;
     let len = entity.len();
     let (status, segments) = match outcome {

@@ -40,6 +40,8 @@ pub struct Shared {
     pub held: super::metalink::Held,
     /// Folders whose torrent was made (for their magnet links).
     pub torrents: super::torrent::Made,
+    /// Downloads counted by the bytes each client holds.
+    pub downloads: Arc<crate::downloads::Downloads>,
 }
 
 /// Listings, manifests and archive walks read at once, at most (the others wait their turn).
@@ -61,6 +63,7 @@ impl Shared {
             listings: Live::default(),
             held: Default::default(),
             torrents: Default::default(),
+            downloads: Default::default(),
         }
     }
 

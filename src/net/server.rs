@@ -92,11 +92,18 @@ async fn accept_loop(
     if let Some(digests) = &digests {
         watch_named_files(digests, &config.root, &lines);
     }
-    let shared = Arc::new(Shared::new(config, digests, local.port()));
+    let downloads =
+        crate::downloads::Downloads::start(config.state_dir.as_ref(), config.on_complete.clone())
+            .map_err(StartupError::Runtime)?;
+    let shared = Arc::new(Shared {
+        downloads: Arc::new(downloads),
+        ..Shared::new(config, digests, local.port())
+    });
     if let Some(hangup) = users_hangup {
         tokio::spawn(reload_users_on_hangup(Arc::clone(&shared), hangup));
     }
     if let Some((metrics, bound)) = metrics {
+        crate::ops::live::track();
         crate::ops::live::print_stdout(&format!("metrics on http://{bound}/metrics\n"));
         tokio::spawn(metrics_listener::serve(metrics, Arc::clone(&shared)));
     }

@@ -153,6 +153,11 @@ pub fn mode(no_progress: bool, json_log: bool, interval: Duration) -> Option<Mod
     }
 }
 
+/// Tracks transfers without showing them (for the `/downloads` page).
+pub fn track() {
+    TRACKING.store(true, Ordering::Relaxed);
+}
+
 /// Starts tracking and the thread that shows it.
 pub fn start(mode: Mode) -> io::Result<()> {
     TRACKING.store(true, Ordering::Relaxed);

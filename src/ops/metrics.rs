@@ -102,6 +102,11 @@ pub fn render(connections: usize, hash_queue: usize) -> String {
         counter(load(&HASHED_BYTES)),
     );
     registry.register(
+        "downloads_completed",
+        "Downloads completed since the start: a client holds every byte of a version",
+        counter(load(&crate::downloads::COMPLETED)),
+    );
+    registry.register(
         "hash_queue",
         "Files waiting to be hashed",
         gauge(hash_queue as i64),
@@ -134,6 +139,7 @@ mod tests {
             "rangeserve_resumes_total",
             "rangeserve_transfers_active",
             "rangeserve_hashed_bytes_total",
+            "rangeserve_downloads_completed_total",
         ] {
             assert!(
                 text.lines().any(|l| l.starts_with(name)),

@@ -1,5 +1,6 @@
-//! The `--metrics` listener: `/metrics` (OpenMetrics text, see `metrics`) and `/healthz` on an
-//! address of their own, HTTP/1.1, on the acceptor's runtime (a scrape is rare and small).
+//! The `--metrics` listener: `/metrics` (OpenMetrics text, see `metrics`), `/healthz` and
+//! `/downloads` (HTML, or JSON with `?format=json` or `Accept: application/json`: see
+//! `downloads::page`) on an address of their own, HTTP/1.1, on the acceptor's runtime.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +45,21 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
+/// The transfers in flight, one row per client and file (the live view's rows).
+fn live_downloads() -> Vec<crate::downloads::page::Live> {
+    let snapshot = crate::ops::transfers::registry().snapshot();
+    crate::ops::transfers::rows(&snapshot)
+        .into_iter()
+        .map(|row| crate::downloads::page::Live {
+            client: row.client.to_string(),
+            path: row.path,
+            held: row.held,
+            size: row.file_len,
+            connections: row.connections,
+        })
+        .collect()
+}
+
 fn metrics_response(
     req: &hyper::Request<hyper::body::Incoming>,
     shared: &Shared,
@@ -60,6 +76,28 @@ fn metrics_response(
             )
         }
         ("GET" | "HEAD", "/healthz") => (hyper::StatusCode::OK, "text/plain", "ok\n".to_string()),
+        ("GET" | "HEAD", "/downloads") => {
+            let json = crate::tree::route::wants_json(
+                req.uri().query(),
+                req.headers()
+                    .get(hyper::header::ACCEPT)
+                    .and_then(|a| a.to_str().ok()),
+            );
+            let counts = shared.downloads.counts();
+            let live = live_downloads();
+            match json {
+                true => (
+                    hyper::StatusCode::OK,
+                    "application/json",
+                    crate::downloads::page::json(&counts, &live),
+                ),
+                false => (
+                    hyper::StatusCode::OK,
+                    "text/html; charset=utf-8",
+                    crate::downloads::page::html(&counts, &live),
+                ),
+            }
+        }
         _ => (
             hyper::StatusCode::NOT_FOUND,
             "text/plain",

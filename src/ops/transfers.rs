@@ -31,6 +31,8 @@ pub struct Transfer {
     pub promised: u64,
     pub started: Instant,
     pub sent: AtomicU64,
+    /// This response made the client's copy whole (or found it whole).
+    pub complete: std::sync::atomic::AtomicBool,
 }
 
 /// The registry of transfers in flight.
@@ -54,6 +56,7 @@ struct Group {
     sent: u64,
     file_len: u64,
     first_start: u64,
+    complete: bool,
 }
 
 /// What a response body holds while it is tracked; deregisters when dropped.
@@ -67,6 +70,11 @@ pub struct Handle {
 impl Handle {
     pub fn sent(&self, total: u64) {
         self.transfer.sent.store(total, Ordering::Relaxed);
+    }
+
+    /// The client's copy is whole (see `downloads`).
+    pub fn complete(&self) {
+        self.transfer.complete.store(true, Ordering::Relaxed);
     }
 }
 
@@ -91,6 +99,8 @@ pub struct Finished {
     pub held: u64,
     pub file_len: u64,
     pub took: Duration,
+    /// The client holds every byte of the version (counted as a download).
+    pub complete: bool,
 }
 
 impl Registry {
@@ -107,6 +117,7 @@ impl Registry {
             sent: 0,
             file_len: transfer.file_len,
             first_start: transfer.start,
+            complete: false,
         });
         group.open += 1;
         group.first_start = group.first_start.min(transfer.start);
@@ -129,6 +140,7 @@ impl Registry {
             };
             group.open -= 1;
             group.sent += transfer.sent.load(Ordering::Relaxed);
+            group.complete |= transfer.complete.load(Ordering::Relaxed);
             if group.open > 0 {
                 return;
             }
@@ -142,6 +154,7 @@ impl Registry {
                 held: (group.first_start + group.sent).min(group.file_len),
                 file_len: group.file_len,
                 took: group.began.elapsed(),
+                complete: group.complete,
             }
         };
         tracing::info!(target: "rangeserve::progress", "{}", summary(&finished));
@@ -327,7 +340,7 @@ pub fn summary(f: &Finished) -> String {
         0.0
     };
     format!(
-        "done: {} {} — sent {} in {}, {}/s; holds {} of {} ({:.0}%)",
+        "done: {} {} — sent {} in {}, {}/s; holds {} of {} ({:.0}%), complete={}",
         f.client,
         Escaped(&f.path),
         human_size(f.sent),
@@ -335,7 +348,8 @@ pub fn summary(f: &Finished) -> String {
         human_size(rate as u64),
         human_size(f.held),
         human_size(f.file_len),
-        percent_held(f.held, f.file_len)
+        percent_held(f.held, f.file_len),
+        f.complete
     )
 }
 

@@ -35,10 +35,18 @@ pub enum Secrets<'a> {
 
 /// Whether a segment has a link token's form: `f` or `d`, digits, `.`, digits, `.`, base64url.
 fn looks_like_link(segment: &str) -> bool {
-    let mut parts = segment.splitn(3, '.');
-    let (Some(head), Some(expiry), Some(signature)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return false;
+    let parts: Vec<&str> = segment.split('.').collect();
+    // `<kind><n>.<expiry>.<signature>`, or with a download limit `….n<N>.<signature>`.
+    let (head, expiry, signature) = match parts.as_slice() {
+        [head, expiry, signature] => (*head, *expiry, *signature),
+        [head, expiry, limit, signature]
+            if limit.len() > 1
+                && limit.starts_with('n')
+                && limit[1..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            (*head, *expiry, *signature)
+        }
+        _ => return false,
     };
     head.len() > 1
         && head.starts_with(['f', 'd'])
@@ -102,6 +110,7 @@ mod tests {
         );
         assert_eq!(redacted("/t0ken", token), "/<secret>");
         assert_eq!(redacted("/d1.17.s-ig_=/", Secrets::Links), "/<link>/");
+        assert_eq!(redacted("/f1.17.n3.s-ig/a", Secrets::Links), "/<link>/a");
         assert_eq!(
             redacted("//f2.1796308509.h7kY/x", Secrets::Links),
             "//<link>/x"

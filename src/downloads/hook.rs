@@ -1,0 +1,109 @@
+//! `--on-complete CMD`: run when a download completes, through `sh -c CMD` with the facts in
+//! environment variables (never in the command string, so no name can inject a command):
+//! `RANGESERVE_PATH`, `RANGESERVE_CLIENT`, `RANGESERVE_BYTES`, `RANGESERVE_SHA256` (empty when
+//! not known yet), `RANGESERVE_SECONDS`, `RANGESERVE_LINK` (a link's id, empty without one).
+//!
+//! Never in a response's way: the completion is queued (at most [`WAITING`]; past that it is
+//! logged and not run) and [`AT_ONCE`] threads run the queue; each run's exit status and stderr
+//! (its first [`STDERR_KEPT`] bytes) are logged.
+
+use std::process::{Command, Stdio};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+
+use super::Completed;
+use crate::text::Escaped;
+
+/// Hooks running at once, at most.
+pub const AT_ONCE: usize = 4;
+/// Completions waiting for a hook, at most.
+pub const WAITING: usize = 256;
+/// Bytes of a hook's stderr logged.
+pub const STDERR_KEPT: usize = 2048;
+
+#[derive(Debug)]
+pub struct Hook {
+    queue: SyncSender<Completed>,
+}
+
+impl Hook {
+    /// Starts the threads that run `command`.
+    pub fn start(command: String) -> std::io::Result<Hook> {
+        let (queue, rx) = sync_channel::<Completed>(WAITING);
+        let rx = Arc::new(Mutex::new(rx));
+        let command = Arc::new(command);
+        for n in 0..AT_ONCE {
+            let (rx, command) = (Arc::clone(&rx), Arc::clone(&command));
+            std::thread::Builder::new()
+                .name(format!("on-complete-{n}"))
+                .spawn(move || {
+                    loop {
+                        let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        match next {
+                            Ok(done) => run_one(&command, &done),
+                            Err(_) => return,
+                        }
+                    }
+                })?;
+        }
+        Ok(Hook { queue })
+    }
+
+    /// Queues a run for `done` (never blocks).
+    pub fn run(&self, done: &Completed) {
+        match self.queue.try_send(done.clone()) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => tracing::warn!(
+                "--on-complete: {WAITING} completions already wait; not run for {} to {}",
+                Escaped(&done.path),
+                done.client
+            ),
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+}
+
+/// The environment a run gets.
+pub fn environment(done: &Completed) -> Vec<(&'static str, String)> {
+    vec![
+        ("RANGESERVE_PATH", done.path.clone()),
+        ("RANGESERVE_CLIENT", done.client.to_string()),
+        ("RANGESERVE_BYTES", done.bytes.to_string()),
+        ("RANGESERVE_SHA256", done.sha256.clone().unwrap_or_default()),
+        ("RANGESERVE_SECONDS", format!("{:.3}", done.seconds)),
+        ("RANGESERVE_LINK", done.link.clone()),
+    ]
+}
+
+fn run_one(command: &str, done: &Completed) {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .envs(environment(done))
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output();
+    let path = Escaped(&done.path);
+    match out {
+        Ok(out) => {
+            let stderr = String::from_utf8_lossy(&out.stderr[..out.stderr.len().min(STDERR_KEPT)])
+                .trim_end()
+                .to_string();
+            if out.status.success() {
+                tracing::info!("--on-complete for {path} ({}): {}", done.client, out.status);
+            } else {
+                tracing::warn!(
+                    "--on-complete for {path} ({}) failed: {}",
+                    done.client,
+                    out.status
+                );
+            }
+            if !stderr.is_empty() {
+                tracing::info!("--on-complete stderr: {}", Escaped(&stderr));
+            }
+        }
+        Err(err) => tracing::warn!("--on-complete for {path}: cannot run sh: {err}"),
+    }
+}

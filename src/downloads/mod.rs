@@ -1,0 +1,444 @@
+//! Downloads counted by the bytes people actually hold: per (version, client, link) the bytes
+//! handed to the transport ([`coverage`]), and a download counted once, when they cover the
+//! whole version — through any number of connections, ranges and resumes. HEAD, 304, 416,
+//! multipart answers and partial fetches add nothing. A client is an address (IPv6: its /64,
+//! as for every per-client limit); under a signed link, the link is part of the key.
+//!
+//! What it feeds: the access log's `complete`, the `rangeserve_downloads_completed_total`
+//! metric, `--on-complete` ([`hook`]), the `/downloads` page ([`page`]), and the `--downloads N`
+//! links (a link whose N clients hold their copy answers others 410). Kept under the state
+//! directory ([`store`]): a restart neither forgets a copy in progress nor counts one twice.
+//!
+//! Bounded: at most [`MAX_TRACKED`] (version, client, link) entries (the least recently sent to
+//! is forgotten first; a forgotten copy in progress only starts over), [`MAX_FILES`] files in
+//! the counts, and the store is compacted at start-up.
+
+pub mod coverage;
+pub mod hook;
+pub mod page;
+pub mod store;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use coverage::Coverage;
+
+/// (version, client, link) entries kept at most.
+pub const MAX_TRACKED: usize = 100_000;
+/// Files whose counts are kept at most (the least recently completed go first).
+pub const MAX_FILES: usize = 100_000;
+
+/// Completed downloads since the start (the metric).
+pub static COMPLETED: AtomicU64 = AtomicU64::new(0);
+
+/// Whose copy of which version: the version (a file's stamp tag, an archive's tag), the client,
+/// and the signed link's id (empty: none).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub version: String,
+    pub client: IpAddr,
+    pub link: String,
+}
+
+#[derive(Debug, Clone)]
+struct Copy {
+    coverage: Coverage,
+    /// When its first byte was sent (Unix milliseconds).
+    first: u64,
+    /// When it was last sent to (for eviction), a counter.
+    touched: u64,
+    complete: bool,
+}
+
+/// What one response sent of a version.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub key: Key,
+    /// The version's length, and the range of it this response sent.
+    pub len: u64,
+    pub range: std::ops::Range<u64>,
+    /// The file's path below the root as in the URL, decoded (lossy for display).
+    pub path: String,
+    pub sha256: Option<String>,
+}
+
+/// What a response's body will send of a version, known before it is sent: the copy's key, the
+/// version's length and where this response starts in it (a 200: 0), and the facts a
+/// completion reports.
+#[derive(Debug, Clone)]
+pub struct Counting {
+    pub key: Key,
+    pub len: u64,
+    pub start: u64,
+    pub path: String,
+    pub sha256: Option<String>,
+}
+
+impl Counting {
+    /// What it sent, once `sent` bytes of it went out.
+    pub fn sent(self, sent: u64) -> Sent {
+        let end = self.start.saturating_add(sent).min(self.len);
+        Sent {
+            key: self.key,
+            len: self.len,
+            range: self.start.min(end)..end,
+            path: self.path,
+            sha256: self.sha256,
+        }
+    }
+}
+
+/// A download that just completed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completed {
+    pub path: String,
+    pub client: IpAddr,
+    pub bytes: u64,
+    pub sha256: Option<String>,
+    pub seconds: f64,
+    pub link: String,
+}
+
+/// Per file: completed downloads since the start and in total (kept across restarts).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub since_start: u64,
+    pub total: u64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    copies: HashMap<Key, Copy>,
+    counts: HashMap<String, (Counts, u64)>,
+    /// Per link id: the clients whose copy through it is complete.
+    links: HashMap<String, Vec<IpAddr>>,
+    clock: u64,
+}
+
+/// Every copy in progress and every count; shared by all responses.
+#[derive(Debug)]
+pub struct Downloads {
+    state: Mutex<State>,
+    store: Option<store::Store>,
+    hook: Option<hook::Hook>,
+}
+
+fn unix_ms(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Downloads {
+    /// Counting in memory only.
+    pub fn new() -> Downloads {
+        Downloads {
+            state: Mutex::default(),
+            store: None,
+            hook: None,
+        }
+    }
+
+    /// Counting kept in `store` (its records read back), running `hook` on each completion.
+    pub fn open(
+        store: Option<(store::Store, Vec<store::Record>)>,
+        hook: Option<hook::Hook>,
+    ) -> Downloads {
+        let mut downloads = Downloads::new();
+        downloads.hook = hook;
+        if let Some((store, records)) = store {
+            let mut state = downloads.state();
+            for record in records {
+                state.replay(record);
+            }
+            drop(state);
+            downloads.store = Some(store);
+        }
+        downloads
+    }
+
+    /// The counting a server starts with: kept in the state directory when there is one (one
+    /// that cannot be used is a warning: the counts then last as long as the process), and
+    /// `--on-complete`'s threads.
+    pub fn start(
+        state_dir: Option<&(std::path::PathBuf, bool)>,
+        on_complete: Option<String>,
+    ) -> std::io::Result<Downloads> {
+        let store = match state_dir {
+            Some((dir, _)) => match store::Store::open(dir) {
+                Ok(opened) => Some(opened),
+                Err(err) => {
+                    tracing::warn!(
+                        "cannot keep downloads in {}: {err} (they are counted until the process ends)",
+                        dir.display()
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+        let hook = on_complete.map(hook::Hook::start).transpose()?;
+        Ok(Downloads::open(store, hook))
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records what a response sent; returns the completion if this made the copy whole (and
+    /// it was not whole before). `complete` in the log: whether the copy is whole now.
+    pub fn record(&self, sent: Sent, now: SystemTime) -> (bool, Option<Completed>) {
+        let mut state = self.state();
+        state.clock += 1;
+        let clock = state.clock;
+        if !state.copies.contains_key(&sent.key) && state.copies.len() >= MAX_TRACKED {
+            state.evict();
+        }
+        let copy = state
+            .copies
+            .entry(sent.key.clone())
+            .or_insert_with(|| Copy {
+                coverage: Coverage::default(),
+                first: unix_ms(now),
+                touched: clock,
+                complete: false,
+            });
+        copy.touched = clock;
+        if copy.complete {
+            return (true, None);
+        }
+        copy.coverage.add(sent.range.clone());
+        let whole = copy.coverage.covers(sent.len);
+        let (first, intervals) = (copy.first, copy.coverage.intervals().to_vec());
+        if !whole {
+            drop(state);
+            self.keep(store::Record::Coverage {
+                key: sent.key,
+                first,
+                intervals,
+            });
+            return (false, None);
+        }
+        copy.complete = true;
+        let done = Completed {
+            path: sent.path.clone(),
+            client: sent.key.client,
+            bytes: sent.len,
+            sha256: sent.sha256.clone(),
+            seconds: unix_ms(now).saturating_sub(first) as f64 / 1000.0,
+            link: sent.key.link.clone(),
+        };
+        state.count(&sent.path, &sent.key, clock, true);
+        drop(state);
+        COMPLETED.fetch_add(1, Ordering::Relaxed);
+        self.keep(store::Record::Done {
+            key: sent.key,
+            path: sent.path,
+            at: unix_ms(now),
+        });
+        if let Some(hook) = &self.hook {
+            hook.run(&done);
+        }
+        (true, Some(done))
+    }
+
+    /// Whether a link that allows `limit` completed downloads has no room for `client`: `limit`
+    /// clients hold their copy through it and `client` is not one of them.
+    pub fn link_spent(&self, link: &str, limit: u64, client: IpAddr) -> bool {
+        let state = self.state();
+        state
+            .links
+            .get(link)
+            .is_some_and(|done| done.len() as u64 >= limit && !done.contains(&client))
+    }
+
+    /// Completed downloads through a link.
+    pub fn link_uses(&self, link: &str) -> usize {
+        self.state().links.get(link).map_or(0, Vec::len)
+    }
+
+    /// Every file's counts, most completed first.
+    pub fn counts(&self) -> Vec<(String, Counts)> {
+        let state = self.state();
+        let mut all: Vec<(String, Counts)> = state
+            .counts
+            .iter()
+            .map(|(p, (c, _))| (p.clone(), *c))
+            .collect();
+        all.sort_by(|a, b| b.1.total.cmp(&a.1.total).then_with(|| a.0.cmp(&b.0)));
+        all
+    }
+
+    fn keep(&self, record: store::Record) {
+        if let Some(store) = &self.store
+            && let Err(err) = store.append(&record)
+        {
+            tracing::warn!(
+                "cannot keep a download's progress in {}: {err}",
+                store.path().display()
+            );
+        }
+    }
+}
+
+impl Default for Downloads {
+    fn default() -> Self {
+        Downloads::new()
+    }
+}
+
+impl State {
+    fn evict(&mut self) {
+        if let Some(oldest) = self
+            .copies
+            .iter()
+            .min_by_key(|(_, c)| c.touched)
+            .map(|(k, _)| k.clone())
+        {
+            self.copies.remove(&oldest);
+        }
+    }
+
+    fn count(&mut self, path: &str, key: &Key, clock: u64, now: bool) {
+        if !self.counts.contains_key(path)
+            && self.counts.len() >= MAX_FILES
+            && let Some(oldest) = self
+                .counts
+                .iter()
+                .min_by_key(|(_, (_, t))| *t)
+                .map(|(p, _)| p.clone())
+        {
+            self.counts.remove(&oldest);
+        }
+        let (counts, touched) = self.counts.entry(path.to_string()).or_default();
+        counts.total += 1;
+        if now {
+            counts.since_start += 1;
+        }
+        *touched = clock;
+        if !key.link.is_empty() {
+            let clients = self.links.entry(key.link.clone()).or_default();
+            if !clients.contains(&key.client) {
+                clients.push(key.client);
+            }
+        }
+    }
+
+    fn replay(&mut self, record: store::Record) {
+        self.clock += 1;
+        let clock = self.clock;
+        match record {
+            store::Record::Coverage {
+                key,
+                first,
+                intervals,
+            } => {
+                if self.copies.len() >= MAX_TRACKED && !self.copies.contains_key(&key) {
+                    self.evict();
+                }
+                let copy = self.copies.entry(key).or_insert_with(|| Copy {
+                    coverage: Coverage::default(),
+                    first,
+                    touched: clock,
+                    complete: false,
+                });
+                if !copy.complete {
+                    copy.coverage = Coverage::from_intervals(intervals);
+                    copy.touched = clock;
+                }
+            }
+            store::Record::Total { path, n } => {
+                let (counts, touched) = self.counts.entry(path).or_default();
+                counts.total += n;
+                *touched = clock;
+            }
+            store::Record::Done { key, path, .. } => {
+                self.count(&path, &key, clock, false);
+                if self.copies.len() >= MAX_TRACKED && !self.copies.contains_key(&key) {
+                    self.evict();
+                }
+                let copy = self.copies.entry(key).or_insert_with(|| Copy {
+                    coverage: Coverage::default(),
+                    first: 0,
+                    touched: clock,
+                    complete: true,
+                });
+                copy.complete = true;
+                copy.touched = clock;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(client: &str, range: std::ops::Range<u64>, link: &str) -> Sent {
+        Sent {
+            key: Key {
+                version: "v1".into(),
+                client: client.parse().unwrap(),
+                link: link.into(),
+            },
+            len: 100,
+            range,
+            path: "a/b.bin".into(),
+            sha256: None,
+        }
+    }
+
+    #[test]
+    fn a_copy_counts_once_when_whole_however_it_came() {
+        let d = Downloads::new();
+        let now = SystemTime::now();
+        assert!(!d.record(sent("10.0.0.1", 0..40, ""), now).0);
+        assert!(!d.record(sent("10.0.0.1", 60..100, ""), now).0);
+        // Another client's bytes are not this one's.
+        assert!(!d.record(sent("10.0.0.2", 40..60, ""), now).0);
+        let (whole, done) = d.record(sent("10.0.0.1", 30..70, ""), now);
+        assert!(whole);
+        let done = done.unwrap();
+        assert_eq!((done.bytes, done.path.as_str()), (100, "a/b.bin"));
+        // Again: whole, never counted again.
+        assert_eq!(d.record(sent("10.0.0.1", 0..100, ""), now), (true, None));
+        assert_eq!(
+            d.counts()[0].1,
+            Counts {
+                since_start: 1,
+                total: 1
+            }
+        );
+    }
+
+    #[test]
+    fn a_link_is_spent_for_others_once_its_clients_hold_their_copies() {
+        let d = Downloads::new();
+        let now = SystemTime::now();
+        let one: IpAddr = "10.0.0.1".parse().unwrap();
+        let two: IpAddr = "10.0.0.2".parse().unwrap();
+        assert!(!d.link_spent("L", 1, one));
+        d.record(sent("10.0.0.1", 0..100, "L"), now);
+        assert!(!d.link_spent("L", 1, one), "its own client may fetch again");
+        assert!(d.link_spent("L", 1, two));
+        assert!(!d.link_spent("L", 2, two));
+        assert_eq!(d.link_uses("L"), 1);
+        // Without the link, the same client's copy is another key.
+        assert!(!d.record(sent("10.0.0.1", 0..10, ""), now).0);
+    }
+
+    #[test]
+    fn at_the_bound_the_least_recently_sent_copy_is_forgotten() {
+        let d = Downloads::new();
+        let now = SystemTime::now();
+        for i in 0..(MAX_TRACKED as u32 + 5) {
+            let ip = IpAddr::from(i.to_be_bytes());
+            let mut s = sent("10.0.0.1", 0..1, "");
+            s.key.client = ip;
+            d.record(s, now);
+        }
+        assert_eq!(d.state().copies.len(), MAX_TRACKED);
+    }
+}

@@ -1,0 +1,338 @@
+//! The downloads kept across restarts: `downloads-v1` under the state directory, one line per
+//! record, appended (one `write` each) as copies grow and complete. A line counts only if it is
+//! whole (ends in a newline) and well formed, so a write torn by a crash costs that record and
+//! nothing else (as the digest store does). At start-up the file is compacted (write, sync,
+//! rename): the last coverage of each copy still in progress, the completions, and the older
+//! completions folded into per-file totals.
+//!
+//! Lines (fields hex-encoded where they could hold spaces):
+//! `cov VERSION CLIENT LINK FIRST_MS A-B,C-D`, `done VERSION CLIENT LINK PATH AT_MS`,
+//! `total PATH N` (LINK is `-` for none).
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write as _};
+use std::net::IpAddr;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use super::Key;
+use crate::http::format::hex;
+
+pub const FILE_NAME: &str = "downloads-v1";
+/// Completions kept one by one at compaction; older ones become per-file totals.
+pub const KEPT_COMPLETIONS: usize = 100_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    Coverage {
+        key: Key,
+        first: u64,
+        intervals: Vec<std::ops::Range<u64>>,
+    },
+    Done {
+        key: Key,
+        path: String,
+        at: u64,
+    },
+    /// Completions of a file folded together (no client, no version).
+    Total {
+        path: String,
+        n: u64,
+    },
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn unhex_text(text: &str) -> Option<String> {
+    String::from_utf8(unhex(text)?).ok()
+}
+
+fn link_field(link: &str) -> &str {
+    if link.is_empty() { "-" } else { link }
+}
+
+/// One record as its line (with the newline).
+pub fn format_line(record: &Record) -> String {
+    match record {
+        Record::Coverage {
+            key,
+            first,
+            intervals,
+        } => {
+            let ranges: Vec<String> = intervals
+                .iter()
+                .map(|r| format!("{}-{}", r.start, r.end))
+                .collect();
+            format!(
+                "cov {} {} {} {first} {}\n",
+                hex(key.version.as_bytes()),
+                key.client,
+                link_field(&key.link),
+                ranges.join(",")
+            )
+        }
+        Record::Done { key, path, at } => format!(
+            "done {} {} {} {} {at}\n",
+            hex(key.version.as_bytes()),
+            key.client,
+            link_field(&key.link),
+            hex(path.as_bytes())
+        ),
+        Record::Total { path, n } => format!("total {} {n}\n", hex(path.as_bytes())),
+    }
+}
+
+/// A line (without its newline) back, if well formed.
+pub fn parse_line(line: &str) -> Option<Record> {
+    let fields: Vec<&str> = line.split(' ').collect();
+    let key = |version: &str, client: &str, link: &str| -> Option<Key> {
+        Some(Key {
+            version: unhex_text(version)?,
+            client: client.parse::<IpAddr>().ok()?,
+            link: if link == "-" {
+                String::new()
+            } else {
+                link.to_string()
+            },
+        })
+    };
+    match fields.as_slice() {
+        ["cov", version, client, link, first, ranges] => {
+            let mut intervals = Vec::new();
+            for range in ranges.split(',').filter(|r| !r.is_empty()) {
+                let (a, b) = range.split_once('-')?;
+                let (a, b) = (a.parse().ok()?, b.parse().ok()?);
+                if a > b {
+                    return None;
+                }
+                intervals.push(a..b);
+            }
+            Some(Record::Coverage {
+                key: key(version, client, link)?,
+                first: first.parse().ok()?,
+                intervals,
+            })
+        }
+        ["done", version, client, link, path, at] => Some(Record::Done {
+            key: key(version, client, link)?,
+            path: unhex_text(path)?,
+            at: at.parse().ok()?,
+        }),
+        ["total", path, n] => Some(Record::Total {
+            path: unhex_text(path)?,
+            n: n.parse().ok()?,
+        }),
+        _ => None,
+    }
+}
+
+/// The records of a file's text (whole, well-formed lines only) and how many lines were not.
+pub fn parse(text: &[u8]) -> (Vec<Record>, usize) {
+    let mut records = Vec::new();
+    let mut waste = 0;
+    let complete = match text.iter().rposition(|&b| b == b'\n') {
+        Some(end) => &text[..=end],
+        None => &text[..0],
+    };
+    if complete.len() < text.len() {
+        waste += 1;
+    }
+    for line in complete.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        match std::str::from_utf8(line).ok().and_then(parse_line) {
+            Some(record) => records.push(record),
+            None => waste += 1,
+        }
+    }
+    (records, waste)
+}
+
+/// Compacted: for each copy, its last coverage unless it completed; the last
+/// [`KEPT_COMPLETIONS`] completions; the older ones (and earlier totals) as one total per file.
+pub fn compact(records: Vec<Record>) -> Vec<Record> {
+    let mut coverage: HashMap<Key, (usize, Record)> = HashMap::new();
+    let mut done = Vec::new();
+    let mut totals: HashMap<String, u64> = HashMap::new();
+    for (i, record) in records.into_iter().enumerate() {
+        match &record {
+            Record::Coverage { key, .. } => {
+                coverage.insert(key.clone(), (i, record));
+            }
+            Record::Done { key, .. } => {
+                coverage.remove(key);
+                done.push(record);
+            }
+            Record::Total { path, n } => *totals.entry(path.clone()).or_default() += n,
+        }
+    }
+    let folded = done.len().saturating_sub(KEPT_COMPLETIONS);
+    for record in done.drain(..folded) {
+        if let Record::Done { path, .. } = record {
+            *totals.entry(path).or_default() += 1;
+        }
+    }
+    let mut totals: Vec<(String, u64)> = totals.into_iter().collect();
+    totals.sort();
+    let mut out: Vec<Record> = totals
+        .into_iter()
+        .map(|(path, n)| Record::Total { path, n })
+        .collect();
+    out.extend(done);
+    let mut pending: Vec<(usize, Record)> = coverage.into_values().collect();
+    pending.sort_by_key(|(i, _)| *i);
+    out.extend(pending.into_iter().map(|(_, r)| r));
+    out
+}
+
+/// The open file.
+#[derive(Debug)]
+pub struct Store {
+    path: PathBuf,
+    append: Mutex<File>,
+}
+
+impl Store {
+    /// Opens (creating) `downloads-v1` in `dir`, compacts it, and returns its records.
+    pub fn open(dir: &Path) -> io::Result<(Store, Vec<Record>)> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(FILE_NAME);
+        let text = match std::fs::read(&path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(err) => return Err(err),
+        };
+        let (records, waste) = parse(&text);
+        let count = records.len();
+        let records = compact(records);
+        if waste > 0 || records.len() < count {
+            let temp = dir.join(format!("{FILE_NAME}.tmp.{}", std::process::id()));
+            let mut file = OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&temp)?;
+            let text: String = records.iter().map(format_line).collect();
+            file.write_all(text.as_bytes())?;
+            file.sync_all()?;
+            std::fs::rename(&temp, &path)?;
+            File::open(dir)?.sync_all()?;
+        }
+        let append = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)?;
+        Ok((
+            Store {
+                path,
+                append: Mutex::new(append),
+            },
+            records,
+        ))
+    }
+
+    /// Appends one record (one `write` of one line).
+    pub fn append(&self, record: &Record) -> io::Result<()> {
+        let line = format_line(record);
+        let mut file = self.append.lock().unwrap_or_else(|p| p.into_inner());
+        file.write_all(line.as_bytes())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn key(client: &str, link: &str) -> Key {
+        Key {
+            version: "\"v 1\"".into(),
+            client: client.parse().unwrap(),
+            link: link.into(),
+        }
+    }
+
+    #[test]
+    fn records_round_trip_and_torn_or_damaged_lines_are_waste() {
+        let records = [
+            Record::Coverage {
+                key: key("10.0.0.1", ""),
+                first: 5,
+                intervals: vec![0..10, 20..30],
+            },
+            Record::Done {
+                key: key("2001:db8::", "abcd"),
+                path: "a b/c\n.bin".into(),
+                at: 9,
+            },
+            Record::Total {
+                path: "x".into(),
+                n: 3,
+            },
+        ];
+        let mut text: String = records.iter().map(format_line).collect();
+        assert_eq!(parse(text.as_bytes()), (records.to_vec(), 0));
+        text.push_str("cov zz\ndone 00 1.2.3.4 - 61 1");
+        let (back, waste) = parse(text.as_bytes());
+        assert_eq!((back.len(), waste), (3, 2));
+    }
+
+    #[test]
+    fn compaction_keeps_copies_in_progress_and_every_completion() {
+        let cov = |client: &str, end: u64| Record::Coverage {
+            key: key(client, ""),
+            first: 1,
+            intervals: std::iter::once(0..end).collect(),
+        };
+        let done = |client: &str| Record::Done {
+            key: key(client, ""),
+            path: "f".into(),
+            at: 2,
+        };
+        let out = compact(vec![
+            cov("10.0.0.1", 5),
+            cov("10.0.0.2", 5),
+            cov("10.0.0.1", 9),
+            done("10.0.0.2"),
+        ]);
+        assert_eq!(out, vec![done("10.0.0.2"), cov("10.0.0.1", 9)]);
+    }
+
+    #[test]
+    fn the_store_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, records) = Store::open(dir.path()).unwrap();
+        assert!(records.is_empty());
+        let done = Record::Done {
+            key: key("10.0.0.1", "L"),
+            path: "f".into(),
+            at: 1,
+        };
+        store.append(&done).unwrap();
+        drop(store);
+        let (_, records) = Store::open(dir.path()).unwrap();
+        assert_eq!(records, vec![done]);
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_never_panic_the_loader(text in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let (records, _) = parse(&text);
+            prop_assert!(records.len() <= text.len() / 8 + 1);
+        }
+    }
+}
