@@ -61,9 +61,15 @@ pub struct ObservedBody {
     promised: u64,
     sent: u64,
     failure: Option<String>,
-    /// What of which version this body sends, for the downloads count.
+    /// What of which version this body sends, for the downloads count, and the bytes sent when
+    /// it was last recorded.
     counting: Option<(crate::downloads::Counting, Arc<crate::downloads::Downloads>)>,
+    recorded: u64,
 }
+
+/// While a response is sent, what it sent is recorded toward the client's copy every this many
+/// bytes (and when it ends).
+pub const RECORD_EVERY: u64 = 16 << 20;
 
 impl ObservedBody {
     /// `status` and `resume` (a 206 starting past byte 0) are what the metrics count.
@@ -82,6 +88,7 @@ impl ObservedBody {
             sent: 0,
             failure: None,
             counting: None,
+            recorded: 0,
         }
     }
 }
@@ -117,6 +124,19 @@ impl ObservedBody {
         self.sent += frame.data_ref().map_or(0, |d| d.len() as u64);
         if let Some(transfer) = &self.transfer {
             transfer.sent(self.sent);
+        }
+        // A long response's bytes are kept as it goes, so a crash loses at most this many.
+        if let Some((counting, downloads)) = &mut self.counting
+            && self.sent >= self.recorded + RECORD_EVERY
+        {
+            let (whole, _) = downloads.record(
+                counting.clone().sent(self.sent),
+                std::time::SystemTime::now(),
+            );
+            self.recorded = self.sent;
+            if whole && let Some(transfer) = &self.transfer {
+                transfer.complete();
+            }
         }
     }
 }

@@ -69,6 +69,15 @@ fn start(s: &Setup, port: u16, metrics: u16, hook: &str, extra: &[&str]) -> Serv
     Server::spawn(cmd)
 }
 
+/// Stops a server as a restart does (SIGTERM: in-flight responses end, their bytes are kept).
+fn restart(server: &mut Server) {
+    server.signal("TERM");
+    assert!(
+        server.wait_exit(common::PATIENCE).is_some(),
+        "the server stops"
+    );
+}
+
 fn link(s: &Setup, server: &Server, file: &str, downloads: &str) -> String {
     let base = format!("http://{}", server.addr);
     let urls = common::link(&[
@@ -231,12 +240,12 @@ fn an_interrupted_wget_resumed_across_a_restart_counts_once() {
     wget(Some("1"));
     let first = size();
     assert!(first > 0 && first < data.len() as u64, "{first}");
-    drop(server);
+    restart(&mut server);
     server = start(&s, port, metrics, HOOK, &["--limit-rate", "1M"]);
     wget(Some("1"));
     let second = size();
     assert!(second > first && second < data.len() as u64, "{second}");
-    drop(server);
+    restart(&mut server);
     server = start(&s, port, metrics, HOOK, &[]);
     assert!(wget(None).success());
     assert_eq!(sha256_file(&dl.path().join("iso.bin")), sha256_hex(&data));
@@ -247,7 +256,7 @@ fn an_interrupted_wget_resumed_across_a_restart_counts_once() {
         .arg(&s.state));
     assert!(String::from_utf8_lossy(&links.stdout).contains("1/1"));
     // A restart neither forgets nor counts it again.
-    drop(server);
+    restart(&mut server);
     let server = start(&s, port, metrics, HOOK, &[]);
     assert_eq!(downloads_json(metrics)["files"][0]["total"], 1);
     assert_eq!(curl_from("127.0.0.2", &url, &["-o", "/dev/null"]), "410");

@@ -18,7 +18,7 @@ pub mod hook;
 pub mod page;
 pub mod store;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -63,6 +63,8 @@ pub struct Sent {
     /// The file's path below the root as in the URL, decoded (lossy for display).
     pub path: String,
     pub sha256: Option<String>,
+    /// Through a link with a download limit (its clients are remembered).
+    pub limited: bool,
 }
 
 /// What a response's body will send of a version, known before it is sent: the copy's key, the
@@ -75,6 +77,7 @@ pub struct Counting {
     pub start: u64,
     pub path: String,
     pub sha256: Option<String>,
+    pub limited: bool,
 }
 
 impl Counting {
@@ -87,6 +90,7 @@ impl Counting {
             range: self.start.min(end)..end,
             path: self.path,
             sha256: self.sha256,
+            limited: self.limited,
         }
     }
 }
@@ -112,9 +116,12 @@ pub struct Counts {
 #[derive(Debug, Default)]
 struct State {
     copies: HashMap<Key, Copy>,
+    /// The copies by when they were last sent to (a tick of `clock`), oldest first.
+    copy_order: BTreeMap<u64, Key>,
     counts: HashMap<String, (Counts, u64)>,
-    /// Per link id: the clients whose copy through it is complete.
-    links: HashMap<String, Vec<IpAddr>>,
+    count_order: BTreeMap<u64, String>,
+    /// Per download-limited link: the clients whose copy through it is complete.
+    links: HashMap<String, HashSet<IpAddr>>,
     clock: u64,
 }
 
@@ -191,21 +198,7 @@ impl Downloads {
     /// it was not whole before). `complete` in the log: whether the copy is whole now.
     pub fn record(&self, sent: Sent, now: SystemTime) -> (bool, Option<Completed>) {
         let mut state = self.state();
-        state.clock += 1;
-        let clock = state.clock;
-        if !state.copies.contains_key(&sent.key) && state.copies.len() >= MAX_TRACKED {
-            state.evict();
-        }
-        let copy = state
-            .copies
-            .entry(sent.key.clone())
-            .or_insert_with(|| Copy {
-                coverage: Coverage::default(),
-                first: unix_ms(now),
-                touched: clock,
-                complete: false,
-            });
-        copy.touched = clock;
+        let copy = state.copy(&sent.key, unix_ms(now));
         if copy.complete {
             return (true, None);
         }
@@ -230,7 +223,7 @@ impl Downloads {
             seconds: unix_ms(now).saturating_sub(first) as f64 / 1000.0,
             link: sent.key.link.clone(),
         };
-        state.count(&sent.path, &sent.key, clock, true);
+        state.count(&sent.path, &sent.key, sent.limited, true);
         drop(state);
         COMPLETED.fetch_add(1, Ordering::Relaxed);
         self.keep(store::Record::Done {
@@ -256,7 +249,7 @@ impl Downloads {
 
     /// Completed downloads through a link.
     pub fn link_uses(&self, link: &str) -> usize {
-        self.state().links.get(link).map_or(0, Vec::len)
+        self.state().links.get(link).map_or(0, HashSet::len)
     }
 
     /// Every file's counts, most completed first.
@@ -290,83 +283,84 @@ impl Default for Downloads {
 }
 
 impl State {
-    fn evict(&mut self) {
-        if let Some(oldest) = self
-            .copies
-            .iter()
-            .min_by_key(|(_, c)| c.touched)
-            .map(|(k, _)| k.clone())
+    fn tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+
+    /// The copy of `key`, made if new (at the bound the least recently sent to is forgotten),
+    /// marked as the most recently sent to. O(log n).
+    fn copy(&mut self, key: &Key, first: u64) -> &mut Copy {
+        let clock = self.tick();
+        if !self.copies.contains_key(key)
+            && self.copies.len() >= MAX_TRACKED
+            && let Some((_, oldest)) = self.copy_order.pop_first()
         {
             self.copies.remove(&oldest);
         }
+        let copy = self.copies.entry(key.clone()).or_insert_with(|| Copy {
+            coverage: Coverage::default(),
+            first,
+            touched: 0,
+            complete: false,
+        });
+        self.copy_order.remove(&copy.touched);
+        copy.touched = clock;
+        self.copy_order.insert(clock, key.clone());
+        copy
     }
 
-    fn count(&mut self, path: &str, key: &Key, clock: u64, now: bool) {
+    /// Counts one completed download of `path` (`now`: in this run, not read back), and the
+    /// client among a limited link's.
+    fn count(&mut self, path: &str, key: &Key, limited: bool, now: bool) {
+        let clock = self.tick();
         if !self.counts.contains_key(path)
             && self.counts.len() >= MAX_FILES
-            && let Some(oldest) = self
-                .counts
-                .iter()
-                .min_by_key(|(_, (_, t))| *t)
-                .map(|(p, _)| p.clone())
+            && let Some((_, oldest)) = self.count_order.pop_first()
         {
             self.counts.remove(&oldest);
         }
         let (counts, touched) = self.counts.entry(path.to_string()).or_default();
+        self.count_order.remove(touched);
         counts.total += 1;
         if now {
             counts.since_start += 1;
         }
         *touched = clock;
-        if !key.link.is_empty() {
-            let clients = self.links.entry(key.link.clone()).or_default();
-            if !clients.contains(&key.client) {
-                clients.push(key.client);
-            }
+        self.count_order.insert(clock, path.to_string());
+        if limited {
+            self.links
+                .entry(key.link.clone())
+                .or_default()
+                .insert(key.client);
         }
     }
 
     fn replay(&mut self, record: store::Record) {
-        self.clock += 1;
-        let clock = self.clock;
         match record {
             store::Record::Coverage {
                 key,
                 first,
                 intervals,
             } => {
-                if self.copies.len() >= MAX_TRACKED && !self.copies.contains_key(&key) {
-                    self.evict();
-                }
-                let copy = self.copies.entry(key).or_insert_with(|| Copy {
-                    coverage: Coverage::default(),
-                    first,
-                    touched: clock,
-                    complete: false,
-                });
+                let copy = self.copy(&key, first);
                 if !copy.complete {
                     copy.coverage = Coverage::from_intervals(intervals);
-                    copy.touched = clock;
                 }
             }
             store::Record::Total { path, n } => {
-                let (counts, touched) = self.counts.entry(path).or_default();
+                let clock = self.tick();
+                let (counts, touched) = self.counts.entry(path.clone()).or_default();
+                self.count_order.remove(touched);
                 counts.total += n;
                 *touched = clock;
+                self.count_order.insert(clock, path);
             }
             store::Record::Done { key, path, .. } => {
-                self.count(&path, &key, clock, false);
-                if self.copies.len() >= MAX_TRACKED && !self.copies.contains_key(&key) {
-                    self.evict();
-                }
-                let copy = self.copies.entry(key).or_insert_with(|| Copy {
-                    coverage: Coverage::default(),
-                    first: 0,
-                    touched: clock,
-                    complete: true,
-                });
-                copy.complete = true;
-                copy.touched = clock;
+                // Whether its link had a limit is not kept: every link's clients are known again.
+                let limited = !key.link.is_empty();
+                self.count(&path, &key, limited, false);
+                self.copy(&key, 0).complete = true;
             }
         }
     }
@@ -387,6 +381,7 @@ mod tests {
             range,
             path: "a/b.bin".into(),
             sha256: None,
+            limited: !link.is_empty(),
         }
     }
 

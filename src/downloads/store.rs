@@ -193,11 +193,60 @@ pub fn compact(records: Vec<Record>) -> Vec<Record> {
     out
 }
 
+/// Lines appended past those a compaction left, at least, before the next compaction while
+/// running (then: as many as it left, so the file stays within about twice what is live).
+pub const COMPACT_AFTER: u64 = 100_000;
+
 /// The open file.
 #[derive(Debug)]
 pub struct Store {
     path: PathBuf,
-    append: Mutex<File>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    file: File,
+    /// Lines the last compaction left, and lines appended since.
+    kept: u64,
+    appended: u64,
+}
+
+/// Reads `path`, compacts its records and, if that dropped anything, rewrites it (write, sync,
+/// rename, sync the folder). Returns the records.
+fn compact_file(path: &Path) -> io::Result<Vec<Record>> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let text = match std::fs::read(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(err) => return Err(err),
+    };
+    let (records, waste) = parse(&text);
+    let count = records.len();
+    let records = compact(records);
+    if waste > 0 || records.len() < count {
+        let temp = dir.join(format!("{FILE_NAME}.tmp.{}", std::process::id()));
+        let mut file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temp)?;
+        let text: String = records.iter().map(format_line).collect();
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)?;
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(records)
+}
+
+fn open_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
 }
 
 impl Store {
@@ -205,47 +254,36 @@ impl Store {
     pub fn open(dir: &Path) -> io::Result<(Store, Vec<Record>)> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(FILE_NAME);
-        let text = match std::fs::read(&path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(err) => return Err(err),
+        let records = compact_file(&path)?;
+        let file = open_append(&path)?;
+        let inner = Inner {
+            file,
+            kept: records.len() as u64,
+            appended: 0,
         };
-        let (records, waste) = parse(&text);
-        let count = records.len();
-        let records = compact(records);
-        if waste > 0 || records.len() < count {
-            let temp = dir.join(format!("{FILE_NAME}.tmp.{}", std::process::id()));
-            let mut file = OpenOptions::new()
-                .create(true)
-                .write(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&temp)?;
-            let text: String = records.iter().map(format_line).collect();
-            file.write_all(text.as_bytes())?;
-            file.sync_all()?;
-            std::fs::rename(&temp, &path)?;
-            File::open(dir)?.sync_all()?;
-        }
-        let append = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&path)?;
         Ok((
             Store {
                 path,
-                append: Mutex::new(append),
+                inner: Mutex::new(inner),
             },
             records,
         ))
     }
 
-    /// Appends one record (one `write` of one line).
+    /// Appends one record (one `write` of one line); compacts the file when it has grown past
+    /// [`COMPACT_AFTER`] lines and as many as the last compaction left.
     pub fn append(&self, record: &Record) -> io::Result<()> {
         let line = format_line(record);
-        let mut file = self.append.lock().unwrap_or_else(|p| p.into_inner());
-        file.write_all(line.as_bytes())
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.file.write_all(line.as_bytes())?;
+        inner.appended += 1;
+        if inner.appended > inner.kept.max(COMPACT_AFTER) {
+            let records = compact_file(&self.path)?;
+            inner.file = open_append(&self.path)?;
+            inner.kept = records.len() as u64;
+            inner.appended = 0;
+        }
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -310,6 +348,25 @@ mod tests {
             done("10.0.0.2"),
         ]);
         assert_eq!(out, vec![done("10.0.0.2"), cov("10.0.0.1", 9)]);
+    }
+
+    #[test]
+    fn a_running_store_compacts_itself_when_it_has_grown() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(dir.path()).unwrap();
+        let cov = |end: u64| Record::Coverage {
+            key: key("10.0.0.1", ""),
+            first: 1,
+            intervals: std::iter::once(0..end).collect(),
+        };
+        for end in 1..=(COMPACT_AFTER + 5) {
+            store.append(&cov(end)).unwrap();
+        }
+        let text = std::fs::read(dir.path().join(FILE_NAME)).unwrap();
+        let (records, waste) = parse(&text);
+        assert_eq!(waste, 0);
+        assert!(records.len() < 10, "{} lines", records.len());
+        assert_eq!(records.last(), Some(&cov(COMPACT_AFTER + 5)));
     }
 
     #[test]

@@ -105,6 +105,8 @@ pub struct Served {
     pub fields: Extra,
     /// The id of the signed link the request came through (its downloads are counted apart).
     pub link: Option<String>,
+    /// That link has a download limit.
+    pub limited: bool,
 }
 
 /// Fields sent with an entity's 200 and 206.
@@ -123,6 +125,7 @@ impl Plan {
             entity,
             outcome,
             link,
+            limited,
             ..
         }) = self
         else {
@@ -156,6 +159,7 @@ impl Plan {
             start,
             path: String::from_utf8_lossy(&rep.identity.rel).into_owned(),
             sha256,
+            limited: *limited,
         })
     }
 
@@ -258,6 +262,7 @@ pub async fn plan(
         entity,
         outcome,
         fields,
+        limited: link.as_ref().is_some_and(|l| l.limit.is_some()),
         link: link.map(|l| l.id),
     })
 }
