@@ -253,7 +253,7 @@ impl Drop for ObservedBody {
         };
         tracing::info!(
             target: TARGET,
-            "{} \"{} {}\" range={} {} sent={}/{} {:.1}ms {}{}",
+            "{} \"{} {}\" range={} {} sent={}/{}{} {:.1}ms {}",
             e.peer,
             e.method,
             e.path,
@@ -261,9 +261,9 @@ impl Drop for ObservedBody {
             e.status,
             self.sent,
             self.promised,
+            complete,
             e.started.elapsed().as_secs_f64() * 1000.0,
             outcome,
-            complete,
         );
     }
 }

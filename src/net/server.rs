@@ -70,6 +70,10 @@ async fn accept_loop(
         Some(source) => Some(Tls::start(source, &config)?),
         None => None,
     };
+    // Before the banner: what it opens is open once the server says it listens.
+    let downloads =
+        crate::downloads::Downloads::start(config.state_dir.as_ref(), config.on_complete.clone())
+            .map_err(StartupError::Runtime)?;
     let listeners = listen(&config, activated).await?;
     let local = listeners[0].local_addr().map_err(bind_error)?;
     let metrics = match config.metrics {
@@ -92,9 +96,6 @@ async fn accept_loop(
     if let Some(digests) = &digests {
         watch_named_files(digests, &config.root, &lines);
     }
-    let downloads =
-        crate::downloads::Downloads::start(config.state_dir.as_ref(), config.on_complete.clone())
-            .map_err(StartupError::Runtime)?;
     let shared = Arc::new(Shared {
         downloads: Arc::new(downloads),
         ..Shared::new(config, digests, local.port())
