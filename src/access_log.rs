@@ -120,24 +120,48 @@ impl ObservedBody {
         self
     }
 
-    fn count(&mut self, frame: &Frame<Bytes>) {
-        self.sent += frame.data_ref().map_or(0, |d| d.len() as u64);
+    /// Counts a frame about to be handed on; `false`: it may not be (a download-limited link
+    /// whose clients hold their copies, and this client is not one of them).
+    fn count(&mut self, frame: &Frame<Bytes>) -> bool {
+        let len = frame.data_ref().map_or(0, |d| d.len() as u64);
+        let now = std::time::SystemTime::now();
+        if let Some((counting, downloads)) = &self.counting
+            && counting.limit.is_some()
+            && len > 0
+        {
+            let sent = counting.clone().between(self.sent, self.sent + len);
+            match downloads.admit(sent, now) {
+                None => return false,
+                Some((true, _)) => {
+                    if let Some(transfer) = &self.transfer {
+                        transfer.complete();
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        self.sent += len;
         if let Some(transfer) = &self.transfer {
             transfer.sent(self.sent);
         }
         // A long response's bytes are kept as it goes, so a crash loses at most this many.
-        if let Some((counting, downloads)) = &mut self.counting
+        if let Some((counting, downloads)) = &self.counting
             && self.sent >= self.recorded + RECORD_EVERY
         {
-            let (whole, _) = downloads.record(
-                counting.clone().sent(self.sent),
-                std::time::SystemTime::now(),
-            );
+            let (whole, _) = downloads.record(counting.clone().sent(self.sent), now, true);
             self.recorded = self.sent;
             if whole && let Some(transfer) = &self.transfer {
                 transfer.complete();
             }
         }
+        true
+    }
+
+    /// The end of a body refused mid-way by its download-limited link.
+    fn refused(&mut self) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        const USED: &str = "the link's downloads are used";
+        self.failure = Some(USED.to_string());
+        Poll::Ready(Some(Err(std::io::Error::other(USED))))
     }
 }
 
@@ -170,12 +194,14 @@ impl http_body::Body for ObservedBody {
             }
             let n = std::task::ready!(throttle.poll_grant(cx, this.held.len(), this.sent));
             let frame = Frame::data(this.held.split_to(n));
-            this.count(&frame);
+            if !this.count(&frame) {
+                return this.refused();
+            }
             return Poll::Ready(Some(Ok(frame)));
         }
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         match &polled {
-            Poll::Ready(Some(Ok(frame))) => this.count(frame),
+            Poll::Ready(Some(Ok(frame))) if !this.count(frame) => return this.refused(),
             Poll::Ready(Some(Err(err))) => this.failure = Some(err.to_string()),
             _ => {}
         }
@@ -201,7 +227,7 @@ impl Drop for ObservedBody {
                 return false;
             }
             let (whole, _) =
-                downloads.record(counting.sent(self.sent), std::time::SystemTime::now());
+                downloads.record(counting.sent(self.sent), std::time::SystemTime::now(), true);
             if whole && let Some(transfer) = &self.transfer {
                 transfer.complete();
             }

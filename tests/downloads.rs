@@ -446,3 +446,60 @@ fn the_downloads_page_shows_counts_and_a_transfer_in_progress_at_phone_width() {
     let completed = completed.len();
     assert_eq!(json["files"][0]["since_start"], completed as u64, "{log}");
 }
+
+#[test]
+fn clients_at_once_or_asking_for_several_ranges_cannot_pass_the_limit() {
+    let s = setup();
+    let data = old_file(&s.root, "one.bin", 3 << 20, 8);
+    old_file(&s.root, "parts.bin", 100_000, 9);
+    let metrics = common::free_port();
+    let server = start(&s, 0, metrics, HOOK, &["--limit-rate", "1M"]);
+    // Several ranges in one request through a limited link: the whole file, counted.
+    let parts = link(&s, &server, "parts.bin", "1");
+    let dl = tempfile::tempdir().unwrap();
+    let out = |name: &str| dl.path().join(name).to_str().unwrap().to_string();
+    assert_eq!(
+        curl_from("127.0.0.4", &parts, &["-r", "0-499,501-", "-o", &out("p")]),
+        "200"
+    );
+    assert_eq!(fs::metadata(out("p")).unwrap().len(), 100_000);
+    assert_eq!(
+        curl_from(
+            "127.0.0.5",
+            &parts,
+            &["-r", "500-500,0-0", "-o", "/dev/null"]
+        ),
+        "410"
+    );
+
+    // Three clients at once at 1 MB/s: one completes; the others are cut when it does.
+    let url = link(&s, &server, "one.bin", "1");
+    let clients: Vec<_> = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+        .iter()
+        .map(|from| {
+            let (url, file) = (url.clone(), out(from));
+            let from = from.to_string();
+            std::thread::spawn(move || {
+                let _ = Command::new("curl")
+                    .args(["-s", "--interface", &from, "-o", &file])
+                    .arg(&url)
+                    .status();
+                fs::read(&file).unwrap_or_default()
+            })
+        })
+        .collect();
+    let got: Vec<Vec<u8>> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    let whole = got
+        .iter()
+        .filter(|g| sha256_hex(g) == sha256_hex(&data))
+        .count();
+    let lengths: Vec<usize> = got.iter().map(Vec::len).collect();
+    assert_eq!(whole, 1, "exactly one complete copy: {lengths:?}");
+    eventually("the hook ran", || hook_runs(&s).len() == 2);
+    let links = run(Command::new(BIN)
+        .args(["links", "--state-dir"])
+        .arg(&s.state));
+    let links = String::from_utf8_lossy(&links.stdout).to_string();
+    assert_eq!(links.matches("1/1").count(), 2, "{links}");
+    println!("three clients at once through a one-download link: bytes {lengths:?}");
+}

@@ -126,6 +126,11 @@ fn settable(cli: &Command) -> impl Iterator<Item = (&str, &Arg)> {
     })
 }
 
+/// Flags that cannot go together though clap does not say so (the start-up checks them).
+fn exclusive(a: &str, b: &str) -> bool {
+    matches!((a, b), ("file", "dir") | ("dir", "file"))
+}
+
 /// The arguments the file's settings add before the command line's (`argv`, program name
 /// first). `env_set` says whether an environment variable is set. A key naming no flag, or of
 /// a type the flag cannot take, is an error naming its line.
@@ -155,17 +160,37 @@ pub fn arguments(
                     .into(),
             ));
         };
-        let on_command_line = given.as_ref().is_some_and(|m| {
-            m.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine)
-        });
-        let in_env = arg
-            .get_env()
-            .is_some_and(|name| env_set(&name.to_string_lossy()));
+        let given_outside = |arg: &Arg| {
+            let on_command_line = given.as_ref().is_some_and(|m| {
+                m.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine)
+            });
+            let in_env = arg
+                .get_env()
+                .is_some_and(|name| env_set(&name.to_string_lossy()));
+            on_command_line || in_env
+        };
+        let overridden = given_outside(arg);
+        // A key is also dropped when a flag it cannot go with is given: `--file X` on the
+        // command line replaces the file's `dir`, `--signed-links` its `secret-path`.
+        let excluded = cli
+            .get_arguments()
+            .filter(|other| {
+                let other_long = other.get_long().unwrap_or_default();
+                exclusive(long, other_long)
+                    || cli
+                        .get_arg_conflicts_with(arg)
+                        .iter()
+                        .any(|c| c.get_id() == other.get_id())
+            })
+            .any(given_outside);
+        if excluded {
+            continue;
+        }
         let switch = matches!(arg.get_action(), ArgAction::SetTrue);
         let repeatable = matches!(arg.get_action(), ArgAction::Append);
         let values = match (&setting.value, switch, repeatable) {
             (Value::Bool(on), true, _) => {
-                if *on && !on_command_line && !in_env {
+                if *on && !overridden {
                     out.push(OsString::from(format!("--{long}")));
                 }
                 continue;
@@ -185,7 +210,7 @@ pub fn arguments(
                 return Err(error(format!("takes a string or a number, not {what}")));
             }
         };
-        if on_command_line || in_env {
+        if overridden {
             continue;
         }
         for value in values {
@@ -202,6 +227,15 @@ pub fn load(argv: Vec<OsString>) -> Result<(Vec<OsString>, Option<Loaded>), File
     let Some(path) = named(&argv, std::env::var_os(ENV)) else {
         return Ok((argv, None));
     };
+    // Help and the version need no settings (and a bad file must not stop them).
+    let asks_help = argv
+        .iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .any(|a| matches!(a.to_str(), Some("-h" | "--help" | "-V" | "--version")));
+    if asks_help {
+        return Ok((argv, None));
+    }
     let cli = <crate::cli::Args as clap::CommandFactory>::command();
     let asked = cli.clone().ignore_errors(true).try_get_matches_from(&argv);
     if asked.is_ok_and(|m| m.subcommand_name().is_some()) {
@@ -241,7 +275,14 @@ pub fn blame(err: &clap::Error, loaded: &Loaded, argv: &[OsString]) -> Option<Fi
         a == format!("--{long}") || a.starts_with(&format!("--{long}="))
     });
     let setting = loaded.settings.iter().find(|s| s.key == long)?;
-    if on_command_line {
+    // Set on the command line or in the environment: the value is not the file's.
+    let cli = <crate::cli::Args as clap::CommandFactory>::command();
+    let in_env = cli
+        .get_arguments()
+        .find(|a| a.get_long() == Some(long))
+        .and_then(|a| a.get_env())
+        .is_some_and(|name| std::env::var_os(name).is_some());
+    if on_command_line || in_env {
         return None;
     }
     let first = err.to_string();
@@ -257,17 +298,19 @@ pub fn blame(err: &clap::Error, loaded: &Loaded, argv: &[OsString]) -> Option<Fi
 /// The file named by `--config FILE`/`--config=FILE` on the command line (before `--`), else by
 /// the environment (`env`); none when a subcommand is asked for.
 pub fn named(argv: &[OsString], env: Option<OsString>) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt as _;
     let mut args = argv.iter().skip(1);
+    let (flag, with_value) = (format!("--{FLAG}"), format!("--{FLAG}="));
     while let Some(arg) = args.next() {
-        let text = arg.to_string_lossy();
-        if text == "--" {
+        let bytes = arg.as_bytes();
+        if bytes == b"--" {
             break;
         }
-        if text == format!("--{FLAG}") {
+        if bytes == flag.as_bytes() {
             return args.next().map(PathBuf::from);
         }
-        if let Some(path) = text.strip_prefix(&format!("--{FLAG}=")) {
-            return Some(PathBuf::from(path));
+        if let Some(path) = bytes.strip_prefix(with_value.as_bytes()) {
+            return Some(PathBuf::from(std::ffi::OsStr::from_bytes(path)));
         }
     }
     env.filter(|p| !p.is_empty()).map(PathBuf::from)
@@ -352,6 +395,19 @@ mod tests {
         let env = |name: &str| name == "RANGESERVE_LIMIT_RATE_TOTAL" || name == "RANGESERVE_DIR";
         let added = arguments(&cli(), &argv, path, &settings, env).unwrap();
         assert_eq!(added, os(&["--hidden"]));
+    }
+
+    #[test]
+    fn a_flag_given_elsewhere_drops_the_keys_it_cannot_go_with() {
+        let path = Path::new("f.toml");
+        let text = "dir = \"/srv\"\nsecret-path = true\ntls-self-signed = true\nport = 1\n";
+        let settings = parse(path, text).unwrap();
+        let argv = os(&["rangeserve", "--file", "x", "--signed-links"]);
+        let added = arguments(&cli(), &argv, path, &settings, |name| {
+            name == "RANGESERVE_TLS_CERT"
+        })
+        .unwrap();
+        assert_eq!(added, os(&["--port=1"]));
     }
 
     #[test]

@@ -5,11 +5,13 @@
 //!
 //! Never in a response's way: the completion is queued (at most [`WAITING`]; past that it is
 //! logged and not run) and [`AT_ONCE`] threads run the queue; each run's exit status and stderr
-//! (its first [`STDERR_KEPT`] bytes) are logged.
+//! (its first [`STDERR_KEPT`] bytes; the rest is read and dropped) are logged, and a run still
+//! going after [`TIMEOUT`] is killed.
 
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use super::Completed;
 use crate::text::Escaped;
@@ -20,6 +22,9 @@ pub const AT_ONCE: usize = 4;
 pub const WAITING: usize = 256;
 /// Bytes of a hook's stderr logged.
 pub const STDERR_KEPT: usize = 2048;
+/// A run still going after this long is killed (its slot is needed by the next).
+pub const TIMEOUT: Duration = Duration::from_secs(600);
+const POLL: Duration = Duration::from_millis(50);
 
 #[derive(Debug)]
 pub struct Hook {
@@ -76,34 +81,76 @@ pub fn environment(done: &Completed) -> Vec<(&'static str, String)> {
 }
 
 fn run_one(command: &str, done: &Completed) {
-    let out = Command::new("sh")
+    use std::os::unix::ffi::OsStrExt as _;
+    let spawned = Command::new("sh")
         .arg("-c")
         .arg(command)
         .envs(environment(done))
+        // The path's own bytes (a name need not be UTF-8).
+        .env(
+            "RANGESERVE_PATH",
+            std::ffi::OsStr::from_bytes(&done.raw_path),
+        )
         .env_remove("NOTIFY_SOCKET")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .output();
+        .spawn();
     let path = Escaped(&done.path);
-    match out {
-        Ok(out) => {
-            let stderr = String::from_utf8_lossy(&out.stderr[..out.stderr.len().min(STDERR_KEPT)])
-                .trim_end()
-                .to_string();
-            if out.status.success() {
-                tracing::info!("--on-complete for {path} ({}): {}", done.client, out.status);
-            } else {
-                tracing::warn!(
-                    "--on-complete for {path} ({}) failed: {}",
-                    done.client,
-                    out.status
-                );
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(err) => {
+            tracing::warn!("--on-complete for {path}: cannot run sh: {err}");
+            return;
+        }
+    };
+    // Its stderr: the first STDERR_KEPT bytes kept, the rest read and dropped (never held).
+    let (kept_tx, kept_rx) = std::sync::mpsc::channel();
+    if let Some(mut stderr) = child.stderr.take() {
+        std::thread::spawn(move || {
+            use std::io::Read as _;
+            let mut kept = Vec::new();
+            let _ = (&mut stderr)
+                .take(STDERR_KEPT as u64)
+                .read_to_end(&mut kept);
+            let _ = std::io::copy(&mut stderr, &mut std::io::sink());
+            let _ = kept_tx.send(kept);
+        });
+    }
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(POLL),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
             }
-            if !stderr.is_empty() {
-                tracing::info!("--on-complete stderr: {}", Escaped(&stderr));
+            Err(err) => {
+                tracing::warn!("--on-complete for {path}: {err}");
+                break None;
             }
         }
-        Err(err) => tracing::warn!("--on-complete for {path}: cannot run sh: {err}"),
+    };
+    let stderr = kept_rx.recv_timeout(POLL * 20).unwrap_or_default();
+    let stderr = String::from_utf8_lossy(&stderr).trim_end().to_string();
+    match status {
+        Some(status) if status.success() => {
+            tracing::info!("--on-complete for {path} ({}): {status}", done.client)
+        }
+        Some(status) => {
+            tracing::warn!(
+                "--on-complete for {path} ({}) failed: {status}",
+                done.client
+            )
+        }
+        None => tracing::warn!(
+            "--on-complete for {path} ({}): still running after {TIMEOUT:?}, killed",
+            done.client
+        ),
+    }
+    if !stderr.is_empty() {
+        tracing::info!("--on-complete stderr: {}", Escaped(&stderr));
     }
 }

@@ -51,6 +51,8 @@ struct Copy {
     /// When it was last sent to (for eviction), a counter.
     touched: u64,
     complete: bool,
+    /// Bytes covered when its progress was last kept in the store.
+    kept: u64,
 }
 
 /// What one response sent of a version.
@@ -60,11 +62,12 @@ pub struct Sent {
     /// The version's length, and the range of it this response sent.
     pub len: u64,
     pub range: std::ops::Range<u64>,
-    /// The file's path below the root as in the URL, decoded (lossy for display).
+    /// The file's path below the root as in the URL, decoded (lossy for display), and its bytes.
     pub path: String,
+    pub raw_path: Vec<u8>,
     pub sha256: Option<String>,
-    /// Through a link with a download limit (its clients are remembered).
-    pub limited: bool,
+    /// Through a link with a download limit: the limit, and the link's expiry (Unix seconds).
+    pub limit: Option<(u64, u64)>,
 }
 
 /// What a response's body will send of a version, known before it is sent: the copy's key, the
@@ -76,21 +79,29 @@ pub struct Counting {
     pub len: u64,
     pub start: u64,
     pub path: String,
+    pub raw_path: Vec<u8>,
     pub sha256: Option<String>,
-    pub limited: bool,
+    pub limit: Option<(u64, u64)>,
 }
 
 impl Counting {
     /// What it sent, once `sent` bytes of it went out.
     pub fn sent(self, sent: u64) -> Sent {
-        let end = self.start.saturating_add(sent).min(self.len);
+        self.between(0, sent)
+    }
+
+    /// What it sent between `from` and `to` bytes into the response.
+    pub fn between(self, from: u64, to: u64) -> Sent {
+        let end = self.start.saturating_add(to).min(self.len);
+        let start = self.start.saturating_add(from).min(end);
         Sent {
             key: self.key,
             len: self.len,
-            range: self.start.min(end)..end,
+            range: start..end,
             path: self.path,
+            raw_path: self.raw_path,
             sha256: self.sha256,
-            limited: self.limited,
+            limit: self.limit,
         }
     }
 }
@@ -99,6 +110,7 @@ impl Counting {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Completed {
     pub path: String,
+    pub raw_path: Vec<u8>,
     pub client: IpAddr,
     pub bytes: u64,
     pub sha256: Option<String>,
@@ -194,38 +206,79 @@ impl Downloads {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records what a response sent; returns the completion if this made the copy whole (and
-    /// it was not whole before). `complete` in the log: whether the copy is whole now.
-    pub fn record(&self, sent: Sent, now: SystemTime) -> (bool, Option<Completed>) {
-        let mut state = self.state();
+    /// Records what a response sent; returns whether the copy is whole now, and the completion
+    /// if this made it whole. `persist`: also keep the copy's progress in the store (a
+    /// completion is always kept).
+    pub fn record(&self, sent: Sent, now: SystemTime, persist: bool) -> (bool, Option<Completed>) {
+        let state = self.state();
+        self.record_locked(state, sent, now, persist)
+    }
+
+    /// For a response through a download-limited link, before a frame is handed on: `None` if
+    /// the client may not have it (the link's clients hold their copies and it is not one of
+    /// them); else the frame's bytes are recorded at once — under the same lock as the check,
+    /// so two clients finishing together cannot both pass the limit.
+    pub fn admit(&self, sent: Sent, now: SystemTime) -> Option<(bool, Option<Completed>)> {
+        let state = self.state();
+        if let Some((limit, _)) = sent.limit {
+            let whole = state.copies.get(&sent.key).is_some_and(|c| c.complete);
+            if !whole && state.spent(&sent.key.link, limit, sent.key.client) {
+                return None;
+            }
+        }
+        Some(self.record_locked(state, sent, now, false))
+    }
+
+    fn record_locked(
+        &self,
+        mut state: MutexGuard<'_, State>,
+        sent: Sent,
+        now: SystemTime,
+        persist: bool,
+    ) -> (bool, Option<Completed>) {
         let copy = state.copy(&sent.key, unix_ms(now));
         if copy.complete {
             return (true, None);
         }
         copy.coverage.add(sent.range.clone());
         let whole = copy.coverage.covers(sent.len);
+        // Kept only when it holds more than was kept (the same range again writes nothing).
+        let keep = persist && copy.coverage.bytes() != copy.kept;
+        if keep {
+            copy.kept = copy.coverage.bytes();
+        }
         let (first, intervals) = (copy.first, copy.coverage.intervals().to_vec());
         if !whole {
             drop(state);
-            self.keep(store::Record::Coverage {
-                key: sent.key,
-                first,
-                intervals,
-            });
+            if keep {
+                self.keep(store::Record::Coverage {
+                    key: sent.key,
+                    first,
+                    intervals,
+                });
+            }
             return (false, None);
         }
         copy.complete = true;
         let done = Completed {
             path: sent.path.clone(),
+            raw_path: sent.raw_path.clone(),
             client: sent.key.client,
             bytes: sent.len,
             sha256: sent.sha256.clone(),
             seconds: unix_ms(now).saturating_sub(first) as f64 / 1000.0,
             link: sent.key.link.clone(),
         };
-        state.count(&sent.path, &sent.key, sent.limited, true);
+        state.count(&sent.path, &sent.key, sent.limit.is_some(), true);
         drop(state);
         COMPLETED.fetch_add(1, Ordering::Relaxed);
+        if let Some((_, until)) = sent.limit {
+            self.keep(store::Record::Used {
+                link: sent.key.link.clone(),
+                client: sent.key.client,
+                until,
+            });
+        }
         self.keep(store::Record::Done {
             key: sent.key,
             path: sent.path,
@@ -240,11 +293,7 @@ impl Downloads {
     /// Whether a link that allows `limit` completed downloads has no room for `client`: `limit`
     /// clients hold their copy through it and `client` is not one of them.
     pub fn link_spent(&self, link: &str, limit: u64, client: IpAddr) -> bool {
-        let state = self.state();
-        state
-            .links
-            .get(link)
-            .is_some_and(|done| done.len() as u64 >= limit && !done.contains(&client))
+        self.state().spent(link, limit, client)
     }
 
     /// Completed downloads through a link.
@@ -283,6 +332,12 @@ impl Default for Downloads {
 }
 
 impl State {
+    fn spent(&self, link: &str, limit: u64, client: IpAddr) -> bool {
+        self.links
+            .get(link)
+            .is_some_and(|done| done.len() as u64 >= limit && !done.contains(&client))
+    }
+
     fn tick(&mut self) -> u64 {
         self.clock += 1;
         self.clock
@@ -303,6 +358,7 @@ impl State {
             first,
             touched: 0,
             complete: false,
+            kept: 0,
         });
         self.copy_order.remove(&copy.touched);
         copy.touched = clock;
@@ -346,6 +402,7 @@ impl State {
                 let copy = self.copy(&key, first);
                 if !copy.complete {
                     copy.coverage = Coverage::from_intervals(intervals);
+                    copy.kept = copy.coverage.bytes();
                 }
             }
             store::Record::Total { path, n } => {
@@ -357,10 +414,11 @@ impl State {
                 self.count_order.insert(clock, path);
             }
             store::Record::Done { key, path, .. } => {
-                // Whether its link had a limit is not kept: every link's clients are known again.
-                let limited = !key.link.is_empty();
-                self.count(&path, &key, limited, false);
+                self.count(&path, &key, false, false);
                 self.copy(&key, 0).complete = true;
+            }
+            store::Record::Used { link, client, .. } => {
+                self.links.entry(link).or_default().insert(client);
             }
         }
     }
@@ -369,6 +427,12 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Downloads {
+        fn record_now(&self, sent: Sent, now: SystemTime) -> (bool, Option<Completed>) {
+            self.record(sent, now, true)
+        }
+    }
 
     fn sent(client: &str, range: std::ops::Range<u64>, link: &str) -> Sent {
         Sent {
@@ -380,8 +444,9 @@ mod tests {
             len: 100,
             range,
             path: "a/b.bin".into(),
+            raw_path: b"a/b.bin".to_vec(),
             sha256: None,
-            limited: !link.is_empty(),
+            limit: (!link.is_empty()).then_some((1, u64::MAX)),
         }
     }
 
@@ -389,16 +454,19 @@ mod tests {
     fn a_copy_counts_once_when_whole_however_it_came() {
         let d = Downloads::new();
         let now = SystemTime::now();
-        assert!(!d.record(sent("10.0.0.1", 0..40, ""), now).0);
-        assert!(!d.record(sent("10.0.0.1", 60..100, ""), now).0);
+        assert!(!d.record_now(sent("10.0.0.1", 0..40, ""), now).0);
+        assert!(!d.record_now(sent("10.0.0.1", 60..100, ""), now).0);
         // Another client's bytes are not this one's.
-        assert!(!d.record(sent("10.0.0.2", 40..60, ""), now).0);
-        let (whole, done) = d.record(sent("10.0.0.1", 30..70, ""), now);
+        assert!(!d.record_now(sent("10.0.0.2", 40..60, ""), now).0);
+        let (whole, done) = d.record_now(sent("10.0.0.1", 30..70, ""), now);
         assert!(whole);
         let done = done.unwrap();
         assert_eq!((done.bytes, done.path.as_str()), (100, "a/b.bin"));
         // Again: whole, never counted again.
-        assert_eq!(d.record(sent("10.0.0.1", 0..100, ""), now), (true, None));
+        assert_eq!(
+            d.record_now(sent("10.0.0.1", 0..100, ""), now),
+            (true, None)
+        );
         assert_eq!(
             d.counts()[0].1,
             Counts {
@@ -415,13 +483,13 @@ mod tests {
         let one: IpAddr = "10.0.0.1".parse().unwrap();
         let two: IpAddr = "10.0.0.2".parse().unwrap();
         assert!(!d.link_spent("L", 1, one));
-        d.record(sent("10.0.0.1", 0..100, "L"), now);
+        d.record_now(sent("10.0.0.1", 0..100, "L"), now);
         assert!(!d.link_spent("L", 1, one), "its own client may fetch again");
         assert!(d.link_spent("L", 1, two));
         assert!(!d.link_spent("L", 2, two));
         assert_eq!(d.link_uses("L"), 1);
         // Without the link, the same client's copy is another key.
-        assert!(!d.record(sent("10.0.0.1", 0..10, ""), now).0);
+        assert!(!d.record_now(sent("10.0.0.1", 0..10, ""), now).0);
     }
 
     #[test]
@@ -432,7 +500,7 @@ mod tests {
             let ip = IpAddr::from(i.to_be_bytes());
             let mut s = sent("10.0.0.1", 0..1, "");
             s.key.client = ip;
-            d.record(s, now);
+            d.record(s, now, true);
         }
         assert_eq!(d.state().copies.len(), MAX_TRACKED);
     }

@@ -10,6 +10,9 @@ use crate::text::human_size;
 
 /// How often the HTML page reloads itself, in seconds.
 pub const REFRESH_SECONDS: u32 = 5;
+/// Files and transfers shown at most (the most downloaded files first); the JSON says how many
+/// were left out.
+pub const MAX_ROWS: usize = 1000;
 
 /// One transfer in flight: who, what, how far.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -33,6 +36,8 @@ struct JsonFile<'a> {
 struct JsonPage<'a> {
     completed_since_start: u64,
     files: Vec<JsonFile<'a>>,
+    /// Files past [`MAX_ROWS`], not listed.
+    more_files: usize,
     transfers: &'a [Live],
 }
 
@@ -41,15 +46,17 @@ struct JsonPage<'a> {
 pub fn json(counts: &[(String, Counts)], live: &[Live]) -> String {
     let page = JsonPage {
         completed_since_start: counts.iter().map(|(_, c)| c.since_start).sum(),
+        more_files: counts.len().saturating_sub(MAX_ROWS),
         files: counts
             .iter()
+            .take(MAX_ROWS)
             .map(|(path, c)| JsonFile {
                 path,
                 since_start: c.since_start,
                 total: c.total,
             })
             .collect(),
-        transfers: live,
+        transfers: &live[..live.len().min(MAX_ROWS)],
     };
     let mut text = serde_json::to_string(&page).unwrap_or_else(|_| "{}".into());
     text.push('\n');
@@ -84,7 +91,7 @@ pub fn html(counts: &[(String, Counts)], live: &[Live]) -> String {
                     table.live {
                         thead { tr { th { "File" } th { "Client" } th.n { "Held" } } }
                         tbody {
-                            @for row in live {
+                            @for row in live.iter().take(MAX_ROWS) {
                                 tr {
                                     td { (row.path) br; progress value=(row.held) max=(row.size.max(1)) {} }
                                     td { (row.client) @if row.connections > 1 { " (" (row.connections) " connections)" } }
@@ -101,10 +108,13 @@ pub fn html(counts: &[(String, Counts)], live: &[Live]) -> String {
                     table.files {
                         thead { tr { th { "File" } th.n { "Since start" } th.n { "In total" } } }
                         tbody {
-                            @for (path, c) in counts {
+                            @for (path, c) in counts.iter().take(MAX_ROWS) {
                                 tr { td { (path) } td.n { (c.since_start) } td.n { (c.total) } }
                             }
                         }
+                    }
+                    @if counts.len() > MAX_ROWS {
+                        p.muted { "And " (counts.len() - MAX_ROWS) " more files." }
                     }
                 }
             }

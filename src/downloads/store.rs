@@ -15,7 +15,7 @@ use std::io::{self, Write as _};
 use std::net::IpAddr;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use super::Key;
 use crate::http::format::hex;
@@ -40,6 +40,13 @@ pub enum Record {
     Total {
         path: String,
         n: u64,
+    },
+    /// A client holds its copy through a download-limited link valid until `until` (Unix
+    /// seconds): kept, never folded, until the link expires.
+    Used {
+        link: String,
+        client: IpAddr,
+        until: u64,
     },
 }
 
@@ -89,6 +96,11 @@ pub fn format_line(record: &Record) -> String {
             hex(path.as_bytes())
         ),
         Record::Total { path, n } => format!("total {} {n}\n", hex(path.as_bytes())),
+        Record::Used {
+            link,
+            client,
+            until,
+        } => format!("used {link} {client} {until}\n"),
     }
 }
 
@@ -132,6 +144,11 @@ pub fn parse_line(line: &str) -> Option<Record> {
             path: unhex_text(path)?,
             n: n.parse().ok()?,
         }),
+        ["used", link, client, until] => Some(Record::Used {
+            link: link.to_string(),
+            client: client.parse().ok()?,
+            until: until.parse().ok()?,
+        }),
         _ => None,
     }
 }
@@ -156,22 +173,34 @@ pub fn parse(text: &[u8]) -> (Vec<Record>, usize) {
     (records, waste)
 }
 
-/// Compacted: for each copy, its last coverage unless it completed; the last
-/// [`KEPT_COMPLETIONS`] completions; the older ones (and earlier totals) as one total per file.
-pub fn compact(records: Vec<Record>) -> Vec<Record> {
+/// Compacted (at Unix second `now`): the last coverage of each copy that did not complete (the
+/// newest [`super::MAX_TRACKED`]: no more are ever read back), the last [`KEPT_COMPLETIONS`]
+/// completions, the older ones (and earlier totals) as one total per file (the largest
+/// [`super::MAX_FILES`]), and every unexpired use of a download-limited link.
+pub fn compact(records: Vec<Record>, now: u64) -> Vec<Record> {
     let mut coverage: HashMap<Key, (usize, Record)> = HashMap::new();
     let mut done = Vec::new();
     let mut totals: HashMap<String, u64> = HashMap::new();
+    let mut used: HashMap<(String, IpAddr), u64> = HashMap::new();
     for (i, record) in records.into_iter().enumerate() {
-        match &record {
-            Record::Coverage { key, .. } => {
+        match record {
+            Record::Coverage { ref key, .. } => {
                 coverage.insert(key.clone(), (i, record));
             }
-            Record::Done { key, .. } => {
+            Record::Done { ref key, .. } => {
                 coverage.remove(key);
                 done.push(record);
             }
-            Record::Total { path, n } => *totals.entry(path.clone()).or_default() += n,
+            Record::Total { path, n } => *totals.entry(path).or_default() += n,
+            Record::Used {
+                link,
+                client,
+                until,
+            } => {
+                if until >= now {
+                    used.insert((link, client), until);
+                }
+            }
         }
     }
     let folded = done.len().saturating_sub(KEPT_COMPLETIONS);
@@ -181,16 +210,34 @@ pub fn compact(records: Vec<Record>) -> Vec<Record> {
         }
     }
     let mut totals: Vec<(String, u64)> = totals.into_iter().collect();
-    totals.sort();
+    totals.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    totals.truncate(super::MAX_FILES);
     let mut out: Vec<Record> = totals
         .into_iter()
         .map(|(path, n)| Record::Total { path, n })
         .collect();
+    let mut used: Vec<((String, IpAddr), u64)> = used.into_iter().collect();
+    used.sort();
+    out.extend(
+        used.into_iter()
+            .map(|((link, client), until)| Record::Used {
+                link,
+                client,
+                until,
+            }),
+    );
     out.extend(done);
     let mut pending: Vec<(usize, Record)> = coverage.into_values().collect();
     pending.sort_by_key(|(i, _)| *i);
-    out.extend(pending.into_iter().map(|(_, r)| r));
+    let skip = pending.len().saturating_sub(super::MAX_TRACKED);
+    out.extend(pending.into_iter().skip(skip).map(|(_, r)| r));
     out
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Lines appended past those a compaction left, at least, before the next compaction while
@@ -201,7 +248,7 @@ pub const COMPACT_AFTER: u64 = 100_000;
 #[derive(Debug)]
 pub struct Store {
     path: PathBuf,
-    inner: Mutex<Inner>,
+    inner: Arc<Mutex<Inner>>,
 }
 
 #[derive(Debug)]
@@ -210,35 +257,36 @@ struct Inner {
     /// Lines the last compaction left, and lines appended since.
     kept: u64,
     appended: u64,
+    /// A compaction is running (on a thread of its own).
+    compacting: bool,
 }
 
-/// Reads `path`, compacts its records and, if that dropped anything, rewrites it (write, sync,
-/// rename, sync the folder). Returns the records.
-fn compact_file(path: &Path) -> io::Result<Vec<Record>> {
+/// Writes `records` then `tail` (raw lines) to a temporary file in `path`'s folder, syncs it,
+/// renames it over `path` and syncs the folder.
+fn rewrite(path: &Path, records: &[Record], tail: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let text = match std::fs::read(path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Vec::new(),
-        Err(err) => return Err(err),
-    };
-    let (records, waste) = parse(&text);
-    let count = records.len();
-    let records = compact(records);
-    if waste > 0 || records.len() < count {
-        let temp = dir.join(format!("{FILE_NAME}.tmp.{}", std::process::id()));
-        let mut file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&temp)?;
-        let text: String = records.iter().map(format_line).collect();
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)?;
-        File::open(dir)?.sync_all()?;
-    }
-    Ok(records)
+    let temp = dir.join(format!("{FILE_NAME}.tmp.{}", std::process::id()));
+    let mut file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temp)?;
+    let text: String = records.iter().map(format_line).collect();
+    file.write_all(text.as_bytes())?;
+    file.write_all(tail)?;
+    file.sync_all()?;
+    std::fs::rename(&temp, path)?;
+    File::open(dir)?.sync_all()
+}
+
+fn read_from(path: &Path, from: u64) -> io::Result<Vec<u8>> {
+    use std::io::{Read as _, Seek as _};
+    let mut file = File::open(path)?;
+    file.seek(io::SeekFrom::Start(from))?;
+    let mut out = Vec::new();
+    file.read_to_end(&mut out)?;
+    Ok(out)
 }
 
 fn open_append(path: &Path) -> io::Result<File> {
@@ -253,35 +301,67 @@ impl Store {
     /// Opens (creating) `downloads-v1` in `dir`, compacts it, and returns its records.
     pub fn open(dir: &Path) -> io::Result<(Store, Vec<Record>)> {
         std::fs::create_dir_all(dir)?;
+        // Temporary files a crash left mid-compaction are waste.
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                if name
+                    .to_string_lossy()
+                    .starts_with(&format!("{FILE_NAME}.tmp."))
+                {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
         let path = dir.join(FILE_NAME);
-        let records = compact_file(&path)?;
-        let file = open_append(&path)?;
+        let text = match std::fs::read(&path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(err) => return Err(err),
+        };
+        let (records, waste) = parse(&text);
+        let count = records.len();
+        let records = compact(records, unix_now());
+        if waste > 0 || records.len() < count {
+            rewrite(&path, &records, &[])?;
+        }
         let inner = Inner {
-            file,
+            file: open_append(&path)?,
             kept: records.len() as u64,
             appended: 0,
+            compacting: false,
         };
         Ok((
             Store {
                 path,
-                inner: Mutex::new(inner),
+                inner: Arc::new(Mutex::new(inner)),
             },
             records,
         ))
     }
 
-    /// Appends one record (one `write` of one line); compacts the file when it has grown past
-    /// [`COMPACT_AFTER`] lines and as many as the last compaction left.
+    /// Appends one record (one `write` of one line). Once the file has grown past
+    /// [`COMPACT_AFTER`] lines and as many as the last compaction left, a thread compacts it
+    /// while appends go on (only its final rewrite holds them).
     pub fn append(&self, record: &Record) -> io::Result<()> {
         let line = format_line(record);
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut inner = lock(&self.inner);
         inner.file.write_all(line.as_bytes())?;
         inner.appended += 1;
-        if inner.appended > inner.kept.max(COMPACT_AFTER) {
-            let records = compact_file(&self.path)?;
-            inner.file = open_append(&self.path)?;
-            inner.kept = records.len() as u64;
-            inner.appended = 0;
+        if inner.appended > inner.kept.max(COMPACT_AFTER) && !inner.compacting {
+            inner.compacting = true;
+            let (path, shared) = (self.path.clone(), Arc::clone(&self.inner));
+            let length = inner.file.metadata().map(|m| m.len());
+            drop(inner);
+            let spawned = std::thread::Builder::new()
+                .name("downloads-compact".into())
+                .spawn(move || compact_running(&path, &shared, length));
+            if let Err(err) = spawned {
+                let mut inner = lock(&self.inner);
+                inner.compacting = false;
+                inner.appended = 0;
+                tracing::warn!("cannot compact {}: {err}", self.path.display());
+            }
         }
         Ok(())
     }
@@ -289,6 +369,45 @@ impl Store {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+fn lock(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
+    inner.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Compacts the first `length` bytes (whole lines: each append is one write of one line) while
+/// appends go on; then, holding them, writes the result and what was appended meanwhile, and
+/// reopens. A failure is logged, and tried again only after as many appends again.
+fn compact_running(path: &Path, inner: &Mutex<Inner>, length: io::Result<u64>) {
+    let result = (|| -> io::Result<u64> {
+        let length = length?;
+        let head = read_prefix(path, length)?;
+        let records = compact(parse(&head).0, unix_now());
+        let mut inner = lock(inner);
+        let tail = read_from(path, length)?;
+        rewrite(path, &records, &tail)?;
+        inner.file = open_append(path)?;
+        let lines = records.len() as u64 + tail.iter().filter(|&&b| b == b'\n').count() as u64;
+        inner.kept = lines;
+        Ok(lines)
+    })();
+    let mut inner = lock(inner);
+    inner.compacting = false;
+    inner.appended = 0;
+    match result {
+        Ok(lines) => tracing::debug!("compacted {} to {lines} lines", path.display()),
+        Err(err) => tracing::warn!(
+            "cannot compact {}: {err} (tried again after {COMPACT_AFTER} more lines)",
+            path.display()
+        ),
+    }
+}
+
+fn read_prefix(path: &Path, length: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    File::open(path)?.take(length).read_to_end(&mut out)?;
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -341,13 +460,44 @@ mod tests {
             path: "f".into(),
             at: 2,
         };
-        let out = compact(vec![
-            cov("10.0.0.1", 5),
-            cov("10.0.0.2", 5),
-            cov("10.0.0.1", 9),
-            done("10.0.0.2"),
-        ]);
+        let out = compact(
+            vec![
+                cov("10.0.0.1", 5),
+                cov("10.0.0.2", 5),
+                cov("10.0.0.1", 9),
+                done("10.0.0.2"),
+            ],
+            0,
+        );
         assert_eq!(out, vec![done("10.0.0.2"), cov("10.0.0.1", 9)]);
+    }
+
+    #[test]
+    fn a_limited_link_s_clients_outlive_folding_until_the_link_expires() {
+        let used = |client: &str, until: u64| Record::Used {
+            link: "L".into(),
+            client: client.parse().unwrap(),
+            until,
+        };
+        let mut records = vec![used("10.0.0.1", 100), used("10.0.0.2", 5)];
+        for i in 0..(KEPT_COMPLETIONS as u32 + 3) {
+            records.push(Record::Done {
+                key: Key {
+                    version: "v".into(),
+                    client: std::net::IpAddr::from(i.to_be_bytes()),
+                    link: String::new(),
+                },
+                path: "f".into(),
+                at: 1,
+            });
+        }
+        let out = compact(records, 10);
+        assert!(out.contains(&used("10.0.0.1", 100)), "kept while valid");
+        assert!(!out.contains(&used("10.0.0.2", 5)), "dropped once expired");
+        assert!(out.contains(&Record::Total {
+            path: "f".into(),
+            n: 3
+        }));
     }
 
     #[test]
@@ -362,11 +512,27 @@ mod tests {
         for end in 1..=(COMPACT_AFTER + 5) {
             store.append(&cov(end)).unwrap();
         }
-        let text = std::fs::read(dir.path().join(FILE_NAME)).unwrap();
-        let (records, waste) = parse(&text);
-        assert_eq!(waste, 0);
-        assert!(records.len() < 10, "{} lines", records.len());
+        // On its own thread: a few lines once it is done (bounded wait).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let records = loop {
+            let text = std::fs::read(dir.path().join(FILE_NAME)).unwrap();
+            let (records, waste) = parse(&text);
+            assert_eq!(waste, 0);
+            if records.len() < 10 {
+                break records;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} lines",
+                records.len()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
         assert_eq!(records.last(), Some(&cov(COMPACT_AFTER + 5)));
+        // Appends after it go on to the new file.
+        store.append(&cov(COMPACT_AFTER + 6)).unwrap();
+        let text = std::fs::read(dir.path().join(FILE_NAME)).unwrap();
+        assert_eq!(parse(&text).0.last(), Some(&cov(COMPACT_AFTER + 6)));
     }
 
     #[test]

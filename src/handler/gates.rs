@@ -202,6 +202,7 @@ pub fn mount<'a>(path: &'a str, config: &Config, now: SystemTime) -> Result<Moun
                 link: Some(LinkUse {
                     id: link::id(token),
                     limit: link::download_limit(token),
+                    expiry: link::expiry(token),
                 }),
             })
         }
@@ -228,6 +229,8 @@ pub struct Mount<'a> {
 pub struct LinkUse {
     pub id: String,
     pub limit: Option<u64>,
+    /// Unix seconds.
+    pub expiry: u64,
 }
 
 /// A request path as the logs show it: a `--secret-path` token or a signed link's token

@@ -105,8 +105,8 @@ pub struct Served {
     pub fields: Extra,
     /// The id of the signed link the request came through (its downloads are counted apart).
     pub link: Option<String>,
-    /// That link has a download limit.
-    pub limited: bool,
+    /// That link's download limit and expiry (Unix seconds).
+    pub limit: Option<(u64, u64)>,
 }
 
 /// Fields sent with an entity's 200 and 206.
@@ -125,7 +125,7 @@ impl Plan {
             entity,
             outcome,
             link,
-            limited,
+            limit,
             ..
         }) = self
         else {
@@ -158,8 +158,9 @@ impl Plan {
             len: entity.len(),
             start,
             path: String::from_utf8_lossy(&rep.identity.rel).into_owned(),
+            raw_path: rep.identity.rel.clone(),
             sha256,
-            limited: *limited,
+            limit: *limit,
         })
     }
 
@@ -242,6 +243,7 @@ pub async fn plan(
     if let Some(gates::LinkUse {
         id,
         limit: Some(limit),
+        ..
     }) = &link
         && matches!(entity, Entity::File(_) | Entity::Archive(_))
         && shared
@@ -251,18 +253,24 @@ pub async fn plan(
         return Plan::Refuse(Refusal::LinkUsed);
     }
     let validators = entity.validators(now);
-    let outcome = decide(
+    let mut outcome = decide(
         req.headers(),
         entity.len(),
         &validators,
         shared.config.max_ranges,
         now,
     );
+    // Through a download-limited link, several ranges are answered with the whole file (RFC
+    // 9110 §14.2 lets a server ignore Range): every byte sent is then counted.
+    if matches!(outcome, Outcome::Multipart(_)) && link.as_ref().is_some_and(|l| l.limit.is_some())
+    {
+        outcome = Outcome::Full;
+    }
     Plan::Serve(Served {
         entity,
         outcome,
         fields,
-        limited: link.as_ref().is_some_and(|l| l.limit.is_some()),
+        limit: link.as_ref().and_then(|l| l.limit.map(|n| (n, l.expiry))),
         link: link.map(|l| l.id),
     })
 }

@@ -10,13 +10,24 @@
 use std::net::TcpListener;
 
 /// The TCP listening sockets passed by a service manager, in order (none without
-/// `LISTEN_FDS`, or when `LISTEN_PID` names another process). Call before any thread starts:
+/// `LISTEN_FDS`, or when `LISTEN_PID` names another process; as `listenfd` reads them, a
+/// missing `LISTEN_PID` is accepted and `LISTEN_FDS_FIRST_FD` honoured, beyond what
+/// sd_listen_fds(3) does). Call before any thread starts:
 /// the variables are removed from the environment (children must not take them as theirs).
 pub fn take_listeners() -> Result<Vec<TcpListener>, String> {
     let mut passed = listenfd::ListenFd::from_env();
     (0..passed.len())
         .filter_map(|index| match passed.take_tcp_listener(index) {
-            Ok(Some(listener)) => Some(Ok(listener)),
+            // A bound or connected socket that does not listen (`Accept=yes`, a mistake) would
+            // fail every accept: refused at the start instead.
+            Ok(Some(listener)) => match rustix::net::sockopt::socket_acceptconn(&listener) {
+                Ok(true) => Some(Ok(listener)),
+                _ => Some(Err(format!(
+                    "socket activation: passed socket {} (fd {}) is not listening (a .socket unit needs Accept=no)",
+                    index + 1,
+                    index + 3
+                ))),
+            },
             Ok(None) => None,
             Err(err) => Some(Err(format!(
                 "socket activation: passed socket {} (fd {}): {err} (only TCP listening sockets are served)",

@@ -113,6 +113,15 @@ pub fn download_limit(token: &str) -> Option<u64> {
     }
 }
 
+/// A token's expiry (Unix seconds; trust it only once [`verify`] said `Valid`).
+pub fn expiry(token: &str) -> u64 {
+    token
+        .split('.')
+        .nth(1)
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(0)
+}
+
 /// A link's id for logs, hooks and `rangeserve links`: it names the link without giving it (a
 /// digest of the token, from which neither the token nor its signature can be had).
 pub fn id(token: &str) -> String {
