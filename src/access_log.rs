@@ -124,13 +124,12 @@ impl ObservedBody {
     /// whose clients hold their copies, and this client is not one of them).
     fn count(&mut self, frame: &Frame<Bytes>) -> bool {
         let len = frame.data_ref().map_or(0, |d| d.len() as u64);
-        let now = std::time::SystemTime::now();
         if let Some((counting, downloads)) = &self.counting
             && counting.limit.is_some()
             && len > 0
         {
             let sent = counting.clone().between(self.sent, self.sent + len);
-            match downloads.admit(sent, now) {
+            match downloads.admit(sent, std::time::SystemTime::now()) {
                 None => return false,
                 Some((true, _)) => {
                     if let Some(transfer) = &self.transfer {
@@ -148,6 +147,7 @@ impl ObservedBody {
         if let Some((counting, downloads)) = &self.counting
             && self.sent >= self.recorded + RECORD_EVERY
         {
+            let now = std::time::SystemTime::now();
             let (whole, _) = downloads.record(counting.clone().sent(self.sent), now, true);
             self.recorded = self.sent;
             if whole && let Some(transfer) = &self.transfer {
@@ -274,8 +274,9 @@ impl Drop for ObservedBody {
             None => "ok".to_string(),
         };
         let complete = match complete {
-            Some(whole) => format!(" complete={whole}"),
-            None => String::new(),
+            Some(true) => " complete=true",
+            Some(false) => " complete=false",
+            None => "",
         };
         tracing::info!(
             target: TARGET,

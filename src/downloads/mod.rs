@@ -21,13 +21,18 @@ pub mod store;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
+use crate::digest::Digests;
+use crate::fs::stamp::Stamp;
+use crate::representation::FileIdentity;
 use coverage::Coverage;
 
 /// (version, client, link) entries kept at most.
 pub const MAX_TRACKED: usize = 100_000;
+/// Ticks a copy's place in the eviction order may lag before it is moved.
+const REORDER_AFTER: u64 = 1024;
 /// Files whose counts are kept at most (the least recently completed go first).
 pub const MAX_FILES: usize = 100_000;
 
@@ -38,9 +43,46 @@ pub static COMPLETED: AtomicU64 = AtomicU64::new(0);
 /// and the signed link's id (empty: none).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Key {
-    pub version: String,
+    pub version: Version,
     pub client: IpAddr,
     pub link: String,
+}
+
+/// Which version of what: a file's stamp (no string made per response), an archive's tag.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Version {
+    File(Stamp),
+    Archive(String),
+}
+
+impl Version {
+    /// As the store writes it: `s:DEV:INO:SIZE:MS:MN:CS:CN` or `a:TAG`.
+    pub fn text(&self) -> String {
+        match self {
+            Version::File(s) => format!(
+                "s:{}:{}:{}:{}:{}:{}:{}",
+                s.dev, s.ino, s.size, s.mtime.0, s.mtime.1, s.ctime.0, s.ctime.1
+            ),
+            Version::Archive(tag) => format!("a:{tag}"),
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Version> {
+        if let Some(tag) = text.strip_prefix("a:") {
+            return Some(Version::Archive(tag.to_string()));
+        }
+        let fields: Vec<&str> = text.strip_prefix("s:")?.split(':').collect();
+        let [dev, ino, size, ms, mn, cs, cn] = fields.as_slice() else {
+            return None;
+        };
+        Some(Version::File(Stamp {
+            dev: dev.parse().ok()?,
+            ino: ino.parse().ok()?,
+            size: size.parse().ok()?,
+            mtime: (ms.parse().ok()?, mn.parse().ok()?),
+            ctime: (cs.parse().ok()?, cn.parse().ok()?),
+        }))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +95,8 @@ struct Copy {
     complete: bool,
     /// Bytes covered when its progress was last kept in the store.
     kept: u64,
+    /// Its key, shared with its place in the eviction order.
+    key: Arc<Key>,
 }
 
 /// What one response sent of a version.
@@ -62,10 +106,10 @@ pub struct Sent {
     /// The version's length, and the range of it this response sent.
     pub len: u64,
     pub range: std::ops::Range<u64>,
-    /// The file's path below the root as in the URL, decoded (lossy for display), and its bytes.
-    pub path: String,
-    pub raw_path: Vec<u8>,
-    pub sha256: Option<String>,
+    /// The file (its path below the root: `identity.rel`), shared with its representation.
+    pub file: Arc<FileIdentity>,
+    /// Where a file's SHA-256 is looked up on completion.
+    pub digests: Option<Arc<Digests>>,
     /// Through a link with a download limit: the limit, and the link's expiry (Unix seconds).
     pub limit: Option<(u64, u64)>,
 }
@@ -78,9 +122,8 @@ pub struct Counting {
     pub key: Key,
     pub len: u64,
     pub start: u64,
-    pub path: String,
-    pub raw_path: Vec<u8>,
-    pub sha256: Option<String>,
+    pub file: Arc<FileIdentity>,
+    pub digests: Option<Arc<Digests>>,
     pub limit: Option<(u64, u64)>,
 }
 
@@ -98,9 +141,8 @@ impl Counting {
             key: self.key,
             len: self.len,
             range: start..end,
-            path: self.path,
-            raw_path: self.raw_path,
-            sha256: self.sha256,
+            file: self.file,
+            digests: self.digests,
             limit: self.limit,
         }
     }
@@ -127,9 +169,9 @@ pub struct Counts {
 
 #[derive(Debug, Default)]
 struct State {
-    copies: HashMap<Key, Copy>,
+    copies: HashMap<Arc<Key>, Copy>,
     /// The copies by when they were last sent to (a tick of `clock`), oldest first.
-    copy_order: BTreeMap<u64, Key>,
+    copy_order: BTreeMap<u64, Arc<Key>>,
     counts: HashMap<String, (Counts, u64)>,
     count_order: BTreeMap<u64, String>,
     /// Per download-limited link: the clients whose copy through it is complete.
@@ -236,21 +278,29 @@ impl Downloads {
         now: SystemTime,
         persist: bool,
     ) -> (bool, Option<Completed>) {
-        let copy = state.copy(&sent.key, unix_ms(now));
-        if copy.complete {
+        let step = state.with_copy(&sent.key, unix_ms(now), |copy| {
+            if copy.complete {
+                return None;
+            }
+            copy.coverage.add(sent.range.clone());
+            let whole = copy.coverage.covers(sent.len);
+            if whole {
+                copy.complete = true;
+            }
+            // Kept only when it holds more than was kept (the same range again writes nothing).
+            let keep = persist && !whole && copy.coverage.bytes() != copy.kept;
+            if keep {
+                copy.kept = copy.coverage.bytes();
+            }
+            let intervals = keep.then(|| copy.coverage.intervals().to_vec());
+            Some((whole, copy.first, intervals))
+        });
+        let Some((whole, first, intervals)) = step else {
             return (true, None);
-        }
-        copy.coverage.add(sent.range.clone());
-        let whole = copy.coverage.covers(sent.len);
-        // Kept only when it holds more than was kept (the same range again writes nothing).
-        let keep = persist && copy.coverage.bytes() != copy.kept;
-        if keep {
-            copy.kept = copy.coverage.bytes();
-        }
-        let (first, intervals) = (copy.first, copy.coverage.intervals().to_vec());
+        };
         if !whole {
             drop(state);
-            if keep {
+            if let Some(intervals) = intervals {
                 self.keep(store::Record::Coverage {
                     key: sent.key,
                     first,
@@ -259,17 +309,22 @@ impl Downloads {
             }
             return (false, None);
         }
-        copy.complete = true;
+        let path = String::from_utf8_lossy(&sent.file.rel).into_owned();
         let done = Completed {
-            path: sent.path.clone(),
-            raw_path: sent.raw_path.clone(),
+            path: path.clone(),
+            raw_path: sent.file.rel.clone(),
             client: sent.key.client,
             bytes: sent.len,
-            sha256: sent.sha256.clone(),
+            sha256: match (&sent.digests, &sent.key.version) {
+                (Some(digests), Version::File(stamp)) => digests
+                    .known(stamp)
+                    .map(|sum| crate::http::format::hex(&sum)),
+                _ => None,
+            },
             seconds: unix_ms(now).saturating_sub(first) as f64 / 1000.0,
             link: sent.key.link.clone(),
         };
-        state.count(&sent.path, &sent.key, sent.limit.is_some(), true);
+        state.count(&path, &sent.key, sent.limit.is_some(), true);
         drop(state);
         COMPLETED.fetch_add(1, Ordering::Relaxed);
         if let Some((_, until)) = sent.limit {
@@ -281,7 +336,7 @@ impl Downloads {
         }
         self.keep(store::Record::Done {
             key: sent.key,
-            path: sent.path,
+            path,
             at: unix_ms(now),
         });
         if let Some(hook) = &self.hook {
@@ -345,25 +400,38 @@ impl State {
 
     /// The copy of `key`, made if new (at the bound the least recently sent to is forgotten),
     /// marked as the most recently sent to. O(log n).
-    fn copy(&mut self, key: &Key, first: u64) -> &mut Copy {
+    /// Runs `f` on the copy of `key`, made if new (at the bound the least recently sent to is
+    /// forgotten), and keeps it among the most recently sent to. One lookup for a copy seen
+    /// before; its place in the order is moved only once it has drifted [`REORDER_AFTER`]
+    /// ticks back (a busy copy is then never the oldest of [`MAX_TRACKED`]).
+    fn with_copy<R>(&mut self, key: &Key, first: u64, f: impl FnOnce(&mut Copy) -> R) -> R {
         let clock = self.tick();
-        if !self.copies.contains_key(key)
-            && self.copies.len() >= MAX_TRACKED
+        if let Some(copy) = self.copies.get_mut(key) {
+            if clock - copy.touched >= REORDER_AFTER {
+                self.copy_order.remove(&copy.touched);
+                copy.touched = clock;
+                self.copy_order.insert(clock, Arc::clone(&copy.key));
+            }
+            return f(copy);
+        }
+        if self.copies.len() >= MAX_TRACKED
             && let Some((_, oldest)) = self.copy_order.pop_first()
         {
             self.copies.remove(&oldest);
         }
-        let copy = self.copies.entry(key.clone()).or_insert_with(|| Copy {
+        let shared = Arc::new(key.clone());
+        let mut copy = Copy {
             coverage: Coverage::default(),
             first,
-            touched: 0,
+            touched: clock,
             complete: false,
             kept: 0,
-        });
-        self.copy_order.remove(&copy.touched);
-        copy.touched = clock;
-        self.copy_order.insert(clock, key.clone());
-        copy
+            key: Arc::clone(&shared),
+        };
+        let out = f(&mut copy);
+        self.copy_order.insert(clock, Arc::clone(&shared));
+        self.copies.insert(shared, copy);
+        out
     }
 
     /// Counts one completed download of `path` (`now`: in this run, not read back), and the
@@ -399,11 +467,12 @@ impl State {
                 first,
                 intervals,
             } => {
-                let copy = self.copy(&key, first);
-                if !copy.complete {
-                    copy.coverage = Coverage::from_intervals(intervals);
-                    copy.kept = copy.coverage.bytes();
-                }
+                self.with_copy(&key, first, |copy| {
+                    if !copy.complete {
+                        copy.coverage = Coverage::from_intervals(intervals);
+                        copy.kept = copy.coverage.bytes();
+                    }
+                });
             }
             store::Record::Total { path, n } => {
                 let clock = self.tick();
@@ -415,7 +484,7 @@ impl State {
             }
             store::Record::Done { key, path, .. } => {
                 self.count(&path, &key, false, false);
-                self.copy(&key, 0).complete = true;
+                self.with_copy(&key, 0, |copy| copy.complete = true);
             }
             store::Record::Used { link, client, .. } => {
                 self.links.entry(link).or_default().insert(client);
@@ -437,15 +506,14 @@ mod tests {
     fn sent(client: &str, range: std::ops::Range<u64>, link: &str) -> Sent {
         Sent {
             key: Key {
-                version: "v1".into(),
+                version: Version::Archive("v1".into()),
                 client: client.parse().unwrap(),
                 link: link.into(),
             },
             len: 100,
             range,
-            path: "a/b.bin".into(),
-            raw_path: b"a/b.bin".to_vec(),
-            sha256: None,
+            file: Arc::new(FileIdentity::new(b"a/b.bin".to_vec(), b"b.bin")),
+            digests: None,
             limit: (!link.is_empty()).then_some((1, u64::MAX)),
         }
     }

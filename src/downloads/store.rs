@@ -82,7 +82,7 @@ pub fn format_line(record: &Record) -> String {
                 .collect();
             format!(
                 "cov {} {} {} {first} {}\n",
-                hex(key.version.as_bytes()),
+                hex(key.version.text().as_bytes()),
                 key.client,
                 link_field(&key.link),
                 ranges.join(",")
@@ -90,7 +90,7 @@ pub fn format_line(record: &Record) -> String {
         }
         Record::Done { key, path, at } => format!(
             "done {} {} {} {} {at}\n",
-            hex(key.version.as_bytes()),
+            hex(key.version.text().as_bytes()),
             key.client,
             link_field(&key.link),
             hex(path.as_bytes())
@@ -109,7 +109,7 @@ pub fn parse_line(line: &str) -> Option<Record> {
     let fields: Vec<&str> = line.split(' ').collect();
     let key = |version: &str, client: &str, link: &str| -> Option<Key> {
         Some(Key {
-            version: unhex_text(version)?,
+            version: super::Version::parse(&unhex_text(version)?)?,
             client: client.parse::<IpAddr>().ok()?,
             link: if link == "-" {
                 String::new()
@@ -417,7 +417,13 @@ mod tests {
 
     fn key(client: &str, link: &str) -> Key {
         Key {
-            version: "\"v 1\"".into(),
+            version: crate::downloads::Version::File(crate::fs::stamp::Stamp {
+                dev: 1,
+                ino: 2,
+                size: 3,
+                mtime: (-4, 5),
+                ctime: (6, 7),
+            }),
             client: client.parse().unwrap(),
             link: link.into(),
         }
@@ -483,7 +489,7 @@ mod tests {
         for i in 0..(KEPT_COMPLETIONS as u32 + 3) {
             records.push(Record::Done {
                 key: Key {
-                    version: "v".into(),
+                    version: crate::downloads::Version::Archive("\"t a g\"".into()),
                     client: std::net::IpAddr::from(i.to_be_bytes()),
                     link: String::new(),
                 },

@@ -137,17 +137,9 @@ impl Plan {
             _ => return None,
         };
         let (rep, version) = match entity {
-            Entity::File(rep) => (rep, rep.stamp.etag()),
-            Entity::Archive(rep) => (rep, rep.etag.clone()),
+            Entity::File(rep) => (rep, crate::downloads::Version::File(rep.stamp)),
+            Entity::Archive(rep) => (rep, crate::downloads::Version::Archive(rep.etag.clone())),
             Entity::Generated(_) => return None,
-        };
-        let sha256 = match entity {
-            Entity::File(rep) => shared
-                .digests
-                .as_ref()
-                .and_then(|d| d.known(&rep.stamp))
-                .map(|sum| crate::http::format::hex(&sum)),
-            _ => None,
         };
         Some(crate::downloads::Counting {
             key: crate::downloads::Key {
@@ -157,9 +149,8 @@ impl Plan {
             },
             len: entity.len(),
             start,
-            path: String::from_utf8_lossy(&rep.identity.rel).into_owned(),
-            raw_path: rep.identity.rel.clone(),
-            sha256,
+            file: Arc::clone(&rep.identity),
+            digests: shared.digests.clone(),
             limit: *limit,
         })
     }
