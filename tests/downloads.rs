@@ -503,3 +503,34 @@ fn clients_at_once_or_asking_for_several_ranges_cannot_pass_the_limit() {
     assert_eq!(links.matches("1/1").count(), 2, "{links}");
     println!("three clients at once through a one-download link: bytes {lengths:?}");
 }
+
+#[test]
+fn a_hook_that_floods_stderr_is_read_through_a_small_window() {
+    let s = setup();
+    old_file(&s.root, "f.bin", 1000, 10);
+    let metrics = common::free_port();
+    let hook = r#"head -c 200000000 /dev/zero >&2; echo ran > "$HOOK_DIR/run.$$""#;
+    let server = start(&s, 0, metrics, hook, &[]);
+    let before = status_kib(server.pid(), "VmRSS:");
+    let url = link(&s, &server, "f.bin", "1");
+    assert_eq!(curl_from("127.0.0.1", &url, &["-o", "/dev/null"]), "200");
+    eventually("the hook ran to its end", || hook_runs(&s).len() == 1);
+    eventually("its end is logged", || {
+        server.log().contains("--on-complete for f.bin")
+    });
+    let peak = status_kib(server.pid(), "VmHWM:");
+    println!("RSS before {before} KiB, peak after a 200 MB stderr hook {peak} KiB");
+    assert!(
+        peak < before + 50 * 1024,
+        "stderr held: {before} → {peak} KiB"
+    );
+}
+
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}

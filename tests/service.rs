@@ -265,3 +265,33 @@ fn restarts_under_a_held_socket_refuse_no_connection() {
     assert!(failed.is_empty(), "{failed:?}");
     assert!(attempted > 0);
 }
+
+#[test]
+fn a_passed_socket_that_does_not_listen_is_refused_at_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = random_file(dir.path(), "f.bin", 1000, 4);
+    // Bound but not listening (what `Accept=yes` or a mistake passes), as fd 3.
+    let script = r#"
+import os, socket, subprocess, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0))
+os.dup2(s.fileno(), 3); os.set_inheritable(3, True)
+r = subprocess.run(["sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"', "sh"] + sys.argv[1:],
+                   pass_fds=(3,), capture_output=True, timeout=30)
+sys.stdout.write("%d %s" % (r.returncode, r.stderr.decode()))
+"#;
+    let out = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(script)
+        .arg(BIN)
+        .arg("--file")
+        .arg(&path)
+        .args(["--state-dir", dir.path().join("state").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("2 "), "{text}");
+    assert!(
+        text.contains("passed socket 1 (fd 3) is not listening"),
+        "{text}"
+    );
+}
