@@ -17,6 +17,9 @@ pub mod coverage;
 pub mod hook;
 pub mod page;
 pub mod store;
+mod version;
+
+pub use version::Version;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
@@ -25,7 +28,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use crate::digest::Digests;
-use crate::fs::stamp::Stamp;
 use crate::representation::FileIdentity;
 use coverage::Coverage;
 
@@ -46,43 +48,6 @@ pub struct Key {
     pub version: Version,
     pub client: IpAddr,
     pub link: String,
-}
-
-/// Which version of what: a file's stamp (no string made per response), an archive's tag.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Version {
-    File(Stamp),
-    Archive(String),
-}
-
-impl Version {
-    /// As the store writes it: `s:DEV:INO:SIZE:MS:MN:CS:CN` or `a:TAG`.
-    pub fn text(&self) -> String {
-        match self {
-            Version::File(s) => format!(
-                "s:{}:{}:{}:{}:{}:{}:{}",
-                s.dev, s.ino, s.size, s.mtime.0, s.mtime.1, s.ctime.0, s.ctime.1
-            ),
-            Version::Archive(tag) => format!("a:{tag}"),
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Version> {
-        if let Some(tag) = text.strip_prefix("a:") {
-            return Some(Version::Archive(tag.to_string()));
-        }
-        let fields: Vec<&str> = text.strip_prefix("s:")?.split(':').collect();
-        let [dev, ino, size, ms, mn, cs, cn] = fields.as_slice() else {
-            return None;
-        };
-        Some(Version::File(Stamp {
-            dev: dev.parse().ok()?,
-            ino: ino.parse().ok()?,
-            size: size.parse().ok()?,
-            mtime: (ms.parse().ok()?, mn.parse().ok()?),
-            ctime: (cs.parse().ok()?, cn.parse().ok()?),
-        }))
-    }
 }
 
 #[derive(Debug, Clone)]
