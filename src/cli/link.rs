@@ -145,6 +145,10 @@ pub fn list_links(args: &crate::cli::LinksArgs) -> Result<String, StartupError> 
                 crate::downloads::store::Record::Done { key, .. } if key.link == *id => {
                     Some(key.client)
                 }
+                // A completion folded away at compaction still has its `used` record.
+                crate::downloads::store::Record::Used { link, client, .. } if link == id => {
+                    Some(*client)
+                }
                 _ => None,
             })
             .collect();

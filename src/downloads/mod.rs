@@ -448,7 +448,11 @@ impl State {
                 self.count_order.insert(clock, path);
             }
             store::Record::Done { key, path, .. } => {
-                self.count(&path, &key, false, false);
+                // A completion through any link keeps its client among the link's (stores
+                // written before `used` records relied on it; an unlimited link is never
+                // asked).
+                let limited = !key.link.is_empty();
+                self.count(&path, &key, limited, false);
                 self.with_copy(&key, 0, |copy| copy.complete = true);
             }
             store::Record::Used { link, client, .. } => {
@@ -523,6 +527,31 @@ mod tests {
         assert_eq!(d.link_uses("L"), 1);
         // Without the link, the same client's copy is another key.
         assert!(!d.record_now(sent("10.0.0.1", 0..10, ""), now).0);
+    }
+
+    #[test]
+    fn a_link_s_clients_come_back_from_completions_or_used_records() {
+        let key = |client: &str| Key {
+            version: Version::Archive("v".into()),
+            client: client.parse().unwrap(),
+            link: "L".into(),
+        };
+        let from_done = Downloads::default();
+        from_done.state().replay(store::Record::Done {
+            key: key("10.0.0.1"),
+            path: "f".into(),
+            at: 1,
+        });
+        let from_used = Downloads::default();
+        from_used.state().replay(store::Record::Used {
+            link: "L".into(),
+            client: "10.0.0.1".parse().unwrap(),
+            until: u64::MAX,
+        });
+        for d in [from_done, from_used] {
+            assert!(d.link_spent("L", 1, "10.0.0.2".parse().unwrap()));
+            assert!(!d.link_spent("L", 1, "10.0.0.1".parse().unwrap()));
+        }
     }
 
     #[test]
