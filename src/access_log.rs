@@ -128,8 +128,8 @@ impl ObservedBody {
             && counting.limit.is_some()
             && len > 0
         {
-            let sent = counting.clone().between(self.sent, self.sent + len);
-            match downloads.admit(sent, std::time::SystemTime::now()) {
+            let range = counting.range(self.sent, self.sent + len);
+            match downloads.admit(counting, range, std::time::SystemTime::now()) {
                 None => return false,
                 Some((true, _)) => {
                     if let Some(transfer) = &self.transfer {
@@ -148,7 +148,8 @@ impl ObservedBody {
             && self.sent >= self.recorded + RECORD_EVERY
         {
             let now = std::time::SystemTime::now();
-            let (whole, _) = downloads.record(counting.clone().sent(self.sent), now, true);
+            let range = counting.range(0, self.sent);
+            let (whole, _) = downloads.record(counting, range, now, true);
             self.recorded = self.sent;
             if whole && let Some(transfer) = &self.transfer {
                 transfer.complete();
@@ -226,8 +227,12 @@ impl Drop for ObservedBody {
             if self.sent == 0 && !(empty && self.failure.is_none()) {
                 return false;
             }
-            let (whole, _) =
-                downloads.record(counting.sent(self.sent), std::time::SystemTime::now(), true);
+            let (whole, _) = downloads.record(
+                &counting,
+                counting.range(0, self.sent),
+                std::time::SystemTime::now(),
+                true,
+            );
             if whole && let Some(transfer) = &self.transfer {
                 transfer.complete();
             }

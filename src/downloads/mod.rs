@@ -64,21 +64,6 @@ struct Copy {
     key: Arc<Key>,
 }
 
-/// What one response sent of a version.
-#[derive(Debug, Clone)]
-pub struct Sent {
-    pub key: Key,
-    /// The version's length, and the range of it this response sent.
-    pub len: u64,
-    pub range: std::ops::Range<u64>,
-    /// The file (its path below the root: `identity.rel`), shared with its representation.
-    pub file: Arc<FileIdentity>,
-    /// Where a file's SHA-256 is looked up on completion.
-    pub digests: Option<Arc<Digests>>,
-    /// Through a link with a download limit: the limit, and the link's expiry (Unix seconds).
-    pub limit: Option<(u64, u64)>,
-}
-
 /// What a response's body will send of a version, known before it is sent: the copy's key, the
 /// version's length and where this response starts in it (a 200: 0), and the facts a
 /// completion reports.
@@ -93,23 +78,10 @@ pub struct Counting {
 }
 
 impl Counting {
-    /// What it sent, once `sent` bytes of it went out.
-    pub fn sent(self, sent: u64) -> Sent {
-        self.between(0, sent)
-    }
-
-    /// What it sent between `from` and `to` bytes into the response.
-    pub fn between(self, from: u64, to: u64) -> Sent {
+    /// The bytes of the version between `from` and `to` bytes into the response.
+    pub fn range(&self, from: u64, to: u64) -> std::ops::Range<u64> {
         let end = self.start.saturating_add(to).min(self.len);
-        let start = self.start.saturating_add(from).min(end);
-        Sent {
-            key: self.key,
-            len: self.len,
-            range: start..end,
-            file: self.file,
-            digests: self.digests,
-            limit: self.limit,
-        }
+        self.start.saturating_add(from).min(end)..end
     }
 }
 
@@ -213,19 +185,30 @@ impl Downloads {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records what a response sent; returns whether the copy is whole now, and the completion
-    /// if this made it whole. `persist`: also keep the copy's progress in the store (a
-    /// completion is always kept).
-    pub fn record(&self, sent: Sent, now: SystemTime, persist: bool) -> (bool, Option<Completed>) {
+    /// Records that `range` of the version went out in a response; returns whether the copy is
+    /// whole now, and the completion if this made it whole. `persist`: also keep the copy's
+    /// progress in the store (a completion is always kept).
+    pub fn record(
+        &self,
+        sent: &Counting,
+        range: std::ops::Range<u64>,
+        now: SystemTime,
+        persist: bool,
+    ) -> (bool, Option<Completed>) {
         let state = self.state();
-        self.record_locked(state, sent, now, persist)
+        self.record_locked(state, sent, range, now, persist)
     }
 
     /// For a response through a download-limited link, before a frame is handed on: `None` if
     /// the client may not have it (the link's clients hold their copies and it is not one of
     /// them); else the frame's bytes are recorded at once — under the same lock as the check,
     /// so two clients finishing together cannot both pass the limit.
-    pub fn admit(&self, sent: Sent, now: SystemTime) -> Option<(bool, Option<Completed>)> {
+    pub fn admit(
+        &self,
+        sent: &Counting,
+        range: std::ops::Range<u64>,
+        now: SystemTime,
+    ) -> Option<(bool, Option<Completed>)> {
         let state = self.state();
         if let Some((limit, _)) = sent.limit {
             let whole = state.copies.get(&sent.key).is_some_and(|c| c.complete);
@@ -233,13 +216,14 @@ impl Downloads {
                 return None;
             }
         }
-        Some(self.record_locked(state, sent, now, false))
+        Some(self.record_locked(state, sent, range, now, false))
     }
 
     fn record_locked(
         &self,
         mut state: MutexGuard<'_, State>,
-        sent: Sent,
+        sent: &Counting,
+        range: std::ops::Range<u64>,
         now: SystemTime,
         persist: bool,
     ) -> (bool, Option<Completed>) {
@@ -247,7 +231,7 @@ impl Downloads {
             if copy.complete {
                 return None;
             }
-            copy.coverage.add(sent.range.clone());
+            copy.coverage.add(range);
             let whole = copy.coverage.covers(sent.len);
             if whole {
                 copy.complete = true;
@@ -267,7 +251,7 @@ impl Downloads {
             drop(state);
             if let Some(intervals) = intervals {
                 self.keep(store::Record::Coverage {
-                    key: sent.key,
+                    key: sent.key.clone(),
                     first,
                     intervals,
                 });
@@ -300,7 +284,7 @@ impl Downloads {
             });
         }
         self.keep(store::Record::Done {
-            key: sent.key,
+            key: sent.key.clone(),
             path,
             at: unix_ms(now),
         });
@@ -467,24 +451,33 @@ mod tests {
     use super::*;
 
     impl Downloads {
-        fn record_now(&self, sent: Sent, now: SystemTime) -> (bool, Option<Completed>) {
-            self.record(sent, now, true)
+        fn record_now(
+            &self,
+            (sent, range): (Counting, std::ops::Range<u64>),
+            now: SystemTime,
+        ) -> (bool, Option<Completed>) {
+            self.record(&sent, range, now, true)
         }
     }
 
-    fn sent(client: &str, range: std::ops::Range<u64>, link: &str) -> Sent {
-        Sent {
+    fn sent(
+        client: &str,
+        range: std::ops::Range<u64>,
+        link: &str,
+    ) -> (Counting, std::ops::Range<u64>) {
+        let counting = Counting {
             key: Key {
                 version: Version::Archive("v1".into()),
                 client: client.parse().unwrap(),
                 link: link.into(),
             },
             len: 100,
-            range,
+            start: 0,
             file: Arc::new(FileIdentity::new(b"a/b.bin".to_vec(), b"b.bin")),
             digests: None,
             limit: (!link.is_empty()).then_some((1, u64::MAX)),
-        }
+        };
+        (counting, range)
     }
 
     #[test]
@@ -560,9 +553,9 @@ mod tests {
         let now = SystemTime::now();
         for i in 0..(MAX_TRACKED as u32 + 5) {
             let ip = IpAddr::from(i.to_be_bytes());
-            let mut s = sent("10.0.0.1", 0..1, "");
+            let (mut s, range) = sent("10.0.0.1", 0..1, "");
             s.key.client = ip;
-            d.record(s, now, true);
+            d.record(&s, range, now, true);
         }
         assert_eq!(d.state().copies.len(), MAX_TRACKED);
     }
