@@ -86,11 +86,17 @@ pub fn base(req: &Request<Incoming>, shared: &Shared, mount: &str) -> Option<Str
     Some(base)
 }
 
-/// Where a file can be fetched: here, then each mirror.
-fn urls(shared: &Shared, base: &str, rel: &[u8]) -> Vec<String> {
-    let path = format::url_segments(rel.split(|&b| b == b'/'));
-    std::iter::once(format!("{base}{path}"))
-        .chain(shared.config.mirrors.iter().map(|m| format!("{m}{path}")))
+/// Where the file at `rel` can be fetched: here, then each mirror.
+pub fn urls(shared: &Shared, base: &str, rel: &[u8]) -> Vec<String> {
+    everywhere(shared, base, &format::url_segments(rel.split(|&b| b == b'/')))
+}
+
+/// `url_path` here (`base`) and at each mirror, in that order: a document's URLs of a file, a
+/// torrent's web seeds.
+pub fn everywhere(shared: &Shared, base: &str, url_path: &str) -> Vec<String> {
+    std::iter::once(base)
+        .chain(shared.config.mirrors.iter().map(String::as_str))
+        .map(|at| format!("{at}{url_path}"))
         .collect()
 }
 

@@ -151,20 +151,11 @@ fn file_info(
     metainfo::single_info(name, size, pieces::piece_length(size), sha1)
 }
 
-/// A file's web seeds: its URL here (`base` + its URL path) and at each mirror.
-fn file_seeds(shared: &Shared, base: &str, url_path: &str) -> Vec<String> {
-    std::iter::once(base)
-        .chain(shared.config.mirrors.iter().map(String::as_str))
-        .map(|at| format!("{at}{url_path}"))
-        .collect()
-}
-
 /// The magnet link of the file at `rel` (whose version is `stamp`) for a listing, if its pieces
 /// are known (blocking: they may be read from the store; nothing is queued).
 pub fn file_magnet(shared: &Shared, stamp: &Stamp, rel: &[u8], base: &str) -> Magnet {
     let name = rel.rsplit(|&b| b == b'/').next().unwrap_or(rel);
-    let url_path = format::url_segments(rel.split(|&b| b == b'/'));
-    let seeds = file_seeds(shared, base, &url_path);
+    let seeds = super::metalink::urls(shared, base, rel);
     match shared.digests.as_ref().and_then(|d| d.known_pieces(stamp)) {
         Some(pieces) => {
             let info = file_info(name, stamp.size, &pieces);
@@ -185,7 +176,7 @@ fn file(shared: &Shared, rep: &Representation, base: Option<&str>) -> Result<Ent
         }
     };
     let info = file_info(&rep.identity.name, rep.stamp.size, &pieces);
-    let seeds = file_seeds(shared, base, &rep.identity.url_path);
+    let seeds = super::metalink::everywhere(shared, base, &rep.identity.url_path);
     let bytes = metainfo::torrent(info, &seeds, &shared.config.trackers);
     let mut doc = Generated::new(bytes, CONTENT_TYPE);
     let mut name = rep.identity.display_name.clone();
@@ -218,10 +209,7 @@ pub fn folder_seeds(shared: &Shared, base: &str, folder: &[Vec<u8>]) -> Vec<Stri
         Some((_, parent)) => format::url_segments(parent.iter().map(Vec::as_slice)),
         None => format::url_segments([route::WEB_SEED_PREFIX]),
     };
-    std::iter::once(base)
-        .chain(shared.config.mirrors.iter().map(String::as_str))
-        .map(|at| format!("{at}{parent}/"))
-        .collect()
+    super::metalink::everywhere(shared, base, &format!("{parent}/"))
 }
 
 /// The folder's name in its torrent: its last segment, the root's name for the root.
