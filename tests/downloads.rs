@@ -96,6 +96,14 @@ fn link(s: &Setup, server: &Server, file: &str, downloads: &str) -> String {
     urls[0].clone()
 }
 
+/// What `rangeserve links` prints for the setup's state directory.
+fn links(s: &Setup) -> String {
+    let out = run(Command::new(BIN)
+        .args(["links", "--state-dir"])
+        .arg(&s.state));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
 fn hook_runs(s: &Setup) -> Vec<String> {
     let mut runs: Vec<String> = fs::read_dir(&s.hooks)
         .unwrap()
@@ -161,10 +169,7 @@ fn aria2c_x8_through_a_one_download_link_counts_once_and_the_link_is_then_used()
     eventually("the hook ran", || !hook_runs(&s).is_empty());
     let runs = hook_runs(&s);
     assert_eq!(runs.len(), 1, "{runs:?}");
-    let links = run(Command::new(BIN)
-        .args(["links", "--state-dir"])
-        .arg(&s.state));
-    let links = String::from_utf8_lossy(&links.stdout).to_string();
+    let links = links(&s);
     let id = links
         .lines()
         .nth(1)
@@ -251,10 +256,7 @@ fn an_interrupted_wget_resumed_across_a_restart_counts_once() {
     assert_eq!(sha256_file(&dl.path().join("iso.bin")), sha256_hex(&data));
     eventually("the hook ran", || !hook_runs(&s).is_empty());
     assert_eq!(downloads_json(metrics)["files"][0]["total"], 1);
-    let links = run(Command::new(BIN)
-        .args(["links", "--state-dir"])
-        .arg(&s.state));
-    assert!(String::from_utf8_lossy(&links.stdout).contains("1/1"));
+    assert!(links(&s).contains("1/1"));
     // A restart neither forgets nor counts it again.
     restart(&mut server);
     let server = start(&s, port, metrics, HOOK, &[]);
@@ -404,21 +406,9 @@ fn the_downloads_page_shows_counts_and_a_transfer_in_progress_at_phone_width() {
             .as_array()
             .is_some_and(|t| !t.is_empty())
     });
-    let profile = tempfile::tempdir().unwrap();
-    let out = run(Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--window-size=390,844",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
-        .arg(format!("http://127.0.0.1:{metrics}/downloads")));
+    let dom = common::phone_dom(&format!("http://127.0.0.1:{metrics}/downloads"));
     let _ = slow.kill();
     let _ = slow.wait();
-    let dom = String::from_utf8_lossy(&out.stdout);
     assert!(
         dom.contains("<td>small.bin</td><td class=\"n\">3</td>"),
         "{dom}"
@@ -496,10 +486,7 @@ fn clients_at_once_or_asking_for_several_ranges_cannot_pass_the_limit() {
     let lengths: Vec<usize> = got.iter().map(Vec::len).collect();
     assert_eq!(whole, 1, "exactly one complete copy: {lengths:?}");
     eventually("the hook ran", || hook_runs(&s).len() == 2);
-    let links = run(Command::new(BIN)
-        .args(["links", "--state-dir"])
-        .arg(&s.state));
-    let links = String::from_utf8_lossy(&links.stdout).to_string();
+    let links = links(&s);
     assert_eq!(links.matches("1/1").count(), 2, "{links}");
     println!("three clients at once through a one-download link: bytes {lengths:?}");
 }

@@ -984,19 +984,7 @@ fn the_banner_names_the_folder_the_recipe_and_the_largest_file() {
 fn a_real_browser_renders_the_listing_with_hostile_names_as_text() {
     let tree = tree();
     let server = Server::start_dir(tree.root(), &[]);
-    let profile = tempfile::tempdir().unwrap();
-    let out = run(Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--window-size=390,844",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
-        .arg(server.url("/")));
-    let dom = String::from_utf8_lossy(&out.stdout);
+    let dom = common::phone_dom(&server.url("/"));
     assert!(dom.contains("<title>Index of /</title>"), "{dom}");
     // The hostile name is text in the DOM, not an element.
     assert!(

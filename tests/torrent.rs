@@ -159,21 +159,35 @@ fn a_file_torrent_matches_mktorrent_and_its_pieces_the_bytes() {
     assert_eq!(hash(&ours), hash(&mk));
 }
 
+/// aria2c on `torrent` into `dir` with no DHT, LPD or peer exchange: the web seed alone.
+fn aria2c_command(torrent: &Path, dir: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new("aria2c");
+    cmd.args([
+        "-q",
+        "--enable-dht=false",
+        "--enable-dht6=false",
+        "--bt-enable-lpd=false",
+        "--enable-peer-exchange=false",
+        "--seed-time=0",
+    ])
+    .arg(format!("--dir={}", dir.display()))
+    .args(extra)
+    .arg(torrent);
+    cmd
+}
+
 fn aria2c_torrent(torrent: &Path, dir: &Path, extra: &[&str]) -> std::process::Output {
-    Command::new("aria2c")
-        .args([
-            "-q",
-            "--enable-dht=false",
-            "--enable-dht6=false",
-            "--bt-enable-lpd=false",
-            "--enable-peer-exchange=false",
-            "--seed-time=0",
-        ])
-        .arg(format!("--dir={}", dir.display()))
-        .args(extra)
-        .arg(torrent)
-        .output()
-        .unwrap()
+    aria2c_command(torrent, dir, extra).output().unwrap()
+}
+
+/// aria2c at 1 MB/s killed after 2 s: a download interrupted part-way, its control file left.
+fn aria2c_interrupted(torrent: &Path, dir: &Path) {
+    let aria2c = aria2c_command(torrent, dir, &["--max-download-limit=1M"]);
+    let _ = Command::new("timeout")
+        .arg("2")
+        .arg(aria2c.get_program())
+        .args(aria2c.get_args())
+        .status();
 }
 
 #[test]
@@ -186,21 +200,7 @@ fn aria2c_and_libtorrent_complete_a_file_from_the_web_seed_alone_and_aria2c_resu
 
     // aria2c, interrupted (a slow first run killed) and run again with its control file.
     let dl = tempfile::tempdir().unwrap();
-    let _ = Command::new("timeout")
-        .arg("2")
-        .arg("aria2c")
-        .args([
-            "-q",
-            "--enable-dht=false",
-            "--enable-dht6=false",
-            "--bt-enable-lpd=false",
-            "--enable-peer-exchange=false",
-            "--seed-time=0",
-            "--max-download-limit=1M",
-        ])
-        .arg(format!("--dir={}", dl.path().display()))
-        .arg(&torrent)
-        .status();
+    aria2c_interrupted(&torrent, dl.path());
     let before = server
         .log()
         .matches("\"GET /movie.bin\" range=bytes=")
@@ -464,21 +464,7 @@ fn aria2c_and_libtorrent_complete_folder_torrents_under_a_secret_path_and_a_sign
 
     // aria2c from the web seed alone, interrupted and resumed with its control file.
     let dl = tempfile::tempdir().unwrap();
-    let _ = Command::new("timeout")
-        .arg("2")
-        .arg("aria2c")
-        .args([
-            "-q",
-            "--enable-dht=false",
-            "--enable-dht6=false",
-            "--bt-enable-lpd=false",
-            "--enable-peer-exchange=false",
-            "--seed-time=0",
-            "--max-download-limit=1M",
-        ])
-        .arg(format!("--dir={}", dl.path().display()))
-        .arg(&torrent)
-        .status();
+    aria2c_interrupted(&torrent, dl.path());
     let ranges = || {
         server
             .log()

@@ -54,16 +54,19 @@ impl Hook {
         Ok(Hook { queue })
     }
 
-    /// Queues a run for `done` (never blocks).
-    pub fn run(&self, done: &Completed) {
+    /// Queues a run for `done` (never blocks); `false`: not queued ([`WAITING`] already wait).
+    pub fn run(&self, done: &Completed) -> bool {
         match self.queue.try_send(done.clone()) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => tracing::warn!(
-                "--on-complete: {WAITING} completions already wait; not run for {} to {}",
-                Escaped(&done.path),
-                done.client
-            ),
-            Err(TrySendError::Disconnected(_)) => {}
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                tracing::warn!(
+                    "--on-complete: {WAITING} completions already wait; not run for {} to {}",
+                    Escaped(&done.path),
+                    done.client
+                );
+                false
+            }
+            Err(TrySendError::Disconnected(_)) => false,
         }
     }
 }
@@ -152,5 +155,41 @@ fn run_one(command: &str, done: &Completed) {
     }
     if !stderr.is_empty() {
         tracing::info!("--on-complete stderr: {}", Escaped(&stderr));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_most_the_runs_at_once_and_the_waiting_are_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = dir.path().join("gate");
+        // Each run waits (bounded) until the gate file exists.
+        let command = format!(
+            "for i in $(seq 100); do [ -e '{}' ] && exit 0; sleep 0.1; done",
+            gate.display()
+        );
+        let hook = Hook::start(command).unwrap();
+        let done = Completed {
+            path: "f".into(),
+            raw_path: b"f".to_vec(),
+            client: "10.0.0.1".parse().unwrap(),
+            bytes: 1,
+            sha256: None,
+            seconds: 0.0,
+            link: String::new(),
+        };
+        // The threads take up to AT_ONCE; WAITING more fit in the queue; the rest are refused.
+        let queued = (0..(AT_ONCE + WAITING + 20))
+            .filter(|_| hook.run(&done))
+            .count();
+        assert!(
+            (WAITING..=AT_ONCE + WAITING).contains(&queued),
+            "{queued} queued"
+        );
+        assert!(!hook.run(&done), "past the bound, refused");
+        std::fs::write(&gate, b"").unwrap();
     }
 }

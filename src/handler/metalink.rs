@@ -88,7 +88,11 @@ pub fn base(req: &Request<Incoming>, shared: &Shared, mount: &str) -> Option<Str
 
 /// Where the file at `rel` can be fetched: here, then each mirror.
 pub fn urls(shared: &Shared, base: &str, rel: &[u8]) -> Vec<String> {
-    everywhere(shared, base, &format::url_segments(rel.split(|&b| b == b'/')))
+    everywhere(
+        shared,
+        base,
+        &format::url_segments(rel.split(|&b| b == b'/')),
+    )
 }
 
 /// `url_path` here (`base`) and at each mirror, in that order: a document's URLs of a file, a

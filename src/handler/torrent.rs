@@ -45,15 +45,14 @@ type FolderAt = (Vec<u8>, Vec<u8>);
 type MadeOf = ([u8; 32], [u8; 20]);
 
 impl Made {
-    fn remember(&self, dir: &Dir, files: [u8; 32], infohash: [u8; 20]) {
+    /// Remembers the folder at `rel` (symlinks kept within `within`); at the bound, everything
+    /// remembered is forgotten first (its magnets are offered again once a walk confirms them).
+    fn remember(&self, rel: &[u8], within: &[u8], files: [u8; 32], infohash: [u8; 20]) {
         let mut made = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if made.len() >= REMEMBERED_FOLDERS {
             made.clear();
         }
-        made.insert(
-            (dir.rel().to_vec(), dir.within().to_vec()),
-            (files, infohash),
-        );
+        made.insert((rel.to_vec(), within.to_vec()), (files, infohash));
     }
 
     fn get(&self, rel: &[u8], within: &[u8]) -> Option<([u8; 32], [u8; 20])> {
@@ -311,7 +310,7 @@ fn folder_torrent(
     let info = metainfo::folder_info(name, &listed, piece_length, &sha1);
     shared
         .torrents
-        .remember(dir, made_of, metainfo::infohash(&info));
+        .remember(dir.rel(), dir.within(), made_of, metainfo::infohash(&info));
     let seeds = folder_seeds(shared, base, folder);
     let bytes = metainfo::torrent(info, &seeds, &shared.config.trackers);
     let mut doc = Generated::new(shared.held.share(bytes), CONTENT_TYPE);
@@ -319,4 +318,22 @@ fn folder_torrent(
     shown.push_str(".torrent");
     doc.disposition = HeaderValue::from_str(&format::content_disposition(&shown)).ok();
     Ok(Entity::Generated(doc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_folders_remembered_stay_within_their_bound() {
+        let made = Made::default();
+        for n in 0..(REMEMBERED_FOLDERS as u32 + 10) {
+            made.remember(&n.to_be_bytes(), b"", [1; 32], [2; 20]);
+            let held = made.0.lock().unwrap().len();
+            assert!(held <= REMEMBERED_FOLDERS, "{held}");
+        }
+        let last = (REMEMBERED_FOLDERS as u32 + 9).to_be_bytes();
+        assert_eq!(made.get(&last, b""), Some(([1; 32], [2; 20])));
+        assert_eq!(made.get(&last, b"elsewhere"), None);
+    }
 }

@@ -504,3 +504,21 @@ pub fn link(args: &[&str]) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// The DOM headless Chromium builds for `url` in a phone-sized window (390×844), with a profile
+/// of its own.
+pub fn phone_dom(url: &str) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = run(Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--window-size=390,844",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(url));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
